@@ -1,0 +1,81 @@
+"""Cleaning a NoteSequence before it is rendered: drums, programs, length cap."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from note_seq.protobuf import music_pb2
+
+from tfembed.midi_input import PieceError
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanedSequence:
+    """A sequence ready to render, and what cleaning changed.
+
+    Attributes:
+        sequence: Pitched notes only, every instrument set to piano (program 0).
+        dropped_drum_notes: Drum notes removed.
+        cut_at_seconds: The length cap the sequence was cut at, or ``None``.
+    """
+
+    sequence: music_pb2.NoteSequence
+    dropped_drum_notes: int
+    cut_at_seconds: float | None
+
+
+def clean_sequence(
+    sequence: music_pb2.NoteSequence,
+    max_seconds: float,
+    long_piece_policy: str = "cut",
+) -> CleanedSequence:
+    """Drops drums, sets every instrument to piano and applies the length cap.
+
+    Args:
+        sequence: The parsed piece (left unchanged).
+        max_seconds: The longest piece kept whole.
+        long_piece_policy: ``"cut"`` keeps the first ``max_seconds`` of a longer
+            piece; ``"skip"`` rejects it.
+
+    Returns:
+        The cleaned sequence.
+
+    Raises:
+        PieceError: The piece has no notes, only drum notes, or is too long and
+            the policy is ``"skip"``.
+    """
+    if long_piece_policy not in ("cut", "skip"):
+        raise ValueError(f"long_piece_policy must be 'cut' or 'skip', not {long_piece_policy!r}")
+    if not sequence.notes:
+        raise PieceError("no notes")
+    pitched = [note for note in sequence.notes if not note.is_drum]
+    if not pitched:
+        raise PieceError(f"only drum notes ({len(sequence.notes)}), nothing pitched to render")
+    cleaned = copy.deepcopy(sequence)
+    del cleaned.notes[:]
+    cut_at = None
+    end_of_notes = max(note.end_time for note in pitched)
+    if end_of_notes > max_seconds:
+        if long_piece_policy == "skip":
+            raise PieceError(
+                f"too long ({end_of_notes:.0f} s > cap of {max_seconds:.0f} s); "
+                "skipped (raise --max_piece_seconds or use --long_pieces cut)"
+            )
+        cut_at = max_seconds
+    for note in pitched:
+        if cut_at is not None and note.start_time >= cut_at:
+            continue
+        kept = cleaned.notes.add()
+        kept.CopyFrom(note)
+        kept.program = 0
+        kept.is_drum = False
+        if cut_at is not None:
+            kept.end_time = min(kept.end_time, cut_at)
+    if cut_at is not None:
+        for changes in (cleaned.control_changes, cleaned.tempos, cleaned.key_signatures):
+            kept_changes = [change for change in changes if change.time < cut_at]
+            del changes[:]
+            changes.extend(kept_changes)
+    cleaned.total_time = max(note.end_time for note in cleaned.notes)
+    return CleanedSequence(cleaned, len(sequence.notes) - len(pitched), cut_at)

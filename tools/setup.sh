@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up tfembed on a fresh Debian/Ubuntu machine; running it again is harmless.
+#   1. the fluidsynth system library and a General MIDI soundfont with a piano
+#      (apt-get when run as root, otherwise it says exactly what to install);
+#   2. a virtual environment in .venv (override with TFEMBED_VENV);
+#   3. the package with the pinned versions of constraints.txt.
+# GPU boxes: TFEMBED_TF=gpu bash tools/setup.sh installs the CUDA build of the
+# same TensorFlow version (tensorflow[and-cuda]==2.17.1) instead of tensorflow-cpu.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${TFEMBED_VENV:-$repo/.venv}"
+python="${PYTHON:-python3}"
+tf_build="${TFEMBED_TF:-cpu}"
+
+have_fluidsynth() { ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.3'; }
+have_soundfont() { [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || [ -n "${TFEMBED_SOUNDFONT:-}" ]; }
+
+if ! have_fluidsynth || ! have_soundfont; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing libfluidsynth3 and fluid-soundfont-gm with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm >/dev/null
+  else
+    echo "setup: fluidsynth or the soundfont is missing. Install them, then rerun:" >&2
+    echo "  sudo apt-get install libfluidsynth3 fluid-soundfont-gm" >&2
+    echo "  (or set TFEMBED_SOUNDFONT=/path/to/a/General-MIDI.sf2)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating the virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+echo "setup: installing tfembed[$tf_build,dev] with constraints.txt"
+"$venv/bin/python" -m pip install -q -c "$repo/constraints.txt" -e "$repo[$tf_build,dev]"
+echo "setup: done ($venv)"
