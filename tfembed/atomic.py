@@ -2,36 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+TEMPORARY_SUFFIX = ".tmp"
+"""Suffix of the temporary files an interrupted write may leave behind."""
 
-def write_bytes_atomically(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
-    """Writes ``chunks`` to ``path`` through a temporary file in the same folder.
 
-    The data is flushed and fsynced before the temporary file is renamed over
-    ``path``, so an interrupted write leaves either the previous file or nothing.
+@contextlib.contextmanager
+def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; moves it onto ``path`` on success.
+
+    Write the whole file to the yielded path inside the ``with`` block. On leaving
+    it, the file is fsynced and renamed over ``path`` in one step; if the block
+    raises (or the process is interrupted), ``path`` is left untouched and the
+    temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+    )
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
+        yield temporary
+        with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
+    """Writes ``chunks`` to ``path`` atomically (see :func:`atomic_destination`)."""
+    with atomic_destination(path) as temporary, open(temporary, "wb") as stream:
+        for chunk in chunks:
+            stream.write(chunk)
 
 
 def write_json_atomically(path: str | os.PathLike, value: Any) -> None:
     """Writes ``value`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(value, indent=2, sort_keys=False) + "\n"
+    text = json.dumps(value, indent=2) + "\n"
     write_bytes_atomically(path, [text.encode()])
+
+
+def remove_temporary_files(folder: str | os.PathLike) -> int:
+    """Deletes temporary files left in ``folder`` by interrupted writes; returns how many."""
+    leftovers = list(Path(folder).glob(f".*{TEMPORARY_SUFFIX}"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return len(leftovers)

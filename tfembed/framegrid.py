@@ -61,7 +61,7 @@ class FrameGrid:
     @property
     def clip_frames(self) -> int:
         """Frames in one clip (192 for 3 s at 64 frames/s)."""
-        return int(round(self.clip_seconds * self.frames_per_second))
+        return round(self.clip_seconds * self.frames_per_second)
 
     @property
     def clip_samples(self) -> int:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
-from note_seq import midi_io
-from note_seq.protobuf import music_pb2
+with warnings.catch_warnings():
+    # note_seq imports pydub, which warns about ffmpeg; audio decoding is not used here.
+    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
+    from note_seq import midi_io
+    from note_seq.protobuf import music_pb2
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 _TEMPO_META_EVENT = b"\xff\x51\x03"

@@ -1,0 +1,102 @@
+"""``tfembed-prepare``: MIDI files or the music21 corpus -> labelled clips in TFRecords."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from tfembed.prepare import DEFAULT_MAX_PIECE_SECONDS, PrepareError, prepare
+from tfembed.render import RenderSetupError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfembed-prepare",
+        description="Render MIDI as piano, compute log-mel and piano roll on one frame grid, "
+        "and write labelled 3-second clips as sharded TFRecords plus manifest.json. "
+        "Rerun the same command to resume an interrupted run.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--midi_dir", help="folder of MIDI files (.mid, .midi, .kar), recursive")
+    source.add_argument(
+        "--corpus", choices=["music21"], help="the score corpus shipped with music21 (no download)"
+    )
+    parser.add_argument(
+        "--metadata",
+        help="MAESTRO-style CSV for --midi_dir "
+        "(canonical_composer, canonical_title, split, midi_filename)",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--soundfont", help="General MIDI .sf2 (default: found automatically)")
+    parser.add_argument("--composers", nargs="+", help="music21 corpus folders to use")
+    parser.add_argument(
+        "--pieces_per_composer", type=int, help="cap on music21 corpus pieces per composer"
+    )
+    parser.add_argument(
+        "--max_score_kb",
+        type=int,
+        help="largest music21 score taken, uncompressed KB (default 1500)",
+    )
+    parser.add_argument(
+        "--max_piece_seconds",
+        type=float,
+        default=DEFAULT_MAX_PIECE_SECONDS,
+        help=f"length cap per piece (default {DEFAULT_MAX_PIECE_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--long_pieces",
+        choices=["cut", "skip"],
+        default="cut",
+        help="what to do with a piece over the cap (default cut)",
+    )
+    return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs ``tfembed-prepare``; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    if args.metadata and not args.midi_dir:
+        _parser().error("--metadata needs --midi_dir")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        manifest = prepare(
+            args.out,
+            midi_dir=args.midi_dir,
+            metadata=args.metadata,
+            corpus=args.corpus,
+            composers=args.composers,
+            pieces_per_composer=args.pieces_per_composer,
+            max_score_kb=args.max_score_kb,
+            workers=args.workers,
+            soundfont=args.soundfont,
+            max_piece_seconds=args.max_piece_seconds,
+            long_pieces=args.long_pieces,
+        )
+    except (PrepareError, RenderSetupError) as error:
+        print(f"tfembed-prepare: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"tfembed-prepare: interrupted; finished pieces are kept in {args.out}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    counts = manifest["counts"]
+    print(
+        f"prepared {sum(counts['pieces'].values())} pieces, "
+        f"{sum(counts['clips'].values())} clips "
+        f"({', '.join(f'{split} {n}' for split, n in counts['clips'].items())}); "
+        f"{counts['failed_pieces']} failed; written to {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The default data: the score corpus that ships with music21, converted to MIDI once.
+
+Pieces are labelled by their corpus folder, which is a clean composer label (the
+composer field of the corpus metadata is not). Conversions are cached on disk,
+so only the first run pays for parsing the scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+from tfembed.atomic import write_bytes_atomically
+from tfembed.midi_input import PieceError
+from tfembed.sources import MUSIC21_ORIGIN, Piece, piece_id_for
+
+DEFAULT_COMPOSERS = (
+    "bach",
+    "palestrina",
+    "monteverdi",
+    "trecento",
+    "beethoven",
+    "mozart",
+    "haydn",
+    "josquin",
+    "schumann_robert",
+    "schumann_clara",
+)
+"""Corpus folders used by default: ten composer classes (trecento is a school)."""
+
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid", ".midi")
+"""Score formats taken from the corpus (roman-numeral analyses are left out)."""
+
+DEFAULT_MAX_SCORE_KB = 1500
+"""Largest uncompressed score taken by default (keeps 8 of Beethoven's 26 scores)."""
+
+CACHE_ENV = "TFEMBED_CACHE"
+
+
+def cache_dir() -> Path:
+    """Folder of converted scores: ``$TFEMBED_CACHE`` or ``~/.cache/tfembed``."""
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tfembed"
+    )
+    return Path(base)
+
+
+def _uncompressed_size(path: Path) -> int:
+    if path.suffix.lower() == ".mxl":
+        with zipfile.ZipFile(path) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    return path.stat().st_size
+
+
+def corpus_root() -> Path:
+    """Returns the folder of the score corpus installed with music21."""
+    from music21 import common
+
+    return Path(common.getCorpusFilePath())
+
+
+def list_corpus(
+    composers: tuple[str, ...] = DEFAULT_COMPOSERS,
+    pieces_per_composer: int | None = None,
+    max_score_kb: int | None = DEFAULT_MAX_SCORE_KB,
+) -> list[Piece]:
+    """Lists corpus scores of the given composer folders.
+
+    Args:
+        composers: Corpus folder names; each is a composer class.
+        pieces_per_composer: Keep at most this many per composer, chosen in a
+            fixed pseudo-random order (sha1 of the path), so runs are repeatable.
+        max_score_kb: Leave out scores larger than this, uncompressed (parsing
+            time grows with size: a 6 MB Beethoven quartet takes minutes).
+
+    Returns:
+        The pieces, sorted by path.
+
+    Raises:
+        ValueError: A composer folder does not exist in the corpus.
+    """
+    root = corpus_root()
+    pieces = []
+    for composer in composers:
+        folder = root / composer
+        if not folder.is_dir():
+            available = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != "_")
+            raise ValueError(
+                f"music21 corpus has no folder {composer!r}; available: {', '.join(available)}"
+            )
+        files = [
+            path
+            for path in folder.rglob("*")
+            if path.suffix.lower() in SCORE_SUFFIXES
+            and path.is_file()
+            and (max_score_kb is None or _uncompressed_size(path) <= max_score_kb * 1024)
+        ]
+        relatives = sorted(
+            (path.relative_to(root).as_posix() for path in files),
+            key=lambda rel: hashlib.sha1(rel.encode()).hexdigest(),
+        )
+        for relative in relatives[:pieces_per_composer]:
+            pieces.append(
+                Piece(
+                    piece_id_for(f"{MUSIC21_ORIGIN}/{relative}"), MUSIC21_ORIGIN, relative, composer
+                )
+            )
+    return sorted(pieces, key=lambda piece: piece.path)
+
+
+def corpus_midi(relative_path: str) -> Path:
+    """Returns the cached MIDI of a corpus score, converting it on first use.
+
+    Key-signature and tempo events are written only when the score has them:
+    music21 writes C major and 120 quarter notes per minute into every file,
+    which would make unknown labels look known.
+
+    Raises:
+        PieceError: The score cannot be parsed or converted (the reason is kept
+            in the cache, so a failing score is not parsed again).
+    """
+    import music21
+
+    target = cache_dir() / f"music21-{music21.__version__}" / f"{relative_path}.mid"
+    failure = target.with_suffix(".failed.txt")
+    if target.is_file():
+        return target
+    if failure.is_file():
+        raise PieceError(failure.read_text())
+    try:
+        data = _convert(corpus_root() / relative_path)
+    except Exception as error:  # music21 raises many kinds of errors on bad scores
+        problem = f"music21 cannot convert the score: {type(error).__name__}: {error}"
+        write_bytes_atomically(failure, [problem.encode()])
+        raise PieceError(problem) from error
+    write_bytes_atomically(target, [data])
+    return target
+
+
+def _convert(path: Path) -> bytes:
+    import mido
+    from music21 import converter, key, midi, stream, tempo
+
+    score = converter.parse(str(path))
+    if isinstance(score, stream.Opus):
+        score = score.scores[0]
+    has_key = bool(score.recurse().getElementsByClass(key.KeySignature))
+    has_tempo = any(
+        mark.number is not None and not mark.numberImplicit
+        for mark in score.recurse().getElementsByClass(tempo.MetronomeMark)
+    )
+    data = midi.translate.streamToMidiFile(score).writestr()
+    dropped = set()
+    if not has_key:
+        dropped.add("key_signature")
+    if not has_tempo:
+        dropped.add("set_tempo")
+    if not dropped:
+        return data
+    midi_file = mido.MidiFile(file=io.BytesIO(data))
+    for track in midi_file.tracks:
+        kept, carried = [], 0
+        for message in track:
+            if message.type in dropped:
+                carried += message.time
+                continue
+            kept.append(message.copy(time=message.time + carried))
+            carried = 0
+        track[:] = kept
+    output = io.BytesIO()
+    midi_file.save(file=output)
+    return output.getvalue()

@@ -1,0 +1,40 @@
+"""Clip-level labels read off a NoteSequence: key signature, tempo, note density."""
+
+from __future__ import annotations
+
+from tfembed.records import UNKNOWN
+
+DEFAULT_QPM = 120.0
+"""The MIDI default tempo, in effect when a file has no tempo event."""
+
+KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+"""Names of the 12 key-signature classes (major keys; minor keys map to these)."""
+
+_MINOR = 1  # note_seq KeySignature.Mode.MINOR
+
+
+def key_signature_at(sequence, seconds: float) -> int:
+    """Returns the key signature in effect at ``seconds`` as a major-key pitch class.
+
+    Minor keys are mapped to their relative major (A minor -> C). A key signature
+    given after ``seconds`` does not count; a file without any gives ``UNKNOWN``.
+    """
+    in_effect = [key for key in sequence.key_signatures if key.time <= seconds]
+    if not in_effect:
+        return UNKNOWN
+    key = max(in_effect, key=lambda change: change.time)
+    return (key.key + 3) % 12 if key.mode == _MINOR else key.key % 12
+
+
+def tempo_at(sequence, seconds: float) -> float:
+    """Returns the quarter notes per minute in effect at ``seconds`` (120 if none)."""
+    in_effect = [tempo for tempo in sequence.tempos if tempo.time <= seconds]
+    if not in_effect:
+        return DEFAULT_QPM
+    return float(max(in_effect, key=lambda change: change.time).qpm)
+
+
+def onsets_per_second(onset_times: list[float], start: float, seconds: float) -> float:
+    """Returns the number of onsets in ``[start, start + seconds)`` per second."""
+    end = start + seconds
+    return sum(1 for time in onset_times if start <= time < end) / seconds

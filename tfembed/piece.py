@@ -1,0 +1,105 @@
+"""Preparing one piece: NoteSequence -> rendering -> log-mel and piano roll -> clips."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tfembed.framegrid import FrameGrid
+from tfembed.frontend import log_mel
+from tfembed.labels import key_signature_at, onsets_per_second, tempo_at
+from tfembed.midi_input import PieceError
+from tfembed.pianoroll import piano_roll
+from tfembed.records import ClipLabels, serialize_clip
+from tfembed.render import render_piano
+from tfembed.sequences import CleanedSequence
+
+
+@dataclasses.dataclass(frozen=True)
+class PieceInfo:
+    """What a piece's clips are labelled with, besides what the music says.
+
+    Attributes:
+        piece_id: Identifier of the piece.
+        composer: Id in the dataset's composer vocabulary (or ``UNKNOWN``).
+        composer_name: Composer name.
+        split: ``train``, ``validation`` or ``test``.
+        tempo_explicit: Whether the file holds a tempo event.
+    """
+
+    piece_id: str
+    composer: int
+    composer_name: str
+    split: str
+    tempo_explicit: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedPiece:
+    """The serialised clips of a piece and what was dropped.
+
+    Attributes:
+        records: One serialised ``tf.train.Example`` per kept clip, in time order.
+        seconds: Seconds of music covered by the kept clips.
+        silent_clips: Clips left out because no note sounds in them.
+    """
+
+    records: list[bytes]
+    seconds: float
+    silent_clips: int
+
+
+def prepare_piece(
+    cleaned: CleanedSequence,
+    info: PieceInfo,
+    grid: FrameGrid,
+    soundfont: str | os.PathLike,
+) -> PreparedPiece:
+    """Renders a piece once and cuts it into consecutive clips with labels.
+
+    The log-mel is computed on the whole rendering (one loudness normalisation per
+    piece, no release tail inside a clip), the piano roll on the same frames, and
+    both are cut into ``floor(total_time * fps / clip_frames)`` consecutive clips.
+    Clips in which no note sounds are left out, so that every kept clip ``i`` is
+    followed in time by clip ``i + 1`` unless ``i + 1`` was silent.
+
+    Raises:
+        PieceError: The piece is shorter than one clip or every clip is silent.
+    """
+    sequence = cleaned.sequence
+    clip_frames = grid.clip_frames
+    num_clips = int(sequence.total_time * grid.frames_per_second) // clip_frames
+    if num_clips == 0:
+        raise PieceError(
+            f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
+        )
+    audio = render_piano(sequence, grid, soundfont)
+    mel = log_mel(audio, grid).numpy()
+    roll = piano_roll(sequence, grid, num_clips * clip_frames)
+    onset_times = sorted(note.start_time for note in sequence.notes)
+    records = []
+    silent = 0
+    for index in range(num_clips):
+        frames = slice(index * clip_frames, (index + 1) * clip_frames)
+        clip_roll = roll[frames]
+        if not clip_roll.any():
+            silent += 1
+            continue
+        start = index * grid.clip_seconds
+        middle = start + grid.clip_seconds / 2
+        labels = ClipLabels(
+            piece_id=info.piece_id,
+            clip_index=index,
+            start_time=start,
+            composer=info.composer,
+            composer_name=info.composer_name,
+            key_signature=key_signature_at(sequence, middle),
+            tempo=tempo_at(sequence, middle),
+            tempo_explicit=info.tempo_explicit,
+            note_density=onsets_per_second(onset_times, start, grid.clip_seconds),
+            split=info.split,
+        )
+        records.append(serialize_clip(mel[frames], clip_roll, labels))
+    if not records:
+        raise PieceError(f"all {num_clips} clips are silent")
+    return PreparedPiece(records, len(records) * grid.clip_seconds, silent)

@@ -1,0 +1,452 @@
+"""MIDI -> rendered audio (log-mel) + piano roll -> labelled clips in sharded TFRecords.
+
+:func:`prepare` is the library function behind ``tfembed-prepare``. It lists the
+pieces, prepares each one in a worker process (parse, clean, render once, log-mel,
+piano roll, clips) into ``OUT/pieces/<piece_id>.tfrecord`` plus a ``.json``
+summary, both written atomically, then merges the finished pieces into
+``OUT/<split>-<i>-of-<n>.tfrecord`` shards and writes ``OUT/manifest.json``.
+
+A run that is interrupted (Ctrl-C, SIGTERM, a crash) resumes with the same
+command: finished pieces are skipped, and because each piece is rendered
+deterministically and shards are built in a fixed order, the result is
+byte-for-byte the same as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import time
+from collections import Counter, defaultdict
+from importlib import metadata as package_metadata
+from pathlib import Path
+from typing import Any
+
+from tfembed.atomic import (
+    atomic_destination,
+    remove_temporary_files,
+    write_json_atomically,
+)
+from tfembed.data import MANIFEST_NAME, SPLITS, read_manifest
+from tfembed.framegrid import DEFAULT_GRID, FrameGrid
+from tfembed.labels import KEY_NAMES
+from tfembed.records import UNKNOWN
+from tfembed.render import check_fluidsynth, find_soundfont
+from tfembed.shards import write_shards
+from tfembed.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
+from tfembed.splits import assign_splits
+
+PIECES_DIR = "pieces"
+RUN_OPTIONS_NAME = "run_options.json"
+FORMAT_VERSION = 1
+DEFAULT_MAX_PIECE_SECONDS = 1200.0
+_VERSIONED_PACKAGES = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "note-seq",
+    "pyfluidsynth",
+    "music21",
+    "mido",
+    "pretty_midi",
+)
+
+
+class PrepareError(RuntimeError):
+    """Preparation cannot run or produced nothing; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PieceJob:
+    """Everything a worker needs to prepare one piece."""
+
+    piece: Piece
+    composer: int
+    pieces_dir: str
+    soundfont: str
+    grid: FrameGrid
+    max_piece_seconds: float
+    long_pieces: str
+
+
+def _prepare_one(job: PieceJob) -> dict[str, Any]:
+    """Prepares one piece and records the outcome; runs in a worker process."""
+    import tensorflow as tf
+
+    from tfembed.corpus import corpus_midi
+    from tfembed.midi_input import PieceError, read_midi
+    from tfembed.piece import PieceInfo, prepare_piece
+    from tfembed.sequences import clean_sequence
+
+    piece = job.piece
+    started = time.perf_counter()
+    summary: dict[str, Any] = {
+        "piece_id": piece.piece_id,
+        "file": piece.path,
+        "composer": piece.composer_name,
+        "split": piece.split,
+    }
+    try:
+        path = corpus_midi(piece.path) if piece.origin == MUSIC21_ORIGIN else piece.path
+        sequence, tempo_explicit = read_midi(path)
+        cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
+        info = PieceInfo(
+            piece.piece_id, job.composer, piece.composer_name, piece.split, tempo_explicit
+        )
+        prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
+    except PieceError as error:
+        summary.update(status="failed", problem=str(error))
+    except Exception as error:  # an unforeseen defect in one file must not stop the run
+        summary.update(status="failed", problem=f"unexpected {type(error).__name__}: {error}")
+    else:
+        records_path = Path(job.pieces_dir) / f"{piece.piece_id}.tfrecord"
+        with (
+            atomic_destination(records_path) as temporary,
+            tf.io.TFRecordWriter(str(temporary)) as writer,
+        ):
+            for record in prepared.records:
+                writer.write(record)
+        summary.update(
+            status="done",
+            clips=len(prepared.records),
+            seconds=prepared.seconds,
+            silent_clips=prepared.silent_clips,
+            tempo_explicit=tempo_explicit,
+            dropped_drum_notes=cleaned.dropped_drum_notes,
+            cut_at_seconds=cleaned.cut_at_seconds,
+            title=piece.title,
+        )
+    summary["processing_seconds"] = round(time.perf_counter() - started, 3)
+    write_json_atomically(Path(job.pieces_dir) / f"{piece.piece_id}.json", summary)
+    return summary
+
+
+def _init_worker(threads: int) -> None:
+    """Lets the parent handle Ctrl-C and keeps each worker's TensorFlow to its share."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("tfembed", *_VERSIONED_PACKAGES):
+        try:
+            versions[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _list_pieces(
+    midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
+) -> tuple[list[Piece], list[dict[str, str]], dict[str, Any]]:
+    if (midi_dir is None) == (corpus is None):
+        raise PrepareError("give exactly one source: --midi_dir DIR or --corpus music21")
+    if corpus is not None:
+        if corpus != MUSIC21_ORIGIN:
+            raise PrepareError(f"unknown corpus {corpus!r}; the embedded one is 'music21'")
+        from tfembed.corpus import DEFAULT_COMPOSERS, list_corpus
+
+        chosen = tuple(composers or DEFAULT_COMPOSERS)
+        try:
+            pieces = list_corpus(chosen, pieces_per_composer, max_score_kb)
+        except ValueError as error:
+            raise PrepareError(str(error)) from error
+        source = {
+            "kind": "music21",
+            "composers": list(chosen),
+            "pieces_per_composer": pieces_per_composer,
+            "max_score_kb": max_score_kb,
+        }
+        return pieces, [], source
+    from tfembed.sources import SourceError
+
+    try:
+        pieces, problems = list_midi_dir(midi_dir, metadata)
+    except SourceError as error:
+        raise PrepareError(str(error)) from error
+    source = {
+        "kind": "midi_dir",
+        "midi_dir": str(Path(midi_dir).resolve()),
+        "metadata": str(Path(metadata).resolve()) if metadata else None,
+    }
+    return pieces, problems, source
+
+
+def _run_jobs(
+    jobs: list[PieceJob], workers: int, already_done: int, total: int
+) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    summaries = []
+    bar = tqdm(
+        total=total,
+        initial=already_done,
+        unit="piece",
+        desc="prepare",
+        dynamic_ncols=True,
+        disable=None,
+    )
+    music_seconds = 0.0
+
+    def record(summary: dict[str, Any]) -> None:
+        nonlocal music_seconds
+        summaries.append(summary)
+        if summary["status"] == "failed":
+            bar.write(f"skipped {summary['file']}: {summary['problem']}", file=sys.stderr)
+        elif summary["cut_at_seconds"] is not None:
+            bar.write(
+                f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
+                "(longer than --max_piece_seconds)",
+                file=sys.stderr,
+            )
+        music_seconds += summary.get("seconds", 0.0)
+        bar.set_postfix(music=f"{music_seconds / 60:.1f} min")
+        bar.update()
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                record(_prepare_one(job))
+        else:
+            context = multiprocessing.get_context("spawn")
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with context.Pool(workers, _init_worker, (threads,), maxtasksperchild=50) as pool:
+                for summary in pool.imap_unordered(_prepare_one, jobs):
+                    record(summary)
+    finally:
+        bar.close()
+    return summaries
+
+
+def _expected_cost(piece: Piece) -> int:
+    """Bytes of the source file: a proxy for work, so long pieces start first."""
+    if piece.origin == MUSIC21_ORIGIN:
+        from tfembed.corpus import corpus_root
+
+        path = corpus_root() / piece.path
+    else:
+        path = Path(piece.path)
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def prepare(
+    out_dir: str | os.PathLike,
+    *,
+    midi_dir: str | os.PathLike | None = None,
+    metadata: str | os.PathLike | None = None,
+    corpus: str | None = None,
+    composers: list[str] | None = None,
+    pieces_per_composer: int | None = None,
+    max_score_kb: int | None = None,
+    workers: int = 1,
+    soundfont: str | os.PathLike | None = None,
+    max_piece_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
+    long_pieces: str = "cut",
+    grid: FrameGrid = DEFAULT_GRID,
+) -> dict[str, Any]:
+    """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
+
+    Args:
+        out_dir: Output folder (created; an existing unfinished run is resumed).
+        midi_dir: A folder of MIDI files, searched recursively. Exclusive with ``corpus``.
+        metadata: A MAESTRO-style CSV for ``midi_dir``.
+        corpus: ``"music21"`` for the score corpus that ships with music21.
+        composers: Corpus folders to use (default: ten composer classes).
+        pieces_per_composer: Cap on corpus pieces per composer.
+        max_score_kb: Largest corpus score taken (uncompressed KB); ``None`` uses
+            the corpus default.
+        workers: Worker processes.
+        soundfont: General MIDI soundfont; found automatically when ``None``.
+        max_piece_seconds: Pieces longer than this are cut or skipped.
+        long_pieces: ``"cut"`` or ``"skip"`` for pieces over ``max_piece_seconds``.
+        grid: The frame grid.
+
+    Returns:
+        The manifest (also written to ``out_dir/manifest.json``).
+
+    Raises:
+        PrepareError: Bad options, a different earlier run in ``out_dir``, or no
+            piece could be prepared.
+        tfembed.render.RenderSetupError: Fluidsynth or the soundfont is missing.
+    """
+    started = time.perf_counter()
+    if workers < 1:
+        raise PrepareError(f"--workers must be at least 1, not {workers}")
+    if long_pieces not in ("cut", "skip"):
+        raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
+    check_fluidsynth()
+    soundfont_path = find_soundfont(soundfont)
+    if corpus is not None and max_score_kb is None:
+        from tfembed.corpus import DEFAULT_MAX_SCORE_KB
+
+        max_score_kb = DEFAULT_MAX_SCORE_KB
+    pieces, listing_problems, source = _list_pieces(
+        midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
+    )
+    if not pieces:
+        raise PrepareError(f"no MIDI files (.mid, .midi, .kar) found in {midi_dir}")
+    pieces = assign_splits(pieces)
+    run_options = {
+        "format_version": FORMAT_VERSION,
+        "source": source,
+        "soundfont": str(soundfont_path),
+        "max_piece_seconds": max_piece_seconds,
+        "long_pieces": long_pieces,
+        "frame_grid": grid.to_dict(),
+    }
+
+    out = Path(out_dir)
+    pieces_dir = out / PIECES_DIR
+    _claim_output(out, pieces_dir, run_options)
+    if (out / MANIFEST_NAME).is_file() and not pieces_dir.exists():
+        print(f"{out} is already prepared; nothing to do", file=sys.stderr)
+        return read_manifest(out)
+    pieces_dir.mkdir(parents=True, exist_ok=True)
+    remove_temporary_files(pieces_dir)
+
+    vocabulary = sorted({piece.composer_name for piece in pieces} - {""})
+    composer_ids = {name: index for index, name in enumerate(vocabulary)}
+    pending = [piece for piece in pieces if not (pieces_dir / f"{piece.piece_id}.json").is_file()]
+    pending.sort(key=_expected_cost, reverse=True)
+    jobs = [
+        PieceJob(
+            piece,
+            composer_ids.get(piece.composer_name, UNKNOWN),
+            str(pieces_dir),
+            str(soundfont_path),
+            grid,
+            max_piece_seconds,
+            long_pieces,
+        )
+        for piece in pending
+    ]
+    if len(pending) < len(pieces):
+        print(
+            f"resuming: {len(pieces) - len(pending)} of {len(pieces)} pieces already done",
+            file=sys.stderr,
+        )
+    _run_jobs(jobs, min(workers, max(1, len(jobs))), len(pieces) - len(pending), len(pieces))
+
+    summaries = [_read_summary(pieces_dir, piece) for piece in pieces]
+    manifest = _merge(out, pieces_dir, summaries, listing_problems, vocabulary, run_options)
+    manifest["time"] = {
+        "wall_seconds_last_run": round(time.perf_counter() - started, 1),
+        "piece_processing_seconds": round(
+            sum(summary["processing_seconds"] for summary in summaries), 1
+        ),
+    }
+    write_json_atomically(out / MANIFEST_NAME, manifest)
+    shutil.rmtree(pieces_dir)
+    return manifest
+
+
+def _claim_output(out: Path, pieces_dir: Path, run_options: dict[str, Any]) -> None:
+    """Records the run's options in ``out``; refuses a folder used with other options."""
+    options_path = out / RUN_OPTIONS_NAME
+    if options_path.is_file():
+        earlier = json.loads(options_path.read_text())
+        if earlier != run_options:
+            changed = sorted(
+                key
+                for key in set(earlier) | set(run_options)
+                if earlier.get(key) != run_options.get(key)
+            )
+            raise PrepareError(
+                f"{out} holds a preparation with different options ({', '.join(changed)}); "
+                "resume it with the same command, or choose another --out"
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise PrepareError(f"{out} exists and is not a tfembed preparation; choose another --out")
+    else:
+        write_json_atomically(options_path, run_options)
+
+
+def _read_summary(pieces_dir: Path, piece: Piece) -> dict[str, Any]:
+    return json.loads((pieces_dir / f"{piece.piece_id}.json").read_text())
+
+
+def _merge(
+    out: Path,
+    pieces_dir: Path,
+    summaries: list[dict[str, Any]],
+    listing_problems: list[dict[str, str]],
+    vocabulary: list[str],
+    run_options: dict[str, Any],
+) -> dict[str, Any]:
+    done = [summary for summary in summaries if summary["status"] == "done"]
+    failures = listing_problems + [
+        {"file": summary["file"], "problem": summary["problem"]}
+        for summary in summaries
+        if summary["status"] == "failed"
+    ]
+    if not done:
+        raise PrepareError(
+            f"no piece could be prepared ({len(failures)} failed); see the messages above"
+        )
+    shards = {}
+    for split in SPLITS:
+        shards[split] = write_shards(
+            out, pieces_dir, split, [summary for summary in done if summary["split"] == split]
+        )
+    written = {entry["file"] for entries in shards.values() for entry in entries}
+    for stale in out.glob("*.tfrecord"):
+        if stale.name not in written:
+            stale.unlink()
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **{key: value for key, value in run_options.items() if key != "format_version"},
+        "vocabularies": {"composer": vocabulary, "key_signature": list(KEY_NAMES)},
+        "counts": _counts(done, failures),
+        "shards": shards,
+        "pieces": sorted(done, key=lambda summary: summary["piece_id"]),
+        "failures": failures,
+        "versions": _versions(),
+    }
+
+
+def _counts(done: list[dict[str, Any]], failures: list[dict[str, str]]) -> dict[str, Any]:
+    per_composer: dict[str, dict[str, Counter]] = defaultdict(
+        lambda: {"pieces": Counter(), "clips": Counter()}
+    )
+    for summary in done:
+        name = summary["composer"] or "(unknown)"
+        per_composer[name]["pieces"][summary["split"]] += 1
+        per_composer[name]["clips"][summary["split"]] += summary["clips"]
+
+    def by_split(field: str | None) -> dict[str, float]:
+        return {
+            split: sum(
+                (summary[field] if field else 1) for summary in done if summary["split"] == split
+            )
+            for split in SPLITS
+        }
+
+    return {
+        "pieces": by_split(None),
+        "clips": by_split("clips"),
+        "seconds": by_split("seconds"),
+        "per_composer": {
+            name: {kind: dict(counter) for kind, counter in value.items()}
+            for name, value in sorted(per_composer.items())
+        },
+        "failed_pieces": len(failures),
+        "cut_pieces": sum(1 for summary in done if summary["cut_at_seconds"] is not None),
+        "silent_clips_left_out": sum(summary["silent_clips"] for summary in done),
+    }

@@ -1,0 +1,153 @@
+"""Rendering a NoteSequence to piano audio with fluidsynth, once per piece.
+
+Every instrument is played by the soundfont's acoustic grand piano (bank 0,
+program 0) on a channel of its own (channel 9, the General MIDI drum channel, is
+never used). Sustain, sostenuto and soft pedals are rendered. Events are applied at
+their exact sample, and a fresh synthesizer is built for every piece, so the same
+sequence always renders to the same samples (preparation can resume and still
+produce identical records).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tfembed.framegrid import FrameGrid
+
+SOUNDFONT_ENV = "TFEMBED_SOUNDFONT"
+"""Environment variable naming a soundfont, used when none is given explicitly."""
+
+SOUNDFONT_CANDIDATES = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+"""Soundfonts looked for, best piano first (Debian's fluid-soundfont-gm, then others)."""
+
+TAIL_SECONDS = 1.0
+"""Audio rendered after the last note ends, so its release is not cut off."""
+
+_PEDAL_CONTROLS = (64, 66, 67)  # sustain, sostenuto, soft
+_DRUM_CHANNEL = 9
+_MELODIC_CHANNELS = tuple(channel for channel in range(16) if channel != _DRUM_CHANNEL)
+_INSTALL_HINT = "install it with: sudo apt-get install libfluidsynth3 fluid-soundfont-gm"
+
+
+class RenderSetupError(RuntimeError):
+    """Fluidsynth or a soundfont is missing: nothing can be rendered."""
+
+
+def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
+    """Returns the soundfont to render with.
+
+    Args:
+        explicit: A soundfont given by the user; otherwise ``$TFEMBED_SOUNDFONT``,
+            then the first of :data:`SOUNDFONT_CANDIDATES` that exists.
+
+    Raises:
+        RenderSetupError: The given soundfont does not exist, or none was found.
+    """
+    chosen = explicit or os.environ.get(SOUNDFONT_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise RenderSetupError(
+                f"soundfont {path} does not exist (given with --soundfont or ${SOUNDFONT_ENV})"
+            )
+        return path
+    for candidate in SOUNDFONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise RenderSetupError(
+        "no General MIDI soundfont found (looked for "
+        f"{', '.join(SOUNDFONT_CANDIDATES)}); {_INSTALL_HINT}, "
+        f"or pass --soundfont PATH / set ${SOUNDFONT_ENV}"
+    )
+
+
+def check_fluidsynth() -> None:
+    """Imports pyfluidsynth and its system library.
+
+    Raises:
+        RenderSetupError: The fluidsynth system library (libfluidsynth3) or the
+            ``pyfluidsynth`` package is missing, with the exact fix.
+    """
+    try:
+        import fluidsynth  # noqa: F401  (the import loads libfluidsynth)
+    except ImportError as error:
+        raise RenderSetupError(
+            f"cannot load fluidsynth ({error}); the system library is missing: {_INSTALL_HINT} "
+            "(and pip install pyfluidsynth, not the unrelated PyPI package 'fluidsynth')"
+        ) from error
+
+
+def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
+    """Yields ``(sample, order, event)``; at one sample pedals, then offs, then ons."""
+    channels = {}
+    for instrument in sorted({note.instrument for note in sequence.notes}):
+        channels[instrument] = _MELODIC_CHANNELS[len(channels) % len(_MELODIC_CHANNELS)]
+    rate = grid.sample_rate
+    for change in sequence.control_changes:
+        if change.control_number in _PEDAL_CONTROLS and change.instrument in channels:
+            event = ("cc", channels[change.instrument], change.control_number, change.control_value)
+            yield round(change.time * rate), 0, event
+    for note in sequence.notes:
+        channel = channels[note.instrument]
+        yield round(note.end_time * rate), 1, ("off", channel, note.pitch, 0)
+        velocity = min(max(note.velocity, 1), 127)
+        yield round(note.start_time * rate), 2, ("on", channel, note.pitch, velocity)
+
+
+def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
+    """Renders a sequence as piano, mono, peak-normalised.
+
+    Args:
+        sequence: A ``note_seq`` NoteSequence with at least one note.
+        grid: Frame grid (its sample rate is used).
+        soundfont: Path of a General MIDI soundfont.
+
+    Returns:
+        float32 samples in [-1, 1]: the sequence's ``total_time`` plus
+        :data:`TAIL_SECONDS`, peak-normalised to 1 (all zeros if silent).
+
+    Raises:
+        RenderSetupError: Fluidsynth cannot load or the soundfont is unusable.
+    """
+    check_fluidsynth()
+    import fluidsynth
+
+    synth = fluidsynth.Synth(samplerate=float(grid.sample_rate))
+    try:
+        soundfont_id = synth.sfload(str(soundfont))
+        if soundfont_id == -1:
+            raise RenderSetupError(f"fluidsynth cannot load the soundfont {soundfont}")
+        for channel in _MELODIC_CHANNELS:
+            synth.program_select(channel, soundfont_id, 0, 0)
+        total = round((sequence.total_time + TAIL_SECONDS) * grid.sample_rate)
+        pieces = []
+        rendered = 0
+        for sample, _, event in sorted(_events(sequence, grid)):
+            sample = min(sample, total)
+            if sample > rendered:
+                pieces.append(synth.get_samples(sample - rendered))
+                rendered = sample
+            kind, channel, number, value = event
+            if kind == "cc":
+                synth.cc(channel, number, value)
+            elif kind == "off":
+                synth.noteoff(channel, number)
+            else:
+                synth.noteon(channel, number, value)
+        if total > rendered:
+            pieces.append(synth.get_samples(total - rendered))
+    finally:
+        synth.delete()
+    stereo = np.concatenate(pieces).astype(np.float32).reshape(-1, 2)
+    mono = stereo.mean(axis=1)
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    return mono / peak if peak > 0 else mono

@@ -1,0 +1,115 @@
+"""Listing the pieces to prepare: a folder of MIDI files, or the music21 corpus."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from tfembed.midi_input import MIDI_SUFFIXES
+
+MUSIC21_ORIGIN = "music21"
+MIDI_ORIGIN = "midi"
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """One piece to prepare.
+
+    Attributes:
+        piece_id: Stable identifier: a readable slug of the path plus a hash.
+        origin: ``"midi"`` (a file on disk) or ``"music21"`` (a corpus score).
+        path: The MIDI file, or the score's path relative to the music21 corpus.
+        composer_name: Composer label ("" when unknown).
+        split: Split given by the metadata, or ``None`` to assign one.
+        title: Title when the metadata gives one.
+    """
+
+    piece_id: str
+    origin: str
+    path: str
+    composer_name: str
+    split: str | None = None
+    title: str = ""
+
+
+class SourceError(ValueError):
+    """The source folder or metadata cannot be used at all."""
+
+
+def piece_id_for(relative_path: str) -> str:
+    """Returns a stable, file-name-safe id for a path relative to its source root."""
+    stem = os.path.splitext(relative_path)[0]
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[-60:] or "piece"
+    digest = hashlib.sha1(relative_path.encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def list_midi_dir(
+    midi_dir: str | os.PathLike, metadata: str | os.PathLike | None = None
+) -> tuple[list[Piece], list[dict[str, str]]]:
+    """Lists the MIDI files of a folder, recursively.
+
+    Without metadata, the composer is the first-level subfolder a file is in
+    (files directly in ``midi_dir`` have no composer). With a metadata CSV in
+    MAESTRO's format (``canonical_composer``, ``canonical_title``, ``split``,
+    ``midi_filename`` relative to ``midi_dir``), exactly the listed files are
+    prepared, with the listed composer and split.
+
+    Returns:
+        The pieces, sorted by path, and problems found while listing (files
+        listed in the metadata but missing), as ``{"file", "problem"}`` dicts.
+
+    Raises:
+        SourceError: ``midi_dir`` is not a folder, or the metadata lacks a column.
+    """
+    root = Path(midi_dir)
+    if not root.is_dir():
+        raise SourceError(f"--midi_dir {root} is not a folder")
+    if metadata is None:
+        pieces = []
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() not in MIDI_SUFFIXES or not path.is_file():
+                continue
+            relative = path.relative_to(root).as_posix()
+            composer = relative.split("/")[0] if "/" in relative else ""
+            pieces.append(Piece(piece_id_for(relative), MIDI_ORIGIN, str(path), composer))
+        return pieces, []
+    return _list_from_metadata(root, Path(metadata))
+
+
+def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[dict[str, str]]]:
+    required = {"canonical_composer", "midi_filename"}
+    try:
+        with open(metadata, newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+    except OSError as error:
+        raise SourceError(f"cannot read --metadata {metadata}: {error.strerror}") from error
+    missing_columns = required - set(rows[0] if rows else ())
+    if missing_columns:
+        raise SourceError(f"--metadata {metadata} lacks column(s) {sorted(missing_columns)}")
+    pieces, problems = [], []
+    for row in rows:
+        relative = row["midi_filename"]
+        path = root / relative
+        split = (row.get("split") or "").strip() or None
+        if split not in (None, "train", "validation", "test"):
+            problems.append({"file": str(path), "problem": f"unknown split {split!r} in metadata"})
+            continue
+        if not path.is_file():
+            problems.append({"file": str(path), "problem": "listed in the metadata but missing"})
+            continue
+        pieces.append(
+            Piece(
+                piece_id_for(relative),
+                MIDI_ORIGIN,
+                str(path),
+                row["canonical_composer"].strip(),
+                split,
+                row.get("canonical_title", "").strip(),
+            )
+        )
+    return sorted(pieces, key=lambda piece: piece.path), problems
