@@ -24,6 +24,8 @@ import shutil
 import sys
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
@@ -185,12 +187,10 @@ def _list_pieces(
     return pieces, problems, source
 
 
-def _run_jobs(
-    jobs: list[PieceJob], workers: int, already_done: int, total: int
-) -> list[dict[str, Any]]:
+def _run_jobs(jobs: list[PieceJob], workers: int, already_done: int, total: int) -> None:
+    """Prepares the pieces of ``jobs`` with a progress bar, in ``workers`` processes."""
     from tqdm import tqdm
 
-    summaries = []
     bar = tqdm(
         total=total,
         initial=already_done,
@@ -203,7 +203,6 @@ def _run_jobs(
 
     def record(summary: dict[str, Any]) -> None:
         nonlocal music_seconds
-        summaries.append(summary)
         if summary["status"] == "failed":
             bar.write(f"skipped {summary['file']}: {summary['problem']}", file=sys.stderr)
         elif summary["cut_at_seconds"] is not None:
@@ -221,14 +220,31 @@ def _run_jobs(
             for job in jobs:
                 record(_prepare_one(job))
         else:
-            context = multiprocessing.get_context("spawn")
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with context.Pool(workers, _init_worker, (threads,), maxtasksperchild=50) as pool:
-                for summary in pool.imap_unordered(_prepare_one, jobs):
-                    record(summary)
+            _run_in_processes(jobs, workers, record)
     finally:
         bar.close()
-    return summaries
+
+
+def _run_in_processes(jobs: list[PieceJob], workers: int, record) -> None:
+    """Runs ``jobs`` in spawned processes; a worker that dies stops the run with a reason."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    executor = ProcessPoolExecutor(workers, context, _init_worker, (threads,))
+    try:
+        futures = [executor.submit(_prepare_one, job) for job in jobs]
+        for future in as_completed(futures):
+            record(future.result())
+    except BrokenProcessPool as error:
+        raise PrepareError(
+            "a worker process died (killed, or out of memory on a very long piece: lower "
+            "--max_piece_seconds or --workers); finished pieces are kept, rerun to resume"
+        ) from error
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    executor.shutdown()
 
 
 def _expected_cost(piece: Piece) -> int:

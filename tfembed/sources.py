@@ -72,7 +72,8 @@ def list_midi_dir(
     if metadata is None:
         pieces = []
         for path in sorted(root.rglob("*")):
-            if path.suffix.lower() not in MIDI_SUFFIXES or not path.is_file():
+            # Broken links and unreadable files are listed too, so they are reported.
+            if path.suffix.lower() not in MIDI_SUFFIXES or path.is_dir():
                 continue
             relative = path.relative_to(root).as_posix()
             composer = relative.split("/")[0] if "/" in relative else ""
