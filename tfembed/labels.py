@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from tfembed.framegrid import FrameGrid
 from tfembed.records import UNKNOWN
 
 DEFAULT_QPM = 120.0
@@ -34,7 +37,15 @@ def tempo_at(sequence, seconds: float) -> float:
     return float(max(in_effect, key=lambda change: change.time).qpm)
 
 
-def onsets_per_second(onset_times: list[float], start: float, seconds: float) -> float:
-    """Returns the number of onsets in ``[start, start + seconds)`` per second."""
-    end = start + seconds
-    return sum(1 for time in onset_times if start <= time < end) / seconds
+def onsets_per_second(onset_frames: np.ndarray, first_frame: int, grid: FrameGrid) -> float:
+    """Returns the onsets per second of the clip that starts at ``first_frame``.
+
+    Args:
+        onset_frames: Sorted onset frames of the piece's notes (as in the piano roll,
+            so an onset a rounding error before a clip boundary counts where the
+            roll shows it).
+        first_frame: The clip's first frame.
+        grid: The frame grid.
+    """
+    low, high = np.searchsorted(onset_frames, [first_frame, first_frame + grid.clip_frames])
+    return float(high - low) / grid.clip_seconds

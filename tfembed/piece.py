@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
+
 from tfembed.framegrid import FrameGrid
 from tfembed.frontend import log_mel
 from tfembed.labels import key_signature_at, onsets_per_second, tempo_at
 from tfembed.midi_input import PieceError
-from tfembed.pianoroll import piano_roll
+from tfembed.pianoroll import frame_of, piano_roll
 from tfembed.records import ClipLabels, serialize_clip
 from tfembed.render import render_piano
 from tfembed.sequences import CleanedSequence
@@ -76,7 +78,7 @@ def prepare_piece(
     audio = render_piano(sequence, grid, soundfont)
     mel = log_mel(audio, grid).numpy()
     roll = piano_roll(sequence, grid, num_clips * clip_frames)
-    onset_times = sorted(note.start_time for note in sequence.notes)
+    onset_frames = np.sort([frame_of(note.start_time, grid) for note in sequence.notes])
     records = []
     silent = 0
     for index in range(num_clips):
@@ -96,7 +98,7 @@ def prepare_piece(
             key_signature=key_signature_at(sequence, middle),
             tempo=tempo_at(sequence, middle),
             tempo_explicit=info.tempo_explicit,
-            note_density=onsets_per_second(onset_times, start, grid.clip_seconds),
+            note_density=onsets_per_second(onset_frames, frames.start, grid),
             split=info.split,
         )
         records.append(serialize_clip(mel[frames], clip_roll, labels))
