@@ -131,10 +131,18 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
 
 
 def _init_worker(threads: int) -> None:
-    """Lets the parent handle Ctrl-C and keeps each worker's TensorFlow to its share."""
+    """Lets the parent handle Ctrl-C and keeps each worker's TensorFlow to its share.
+
+    On Linux, a worker also asks the kernel to stop it when its parent dies, so a
+    preparation killed with SIGKILL leaves no orphaned workers behind.
+    """
+    import ctypes
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
