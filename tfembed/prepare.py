@@ -126,8 +126,19 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
             title=piece.title,
         )
     summary["processing_seconds"] = round(time.perf_counter() - started, 3)
+    summary["worker_peak_rss_mb"] = round(_peak_rss_mb(), 1)
     write_json_atomically(Path(job.pieces_dir) / f"{piece.piece_id}.json", summary)
     return summary
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kilobytes / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def _init_worker(threads: int) -> None:
