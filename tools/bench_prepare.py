@@ -39,9 +39,9 @@ from tfembed.render import find_soundfont, render_piano
 from tfembed.sequences import clean_sequence
 
 
-def _sequences(pieces_per_composer: int) -> tuple[list, list[str]]:
-    """Converts (cached) and parses the benchmark pieces; returns sequences and paths."""
-    sequences, paths = [], []
+def _sequences(pieces_per_composer: int) -> list:
+    """Converts (cached) and parses the benchmark pieces; returns their sequences."""
+    sequences = []
     for piece in list_corpus(pieces_per_composer=pieces_per_composer):
         try:
             sequence, _ = read_midi(corpus_midi(piece.path))
@@ -50,8 +50,7 @@ def _sequences(pieces_per_composer: int) -> tuple[list, list[str]]:
             continue
         if cleaned.sequence.total_time >= DEFAULT_GRID.clip_seconds:
             sequences.append(cleaned.sequence)
-            paths.append(piece.path)
-    return sequences, paths
+    return sequences
 
 
 def _render_alone(sequences: list, soundfont: Path) -> float:
@@ -78,8 +77,15 @@ def _naive(sequences: list, soundfont: Path) -> float:
                 continue
             audio = render_piano(clip, grid, soundfont)[: grid.clip_samples]
             mel = librosa.feature.melspectrogram(
-                y=audio, sr=grid.sample_rate, n_fft=grid.fft_length, hop_length=grid.hop_length,
-                n_mels=grid.n_mels, fmin=grid.fmin, fmax=grid.fmax, htk=True)
+                y=audio,
+                sr=grid.sample_rate,
+                n_fft=grid.fft_length,
+                hop_length=grid.hop_length,
+                n_mels=grid.n_mels,
+                fmin=grid.fmin,
+                fmax=grid.fmax,
+                htk=True,
+            )
             np.log(mel + grid.log_offset)
             piano_roll(clip, grid, grid.clip_frames)
     return time.perf_counter() - started
@@ -88,8 +94,9 @@ def _naive(sequences: list, soundfont: Path) -> float:
 def _prepare(pieces_per_composer: int, workers: int, scratch: Path) -> tuple[float, dict]:
     out = scratch / f"workers{workers}"
     started = time.perf_counter()
-    manifest = prepare(out, corpus="music21", pieces_per_composer=pieces_per_composer,
-                       workers=workers)
+    manifest = prepare(
+        out, corpus="music21", pieces_per_composer=pieces_per_composer, workers=workers
+    )
     seconds = time.perf_counter() - started
     shutil.rmtree(out)
     return seconds, manifest
@@ -103,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
 
     soundfont = find_soundfont()
-    sequences, paths = _sequences(args.pieces_per_composer)
+    sequences = _sequences(args.pieces_per_composer)
     music = sum(sequence.total_time for sequence in sequences)
     longest = max(sequence.total_time for sequence in sequences)
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,9 +124,14 @@ def main() -> None:
 
     render = timings["render alone (1 process)"]
     naive = timings["naive: render + librosa mel per clip (1 process)"]
-    rows = [{"pipeline": name, "wall_seconds": round(seconds, 2),
-             "music_seconds_per_second": round(music / seconds, 1)}
-            for name, seconds in timings.items()]
+    rows = [
+        {
+            "pipeline": name,
+            "wall_seconds": round(seconds, 2),
+            "music_seconds_per_second": round(music / seconds, 1),
+        }
+        for name, seconds in timings.items()
+    ]
     ratios = {
         "prepare_1_worker_vs_render_alone": round(render / full_one, 2),
         "prepare_1_worker_vs_naive": round(naive / full_one, 2),
@@ -130,20 +142,29 @@ def main() -> None:
         for workers, manifest in ((1, manifest_one), (2, manifest_two))
     }
     result = {
-        "pieces": len(sequences), "music_seconds": round(music, 1),
-        "longest_piece_seconds": round(longest, 1), "rows": rows, "ratios": ratios,
-        "peak_rss_mb": memory, "cpu_count": os.cpu_count(), "machine": platform.machine(),
+        "pieces": len(sequences),
+        "music_seconds": round(music, 1),
+        "longest_piece_seconds": round(longest, 1),
+        "rows": rows,
+        "ratios": ratios,
+        "peak_rss_mb": memory,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
         "note": "1 worker runs in the calling process, so its peak includes the parent",
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"{len(sequences)} pieces, {music / 60:.1f} min of music, longest {longest:.0f} s, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{len(sequences)} pieces, {music / 60:.1f} min of music, longest {longest:.0f} s, "
+        f"{os.cpu_count()} cores"
+    )
     print(f"| {'pipeline':<52} | {'wall s':>7} | {'music s / s':>11} |")
     print(f"|{'-' * 54}|{'-' * 9}|{'-' * 13}|")
     for row in rows:
-        print(f"| {row['pipeline']:<52} | {row['wall_seconds']:>7.1f} | "
-              f"{row['music_seconds_per_second']:>11.1f} |")
+        print(
+            f"| {row['pipeline']:<52} | {row['wall_seconds']:>7.1f} | "
+            f"{row['music_seconds_per_second']:>11.1f} |"
+        )
     for name, value in ratios.items():
         print(f"{name}: {value}x")
     print("peak RSS (MiB): " + ", ".join(f"{name} {value}" for name, value in memory.items()))
