@@ -14,8 +14,8 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.data import SPLITS, load_clips, read_manifest
 from tfembed.framegrid import DEFAULT_GRID
+from tfembed.labels import UNKNOWN
 from tfembed.prepare import PrepareError, prepare
-from tfembed.records import UNKNOWN
 from tfembed.render import RenderSetupError
 
 FPS = DEFAULT_GRID.frames_per_second

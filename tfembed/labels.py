@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tfembed.framegrid import FrameGrid
-from tfembed.records import UNKNOWN
+
+UNKNOWN = -1
+"""Label value of a clip whose key signature or composer is unknown."""
 
 DEFAULT_QPM = 120.0
 """The MIDI default tempo, in effect when a file has no tempo event."""

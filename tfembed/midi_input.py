@@ -12,7 +12,6 @@ with warnings.catch_warnings():
     from note_seq import midi_io
     from note_seq.protobuf import music_pb2
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 _TEMPO_META_EVENT = b"\xff\x51\x03"
 
 

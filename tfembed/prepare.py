@@ -35,10 +35,9 @@ from tfembed.atomic import (
     remove_temporary_files,
     write_json_atomically,
 )
-from tfembed.data import MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.framegrid import DEFAULT_GRID, FrameGrid
-from tfembed.labels import KEY_NAMES
-from tfembed.records import UNKNOWN
+from tfembed.labels import KEY_NAMES, UNKNOWN
+from tfembed.manifest import MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.render import check_fluidsynth, find_soundfont
 from tfembed.shards import write_shards
 from tfembed.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
@@ -132,13 +131,19 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (0 where unknown)."""
+    """Peak resident memory of this process so far, in MiB (0 where unknown).
+
+    Read from ``VmHWM`` in ``/proc/self/status``: unlike ``ru_maxrss``, it is not
+    inherited from the parent through fork and exec, so it is the worker's own.
+    """
     try:
-        import resource
-    except ImportError:  # not on Windows
+        status = Path("/proc/self/status").read_text()
+    except OSError:
         return 0.0
-    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kilobytes / 1024 / (1024 if sys.platform == "darwin" else 1)
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _init_worker(threads: int) -> None:

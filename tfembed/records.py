@@ -14,9 +14,6 @@ import tensorflow as tf
 
 from tfembed.framegrid import FrameGrid
 
-UNKNOWN = -1
-"""Label value of a clip whose key signature or composer is unknown."""
-
 
 @dataclasses.dataclass(frozen=True)
 class ClipLabels:

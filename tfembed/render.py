@@ -5,7 +5,10 @@ program 0) on a channel of its own (channel 9, the General MIDI drum channel, is
 never used). Sustain, sostenuto and soft pedals are rendered. Events are applied at
 their exact sample, and a fresh synthesizer is built for every piece, so the same
 sequence always renders to the same samples (preparation can resume and still
-produce identical records).
+produce identical records). Reusing one synthesizer would save the soundfont load
+(about 0.1 s per piece) but is not deterministic: even after ``system_reset`` and
+with reverb and chorus off, a piece rendered after another differs from a fresh
+rendering by up to 0.6% of full scale (measured on four corpus pieces).
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
             pieces.append(synth.get_samples(total - rendered))
     finally:
         synth.delete()
-    stereo = np.concatenate(pieces).astype(np.float32).reshape(-1, 2)
-    mono = stereo.mean(axis=1)
+    stereo = np.concatenate(pieces).reshape(-1, 2)
+    mono = (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * 0.5
     peak = float(np.max(np.abs(mono))) if mono.size else 0.0
     return mono / peak if peak > 0 else mono

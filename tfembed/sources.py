@@ -9,7 +9,8 @@ import os
 import re
 from pathlib import Path
 
-from tfembed.midi_input import MIDI_SUFFIXES
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+"""File suffixes taken as MIDI (case-insensitive)."""
 
 MUSIC21_ORIGIN = "music21"
 MIDI_ORIGIN = "midi"
