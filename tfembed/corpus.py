@@ -8,13 +8,15 @@ so only the first run pays for parsing the scores.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import io
 import os
 import zipfile
 from pathlib import Path
 
 from tfembed.atomic import write_bytes_atomically
-from tfembed.midi_input import PieceError
+from tfembed.errors import PieceError
 from tfembed.sources import MUSIC21_ORIGIN, Piece, piece_id_for
 
 DEFAULT_COMPOSERS = (
@@ -56,10 +58,14 @@ def _uncompressed_size(path: Path) -> int:
 
 
 def corpus_root() -> Path:
-    """Returns the folder of the score corpus installed with music21."""
-    from music21 import common
+    """Returns the folder of the score corpus installed with music21.
 
-    return Path(common.getCorpusFilePath())
+    Found without importing music21, which takes a second.
+    """
+    spec = importlib.util.find_spec("music21")
+    if spec is None or spec.origin is None:
+        raise ValueError("music21 is not installed: pip install music21")
+    return Path(spec.origin).parent / "corpus"
 
 
 def list_corpus(
@@ -122,9 +128,8 @@ def corpus_midi(relative_path: str) -> Path:
         PieceError: The score cannot be parsed or converted (the reason is kept
             in the cache, so a failing score is not parsed again).
     """
-    import music21
-
-    target = cache_dir() / f"music21-{music21.__version__}" / f"{relative_path}.mid"
+    version = importlib.metadata.version("music21")
+    target = cache_dir() / f"music21-{version}" / f"{relative_path}.mid"
     failure = target.with_suffix(".failed.txt")
     if target.is_file():
         return target

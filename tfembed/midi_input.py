@@ -6,6 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
+from tfembed.errors import PieceError
+
 with warnings.catch_warnings():
     # note_seq imports pydub, which warns about ffmpeg; audio decoding is not used here.
     warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
@@ -13,10 +15,6 @@ with warnings.catch_warnings():
     from note_seq.protobuf import music_pb2
 
 _TEMPO_META_EVENT = b"\xff\x51\x03"
-
-
-class PieceError(Exception):
-    """A piece that cannot be prepared; the message says why."""
 
 
 def read_midi(path: str | os.PathLike) -> tuple[music_pb2.NoteSequence, bool]:

@@ -9,10 +9,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfembed.errors import PieceError
 from tfembed.framegrid import FrameGrid
 from tfembed.frontend import log_mel
 from tfembed.labels import key_signature_at, onsets_per_second, tempo_at
-from tfembed.midi_input import PieceError
 from tfembed.pianoroll import frame_of, piano_roll
 from tfembed.records import ClipLabels, serialize_clip
 from tfembed.render import render_piano

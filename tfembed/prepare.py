@@ -82,7 +82,8 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
     import tensorflow as tf
 
     from tfembed.corpus import corpus_midi
-    from tfembed.midi_input import PieceError, read_midi
+    from tfembed.errors import PieceError
+    from tfembed.midi_input import read_midi
     from tfembed.piece import PieceInfo, prepare_piece
     from tfembed.sequences import clean_sequence
 

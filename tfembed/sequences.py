@@ -7,7 +7,7 @@ import dataclasses
 
 from note_seq.protobuf import music_pb2
 
-from tfembed.midi_input import PieceError
+from tfembed.errors import PieceError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,9 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from tfembed.corpus import corpus_midi, list_corpus
+from tfembed.errors import PieceError
 from tfembed.framegrid import DEFAULT_GRID
 from tfembed.manifest import read_manifest
-from tfembed.midi_input import PieceError, read_midi
+from tfembed.midi_input import read_midi
 from tfembed.pianoroll import piano_roll
 from tfembed.prepare import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.render import find_soundfont, render_piano
