@@ -1,0 +1,68 @@
+"""Neighbour pairs from real prepared shards, and every siamese variant training on them."""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from tfembed.data import load_clips
+from tfembed.pairs import neighbour_pairs
+from tfembed.siamese import VARIANTS, build_siamese
+
+SMALL_WIDTHS = (4, 8, 8, 8, 16)
+
+
+def test_pairs_are_exactly_the_adjacent_clips_of_one_piece(tiny_dataset) -> None:
+    clips = list(load_clips(tiny_dataset, "train").as_numpy_iterator())
+    adjacent = [
+        (first, second)
+        for first, second in itertools.pairwise(clips)
+        if first["piece_id"] == second["piece_id"]
+        and second["clip_index"] == first["clip_index"] + 1
+    ]
+    batches = list(
+        neighbour_pairs(tiny_dataset, "train", "mel", "roll", 1, shuffle_buffer=0, repeat=False)
+    )
+    assert len(batches) == len(adjacent) > 0
+    for (first, second), (expected_first, expected_second) in zip(batches, adjacent, strict=True):
+        np.testing.assert_array_equal(first[0], expected_first["mel"])
+        np.testing.assert_array_equal(second[0], expected_second["roll"])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_trains_on_real_pairs(tiny_dataset, variant) -> None:
+    spec = VARIANTS[variant]
+    pairs = neighbour_pairs(tiny_dataset, "train", spec.first, spec.second, 8, seed=0)
+    model = build_siamese(variant, widths=SMALL_WIDTHS)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    first_variables = {id(v) for v in model.first_tower.trainable_variables}
+    second_variables = {id(v) for v in model.second_tower.trainable_variables}
+    if spec.shared:
+        assert first_variables == second_variables
+        assert len(model.trainable_variables) == len(first_variables)
+    else:
+        assert not first_variables & second_variables
+        assert len(model.trainable_variables) == 2 * len(first_variables)
+    embedding = model.first_tower(np.zeros([2, 192, 96], np.float32))
+    assert embedding.shape == (2, 128) and embedding.dtype == "float32"
+
+
+def test_mixed_precision_path_keeps_float32_embeddings(tiny_dataset) -> None:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        pairs = neighbour_pairs(tiny_dataset, "train", "mel", "mel", 8, seed=0)
+        model = build_siamese("MEL_MEL", widths=SMALL_WIDTHS)
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
+        model.compile(optimizer=optimizer)
+        history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)
+        embedding = model.first_tower(np.zeros([2, 192, 96], np.float32))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(history.history["loss"]).all()
+    assert embedding.dtype == "float32"
+    assert model.first_tower.get_layer("mel_tower_conv0").compute_dtype == "float16"

@@ -1,0 +1,109 @@
+"""Siamese models of the four variants of the paper, and their training step.
+
+``MEL_MEL`` and ``SYM_SYM`` embed both clips of a pair with one tower (shared
+weights); ``MEL_SYM`` and ``SYM_MEL`` have one tower per domain that do not share
+weights (paper, section 3). At test time the first tower embeds clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from tfembed.losses import semantic_relevance_loss
+from tfembed.towers import DEFAULT_WIDTHS, build_tower
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Input domains of the two sides of a pair, and whether the towers share weights."""
+
+    name: str
+    first: str
+    second: str
+
+    @property
+    def shared(self) -> bool:
+        """Whether both sides use one tower (same domain on both sides)."""
+        return self.first == self.second
+
+
+VARIANTS = {
+    variant.name: variant
+    for variant in (
+        Variant("MEL_MEL", "mel", "mel"),
+        Variant("SYM_SYM", "roll", "roll"),
+        Variant("MEL_SYM", "mel", "roll"),
+        Variant("SYM_MEL", "roll", "mel"),
+    )
+}
+
+
+class SiameseModel(keras.Model):
+    """Two towers (or one, shared) trained with the semantic relevance loss."""
+
+    def __init__(
+        self,
+        first_tower: keras.Model,
+        second_tower: keras.Model,
+        num_candidates: int = 4,
+        smoothing: float = 10.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.first_tower = first_tower
+        self.second_tower = second_tower
+        self.num_candidates = num_candidates
+        self.smoothing = smoothing
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def call(self, inputs, training: bool = False):
+        """Embeds a pair ``(first, second)``; returns both float32 embeddings."""
+        first, second = inputs
+        return (
+            self.first_tower(first, training=training),
+            self.second_tower(second, training=training),
+        )
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker, reset by Keras at each epoch."""
+        return [self.loss_tracker]
+
+    def _loss(self, data, training: bool) -> tf.Tensor:
+        first, second = self(data, training=training)
+        return semantic_relevance_loss(first, second, self.num_candidates, self.smoothing)
+
+    def train_step(self, data) -> dict[str, tf.Tensor]:
+        """One Adam step on a batch of pairs; the loss is scaled under mixed precision."""
+        with tf.GradientTape() as tape:
+            loss = self._loss(data, training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data) -> dict[str, tf.Tensor]:
+        """The loss on a batch of pairs, without training."""
+        self.loss_tracker.update_state(self._loss(data, training=False))
+        return {"loss": self.loss_tracker.result()}
+
+
+def build_siamese(
+    variant: str,
+    frames: int = 192,
+    bins: int = 96,
+    widths: tuple[int, ...] = DEFAULT_WIDTHS,
+    num_candidates: int = 4,
+    smoothing: float = 10.0,
+) -> SiameseModel:
+    """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    spec = VARIANTS[variant]
+    first = build_tower(f"{spec.first}_tower", frames, bins, widths)
+    second = first if spec.shared else build_tower(f"{spec.second}_tower", frames, bins, widths)
+    return SiameseModel(first, second, num_candidates, smoothing, name=variant.lower())
