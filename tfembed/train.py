@@ -1,0 +1,244 @@
+"""Training a siamese variant: resumable checkpoints, TensorBoard, safe on SIGINT/SIGTERM.
+
+:func:`train` is configured with gin (``configs/*.gin``) and is the library function
+behind ``tfembed-train``. Running it again on the same ``model_dir`` resumes from
+the latest checkpoint (step, weights and optimizer state). SIGINT and SIGTERM make
+it save a checkpoint and return after the current step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfembed.atomic import write_bytes_atomically
+from tfembed.data import grid_of, read_manifest
+from tfembed.pairs import neighbour_pairs
+from tfembed.siamese import VARIANTS, build_siamese
+
+OPERATIVE_CONFIG_NAME = "operative_config.gin"
+RANK_CANDIDATES = 100
+VALIDATION_PAIRS = 512
+
+
+def _precision_policy(mixed_precision: str) -> str:
+    if mixed_precision not in ("auto", "float32", "mixed_float16"):
+        raise ValueError(
+            f"train.mixed_precision must be 'auto', 'float32' or 'mixed_float16', "
+            f"not {mixed_precision!r}"
+        )
+    if mixed_precision == "auto":
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return mixed_precision
+
+
+def _strategy(distribution: str) -> tf.distribute.Strategy:
+    if distribution == "default":
+        return tf.distribute.get_strategy()
+    if distribution == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"train.distribution must be 'default' or 'mirrored', not {distribution!r}")
+
+
+def rank_at_100(queries: tf.Tensor, candidates: tf.Tensor, others: tf.Tensor) -> tf.Tensor:
+    """Ranks of each query's own candidate among it and 99 other candidates.
+
+    Args:
+        queries: ``[n, d]`` embeddings of clips ``i``.
+        candidates: ``[n, d]`` embeddings of their neighbours.
+        others: int ``[n, 99]`` indices of the other candidates (never ``i``).
+
+    Returns:
+        float32 ``[n]`` ranks, 1 = best (cosine similarity, ties counted against).
+    """
+    queries = tf.math.l2_normalize(tf.cast(queries, tf.float32), axis=-1, epsilon=1e-6)
+    candidates = tf.math.l2_normalize(tf.cast(candidates, tf.float32), axis=-1, epsilon=1e-6)
+    similarities = tf.matmul(queries, candidates, transpose_b=True)
+    own = tf.linalg.diag_part(similarities)[:, tf.newaxis]
+    rivals = tf.gather(similarities, others, batch_dims=1)
+    return 1.0 + tf.reduce_sum(tf.cast(rivals >= own, tf.float32), axis=1)
+
+
+def _fixed_others(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    others = np.empty([count, RANK_CANDIDATES - 1], np.int32)
+    for row in range(count):
+        choice = rng.choice(count - 1, RANK_CANDIDATES - 1, replace=False)
+        others[row] = choice + (choice >= row)
+    return others
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+
+    def __call__(self, signal_number: int, frame: object) -> None:
+        self.signal_number = signal_number
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Installs the handler for the block's duration."""
+        previous = {
+            number: signal.signal(number, self) for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+@gin.configurable(denylist=["data_dir", "model_dir"])
+def train(
+    data_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    variant: str = gin.REQUIRED,
+    steps: int = 3000,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    num_candidates: int = 4,
+    smoothing: float = 10.0,
+    widths: tuple[int, ...] = (16, 32, 64, 64, 128),
+    checkpoint_every: int = 200,
+    validate_every: int = 200,
+    mixed_precision: str = "auto",
+    distribution: str = "default",
+) -> dict[str, float]:
+    """Trains (or resumes training) a siamese variant.
+
+    Args:
+        data_dir: A dataset prepared by ``tfembed-prepare``.
+        model_dir: Run folder: checkpoints, TensorBoard logs, operative config.
+        variant: ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
+        steps: Total training steps (a resumed run stops at the same total).
+        batch_size: Pairs per step.
+        learning_rate: Adam learning rate.
+        num_candidates: ``|D|`` of the loss.
+        smoothing: Smoothing factor of the loss.
+        widths: Channels of the tower's convolution blocks.
+        checkpoint_every: Steps between checkpoints (one is always saved at the end).
+        validate_every: Steps between validation loss and rank@100.
+        mixed_precision: ``auto`` (mixed_float16 on GPU, float32 on CPU),
+            ``float32`` or ``mixed_float16``.
+        distribution: ``default`` (one device) or ``mirrored`` (all GPUs).
+
+    Returns:
+        The last step and the last validation metrics.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown train.variant {variant!r}; one of {', '.join(VARIANTS)}")
+    spec = VARIANTS[variant]
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    grid = grid_of(read_manifest(data_dir))
+    write_bytes_atomically(model_dir / OPERATIVE_CONFIG_NAME, [gin.operative_config_str().encode()])
+    policy = _precision_policy(mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+    strategy = _strategy(distribution)
+    with strategy.scope():
+        model = build_siamese(
+            variant, grid.clip_frames, grid.n_mels, tuple(widths), num_candidates, smoothing
+        )
+        optimizer = keras.optimizers.Adam(learning_rate)
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer)
+        model.build([(None, grid.clip_frames, grid.n_mels)] * 2)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resuming {model_dir} from step {int(step.numpy())}")
+
+    train_pairs = strategy.experimental_distribute_dataset(
+        neighbour_pairs(data_dir, "train", spec.first, spec.second, batch_size)
+    )
+    validation = next(
+        iter(
+            neighbour_pairs(
+                data_dir,
+                "validation",
+                spec.first,
+                spec.second,
+                VALIDATION_PAIRS,
+                shuffle_buffer=0,
+                repeat=False,
+            )
+        ),
+        None,
+    )
+    others = tf.constant(_fixed_others(VALIDATION_PAIRS)) if validation is not None else None
+
+    @tf.function
+    def train_step(batch):
+        results = strategy.run(model.train_step, args=(batch,))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, results["loss"], axis=None)
+
+    writer = tf.summary.create_file_writer(str(model_dir / "logs"))
+    with writer.as_default():
+        tf.summary.text("operative_config", gin.operative_config_str(), step=0)
+    metrics: dict[str, float] = {}
+    stop = _StopRequest()
+    iterator = iter(train_pairs)
+    started, started_step = time.perf_counter(), int(step.numpy())
+    with stop.installed(), writer.as_default():
+        while int(step.numpy()) < steps and stop.signal_number is None:
+            model.loss_tracker.reset_state()
+            loss = float(train_step(next(iterator)))
+            step.assign_add(1)
+            current = int(step.numpy())
+            tf.summary.scalar("train/loss", loss, step=current)
+            if current % validate_every == 0 or current == steps:
+                elapsed = time.perf_counter() - started
+                tf.summary.scalar(
+                    "train/pairs_per_second",
+                    (current - started_step) * batch_size / elapsed,
+                    step=current,
+                )
+                tf.summary.scalar("train/learning_rate", float(learning_rate), step=current)
+                metrics = _validate(model, validation, others, current)
+                print(
+                    f"step {current}: train loss {loss:.4f}, "
+                    + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items())
+                )
+            if current % checkpoint_every == 0:
+                manager.save(checkpoint_number=current)
+        manager.save(checkpoint_number=int(step.numpy()))
+    if stop.signal_number is not None:
+        print(
+            f"stopped by signal {stop.signal_number} at step {int(step.numpy())}; "
+            "checkpoint saved, run the same command to resume"
+        )
+    keras.mixed_precision.set_global_policy("float32")
+    return {"step": float(step.numpy()), **metrics}
+
+
+def _validate(model, validation, others, step: int) -> dict[str, float]:
+    if validation is None:
+        return {}
+    first, second = validation
+    model.loss_tracker.reset_state()
+    loss = float(model.test_step((first, second))["loss"])
+    queries = model.first_tower(first, training=False)
+    candidates = model.second_tower(second, training=False)
+    ranks = rank_at_100(queries, candidates, others)
+    metrics = {
+        "validation/loss": loss,
+        "validation/rank_at_100_am": float(tf.reduce_mean(ranks)),
+        "validation/rank_at_100_gm": float(tf.exp(tf.reduce_mean(tf.math.log(ranks)))),
+    }
+    for name, value in metrics.items():
+        tf.summary.scalar(name, value, step=step)
+    return metrics
