@@ -222,7 +222,11 @@ def train(
             "checkpoint saved, run the same command to resume"
         )
     keras.mixed_precision.set_global_policy("float32")
-    return {"step": float(step.numpy()), **metrics}
+    return {
+        "step": float(step.numpy()),
+        "stopped_by_signal": float(bool(stop.signal_number)),
+        **metrics,
+    }
 
 
 def _validate(model, validation, others, step: int) -> dict[str, float]:

@@ -62,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     metrics = train(args.data, args.model_dir)
     print("done: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
     print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
+    if metrics.get("stopped_by_signal"):
+        return 0
+    from tfembed.data import grid_of, read_manifest
+    from tfembed.export import export_tower
+
+    saved = export_tower(
+        args.model_dir,
+        Path(args.model_dir) / "saved_model",
+        args.data,
+        grid_of(read_manifest(args.data)),
+    )
+    print(f"SavedModel of the test-time tower: {saved}")
     return 0
 
 
