@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfembed-train: error: {error}", file=sys.stderr)
         return 2
     metrics = train(args.data, args.model_dir)
-    print("done: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
+    print(
+        "done: "
+        + ", ".join(
+            f"{name} {value:.3f}" for name, value in metrics.items() if name != "stopped_by_signal"
+        )
+    )
     print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
     if metrics.get("stopped_by_signal"):
         return 0
