@@ -42,6 +42,10 @@ def test_every_shipped_config_trains_and_checkpoints(tiny_dataset, tmp_path, con
     operative = (tmp_path / "operative_config.gin").read_text()
     assert f"train.variant = '{config[:-4].upper()}'" in operative
     assert list((tmp_path / "logs").glob("events.out.tfevents.*"))
+    projector = tmp_path / "logs" / "projector"
+    labels = (projector / "metadata.tsv").read_text().split()
+    assert labels and set(labels) <= {"bach", "haydn", "josquin", "palestrina"}
+    assert (projector / "projector_config.pbtxt").is_file()
 
 
 def test_same_command_resumes_the_step_count(tiny_dataset, tmp_path, capsys) -> None:

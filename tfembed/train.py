@@ -20,13 +20,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.atomic import write_bytes_atomically
-from tfembed.data import grid_of, read_manifest
+from tfembed.data import grid_of, load_clips, read_manifest
+from tfembed.monitoring import clip_images, write_projector
 from tfembed.pairs import neighbour_pairs
 from tfembed.siamese import VARIANTS, build_siamese
 
 OPERATIVE_CONFIG_NAME = "operative_config.gin"
 RANK_CANDIDATES = 100
 VALIDATION_PAIRS = 512
+PROJECTOR_CLIPS = 500
 
 
 def _precision_policy(mixed_precision: str) -> str:
@@ -189,6 +191,9 @@ def train(
     writer = tf.summary.create_file_writer(str(model_dir / "logs"))
     with writer.as_default():
         tf.summary.text("operative_config", gin.operative_config_str(), step=0)
+        if validation is not None:
+            tf.summary.image(f"examples/{spec.first}", clip_images(validation[0][:4]), step=0)
+            tf.summary.image(f"examples/{spec.second}", clip_images(validation[1][:4]), step=0)
     metrics: dict[str, float] = {}
     stop = _StopRequest()
     iterator = iter(train_pairs)
@@ -216,6 +221,7 @@ def train(
             if current % checkpoint_every == 0:
                 manager.save(checkpoint_number=current)
         manager.save(checkpoint_number=int(step.numpy()))
+    _write_projector(model, data_dir, spec.first, model_dir / "logs")
     if stop.signal_number is not None:
         print(
             f"stopped by signal {stop.signal_number} at step {int(step.numpy())}; "
@@ -227,6 +233,16 @@ def train(
         "stopped_by_signal": float(bool(stop.signal_number)),
         **metrics,
     }
+
+
+def _write_projector(model, data_dir, domain: str, log_dir: Path) -> None:
+    """Embeds the first validation clips with the test-time tower for the projector."""
+    clips = list(load_clips(data_dir, "validation").take(PROJECTOR_CLIPS).as_numpy_iterator())
+    if not clips:
+        return
+    inputs = np.stack([clip[domain] for clip in clips])
+    embeddings = model.first_tower.predict(inputs, batch_size=64, verbose=0)
+    write_projector(log_dir, embeddings, [clip["composer_name"].decode() for clip in clips])
 
 
 def _validate(model, validation, others, step: int) -> dict[str, float]:
