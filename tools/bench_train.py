@@ -1,0 +1,151 @@
+"""Training benchmark: pairs per second per variant, input pipeline alone, memory.
+
+* For each variant, the training step's throughput (pairs/s) after a warm-up.
+* The input pipeline alone (neighbour pairs read, parsed, shuffled, batched)
+  against the training step's consumption: the pipeline should be >= 5x faster.
+* Peak resident memory of a short training run on the dataset and on a dataset
+  four times larger (the same shards listed four times), each in its own
+  process: training streams from the shards, so it should not grow.
+
+It prints a table and writes JSON.
+
+Usage: python tools/bench_train.py --data DATA_DIR [--steps 40] [--out bench_train.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BATCH_SIZE = 32
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _step_throughput(data: str, variant: str, steps: int) -> float:
+    import keras
+    import tensorflow as tf
+
+    from tfembed.pairs import neighbour_pairs
+    from tfembed.siamese import VARIANTS, build_siamese
+
+    spec = VARIANTS[variant]
+    model = build_siamese(variant)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    batches = iter(neighbour_pairs(data, "train", spec.first, spec.second, BATCH_SIZE, seed=0))
+    step = tf.function(model.train_step)
+    for _ in range(3):
+        step(next(batches))
+    fixed = next(batches)
+    started = time.perf_counter()
+    for _ in range(steps):
+        float(step(fixed)["loss"])
+    return steps * BATCH_SIZE / (time.perf_counter() - started)
+
+
+def _pipeline_throughput(data: str, batches: int) -> float:
+    from tfembed.pairs import neighbour_pairs
+
+    iterator = iter(neighbour_pairs(data, "train", "mel", "roll", BATCH_SIZE, seed=0))
+    next(iterator)
+    started = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * BATCH_SIZE / (time.perf_counter() - started)
+
+
+def _four_times_larger(data: str, folder: Path) -> str:
+    """A dataset folder whose manifest lists every shard four times (links, no copies)."""
+    manifest = json.loads((Path(data) / "manifest.json").read_text())
+    for split, entries in manifest["shards"].items():
+        listed = []
+        for copy in range(4):
+            for entry in entries:
+                name = f"copy{copy}-{entry['file']}"
+                (folder / name).symlink_to(Path(data).resolve() / entry["file"])
+                listed.append({**entry, "file": name})
+        manifest["shards"][split] = listed
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return str(folder)
+
+
+def _train_peak_rss(data: str, steps: int) -> tuple[float, int]:
+    """Runs a short training in a child process; returns its peak RSS and the clips."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", "--data", data, "--steps", str(steps)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return result["peak_rss_mb"], result["clips"]
+
+
+def _child(data: str, steps: int) -> None:
+    from tfembed.data import read_manifest
+
+    _step_throughput(data, "MEL_MEL", steps)
+    manifest = read_manifest(data)
+    clips = sum(entry["clips"] for entries in manifest["shards"].values() for entry in entries)
+    print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "clips": clips}))
+
+
+def main() -> None:
+    """Runs the benchmark, prints the table and writes the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--out", default="bench_train.json")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.data, args.steps)
+        return
+
+    variants = {
+        name: round(_step_throughput(args.data, name, args.steps), 1)
+        for name in ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
+    }
+    pipeline = round(_pipeline_throughput(args.data, 200), 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        larger = _four_times_larger(args.data, Path(scratch))
+        memory = {
+            "dataset": _train_peak_rss(args.data, args.steps),
+            "4x dataset": _train_peak_rss(larger, args.steps),
+        }
+    slowest = min(variants.values())
+    result = {
+        "batch_size": BATCH_SIZE,
+        "train_pairs_per_second": variants,
+        "pipeline_pairs_per_second": pipeline,
+        "pipeline_vs_slowest_step": round(pipeline / slowest, 1),
+        "peak_rss_mb": {
+            name: {"peak_rss_mb": rss, "clips": clips} for name, (rss, clips) in memory.items()
+        },
+        "cpu_count": os.cpu_count(),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"| {'what':<34} | {'pairs / s':>9} |")
+    print(f"|{'-' * 36}|{'-' * 11}|")
+    for name, value in variants.items():
+        print(f"| {'train step ' + name:<34} | {value:>9.1f} |")
+    print(f"| {'input pipeline alone':<34} | {pipeline:>9.1f} |")
+    print(f"pipeline / slowest training step: {result['pipeline_vs_slowest_step']}x")
+    for name, (rss, clips) in memory.items():
+        print(f"peak RSS training on {name} ({clips} clips): {rss:.0f} MiB")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
