@@ -66,3 +66,17 @@ def test_mixed_precision_path_keeps_float32_embeddings(tiny_dataset) -> None:
     assert np.isfinite(history.history["loss"]).all()
     assert embedding.dtype == "float32"
     assert model.first_tower.get_layer("mel_tower_conv0").compute_dtype == "float16"
+
+
+def test_spec_augment_masks_mel_but_leaves_roll(tiny_dataset) -> None:
+    plain = neighbour_pairs(tiny_dataset, "train", "mel", "roll", 4, shuffle_buffer=0, repeat=False)
+    masked = neighbour_pairs(
+        tiny_dataset, "train", "mel", "roll", 4, shuffle_buffer=0, repeat=False, spec_augment=True
+    )
+    (mel, roll), (masked_mel, masked_roll) = next(iter(plain)), next(iter(masked))
+    np.testing.assert_array_equal(roll, masked_roll)
+    changed = np.asarray(mel) != np.asarray(masked_mel)
+    assert changed.any() and changed.mean() < 0.5
+    np.testing.assert_array_equal(
+        np.asarray(masked_mel).min(axis=(1, 2)), np.asarray(mel).min(axis=(1, 2))
+    )

@@ -47,6 +47,7 @@ def neighbour_pairs(
     shuffle_buffer: int = 2048,
     repeat: bool = True,
     seed: int | None = None,
+    spec_augment: bool = False,
 ) -> tf.data.Dataset:
     """Batches of neighbour pairs ``(left domain of clip i, right domain of clip i + 1)``.
 
@@ -59,6 +60,8 @@ def neighbour_pairs(
         shuffle_buffer: Pairs in the shuffle buffer (0 keeps file order).
         repeat: Loop over the split forever (training) or once (evaluation).
         seed: Seed of the shuffle and the shard order.
+        spec_augment: Mask a random band and span of every mel clip
+            (:func:`tfembed.augment.mask_mel`); roll clips are left as they are.
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, 96]`` tensors.
@@ -81,4 +84,14 @@ def neighbour_pairs(
     )
     if shuffle_buffer:
         pairs = pairs.shuffle(shuffle_buffer, seed=seed)
+    if spec_augment:
+        from tfembed.augment import mask_mel
+
+        def augment(first, second):
+            return (
+                mask_mel(first) if left == "mel" else first,
+                mask_mel(second) if right == "mel" else second,
+            )
+
+        pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return pairs.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -115,6 +115,7 @@ def train(
     validate_every: int = 200,
     mixed_precision: str = "auto",
     distribution: str = "default",
+    spec_augment: bool = False,
 ) -> dict[str, float]:
     """Trains (or resumes training) a siamese variant.
 
@@ -133,6 +134,7 @@ def train(
         mixed_precision: ``auto`` (mixed_float16 on GPU, float32 on CPU),
             ``float32`` or ``mixed_float16``.
         distribution: ``default`` (one device) or ``mirrored`` (all GPUs).
+        spec_augment: SpecAugment-style masking of training mel clips.
 
     Returns:
         The last step and the last validation metrics.
@@ -165,7 +167,9 @@ def train(
         print(f"resuming {model_dir} from step {int(step.numpy())}")
 
     train_pairs = strategy.experimental_distribute_dataset(
-        neighbour_pairs(data_dir, "train", spec.first, spec.second, batch_size)
+        neighbour_pairs(
+            data_dir, "train", spec.first, spec.second, batch_size, spec_augment=spec_augment
+        )
     )
     validation = next(
         iter(
