@@ -147,3 +147,25 @@ def test_rank_at_100_counts_better_rivals() -> None:
 
 def test_shipped_configs_exist() -> None:
     assert {path.name for path in CONFIG_DIR.glob("*.gin")} >= {*SHIPPED, "base.gin", "tiny.gin"}
+
+
+def test_mixed_float16_training_runs_on_cpu(tiny_dataset, tmp_path) -> None:
+    status = train_main(
+        [
+            "--config",
+            "mel_mel.gin",
+            "--config",
+            "tiny.gin",
+            "--data",
+            str(tiny_dataset),
+            "--model_dir",
+            str(tmp_path),
+            "--gin_param",
+            "train.mixed_precision = 'mixed_float16'",
+        ]
+    )
+    assert status == 0
+    assert _latest_step(tmp_path) == 6
+    exported = tf.saved_model.load(str(tmp_path / "saved_model"))
+    embeddings = exported.serve(np.zeros([2, 192, 96], np.float32))
+    assert embeddings.dtype == tf.float32 and np.isfinite(embeddings.numpy()).all()
