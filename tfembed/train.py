@@ -23,10 +23,10 @@ from tfembed.atomic import write_bytes_atomically
 from tfembed.data import grid_of, load_clips, read_manifest
 from tfembed.monitoring import clip_images, write_projector
 from tfembed.pairs import neighbour_pairs
+from tfembed.ranking import draw_rivals, neighbour_ranks
 from tfembed.siamese import VARIANTS, build_siamese
 
 OPERATIVE_CONFIG_NAME = "operative_config.gin"
-RANK_CANDIDATES = 100
 VALIDATION_PAIRS = 512
 PROJECTOR_CLIPS = 500
 
@@ -48,34 +48,6 @@ def _strategy(distribution: str) -> tf.distribute.Strategy:
     if distribution == "mirrored":
         return tf.distribute.MirroredStrategy()
     raise ValueError(f"train.distribution must be 'default' or 'mirrored', not {distribution!r}")
-
-
-def rank_at_100(queries: tf.Tensor, candidates: tf.Tensor, others: tf.Tensor) -> tf.Tensor:
-    """Ranks of each query's own candidate among it and 99 other candidates.
-
-    Args:
-        queries: ``[n, d]`` embeddings of clips ``i``.
-        candidates: ``[n, d]`` embeddings of their neighbours.
-        others: int ``[n, 99]`` indices of the other candidates (never ``i``).
-
-    Returns:
-        float32 ``[n]`` ranks, 1 = best (cosine similarity, ties counted against).
-    """
-    queries = tf.math.l2_normalize(tf.cast(queries, tf.float32), axis=-1, epsilon=1e-6)
-    candidates = tf.math.l2_normalize(tf.cast(candidates, tf.float32), axis=-1, epsilon=1e-6)
-    similarities = tf.matmul(queries, candidates, transpose_b=True)
-    own = tf.linalg.diag_part(similarities)[:, tf.newaxis]
-    rivals = tf.gather(similarities, others, batch_dims=1)
-    return 1.0 + tf.reduce_sum(tf.cast(rivals >= own, tf.float32), axis=1)
-
-
-def _fixed_others(count: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    others = np.empty([count, RANK_CANDIDATES - 1], np.int32)
-    for row in range(count):
-        choice = rng.choice(count - 1, RANK_CANDIDATES - 1, replace=False)
-        others[row] = choice + (choice >= row)
-    return others
 
 
 class _StopRequest:
@@ -185,7 +157,10 @@ def train(
         ),
         None,
     )
-    others = tf.constant(_fixed_others(VALIDATION_PAIRS)) if validation is not None else None
+    rivals = None
+    if validation is not None:
+        pair_count = len(validation[0])
+        rivals = tf.constant(draw_rivals(pair_count, np.arange(pair_count)[:, np.newaxis]))
 
     @tf.function
     def train_step(batch):
@@ -217,7 +192,7 @@ def train(
                     step=current,
                 )
                 tf.summary.scalar("train/learning_rate", float(learning_rate), step=current)
-                metrics = _validate(model, validation, others, current)
+                metrics = _validate(model, validation, rivals, current)
                 print(
                     f"step {current}: train loss {loss:.4f}, "
                     + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items())
@@ -249,7 +224,7 @@ def _write_projector(model, data_dir, domain: str, log_dir: Path) -> None:
     write_projector(log_dir, embeddings, [clip["composer_name"].decode() for clip in clips])
 
 
-def _validate(model, validation, others, step: int) -> dict[str, float]:
+def _validate(model, validation, rivals, step: int) -> dict[str, float]:
     if validation is None:
         return {}
     first, second = validation
@@ -257,7 +232,7 @@ def _validate(model, validation, others, step: int) -> dict[str, float]:
     loss = float(model.test_step((first, second))["loss"])
     queries = model.first_tower(first, training=False)
     candidates = model.second_tower(second, training=False)
-    ranks = rank_at_100(queries, candidates, others)
+    ranks = neighbour_ranks(queries, candidates, tf.range(tf.shape(queries)[0]), rivals)
     metrics = {
         "validation/loss": loss,
         "validation/rank_at_100_am": float(tf.reduce_mean(ranks)),

@@ -1,0 +1,83 @@
+"""Scores of probe predictions, with optional per-clip weights (for the bootstrap).
+
+Definitions follow scikit-learn (F1, MAE, R^2) and mir_eval's tempo tolerance
+(an estimate is correct when ``|estimate - truth| <= tolerance * truth``); the
+tests check them against both libraries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _weights(count: int, weights: np.ndarray | None) -> np.ndarray:
+    return np.ones(count) if weights is None else np.asarray(weights, np.float64)
+
+
+def f1_scores(
+    truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """Micro and macro F1 of a single-label classification.
+
+    Macro F1 averages over the classes that occur in ``truth`` or ``predicted``
+    (as scikit-learn does); a class with no true and no predicted clip has no F1.
+
+    Returns:
+        ``micro_f1`` and ``macro_f1``.
+    """
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    weights = _weights(len(truth), weights)
+    classes = np.union1d(truth, predicted)
+    is_true = truth[:, np.newaxis] == classes
+    is_predicted = predicted[:, np.newaxis] == classes
+    hits = weights @ (is_true & is_predicted)
+    true_totals = weights @ is_true
+    predicted_totals = weights @ is_predicted
+    denominators = true_totals + predicted_totals
+    per_class = np.divide(2 * hits, denominators, out=np.zeros_like(hits), where=denominators > 0)
+    return {
+        "micro_f1": float(hits.sum() / weights.sum()),
+        "macro_f1": float(per_class.mean()),
+    }
+
+
+def tempo_accuracy(
+    truth: np.ndarray,
+    estimate: np.ndarray,
+    tolerances: tuple[float, ...] = (0.08, 0.04),
+    weights: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Share of clips whose tempo estimate is within each relative tolerance.
+
+    Returns:
+        ``within_8pct``-style keys, one per tolerance.
+    """
+    truth, estimate = np.asarray(truth, np.float64), np.asarray(estimate, np.float64)
+    weights = _weights(len(truth), weights)
+    error = np.abs(estimate - truth)
+    return {
+        f"within_{round(tolerance * 100)}pct": float(
+            weights @ (error <= tolerance * truth) / weights.sum()
+        )
+        for tolerance in tolerances
+    }
+
+
+def regression_scores(
+    truth: np.ndarray, estimate: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean absolute error and coefficient of determination.
+
+    Returns:
+        ``mae`` and ``r2``.
+    """
+    truth, estimate = np.asarray(truth, np.float64), np.asarray(estimate, np.float64)
+    weights = _weights(len(truth), weights)
+    total = weights.sum()
+    mean = weights @ truth / total
+    residual = weights @ (truth - estimate) ** 2
+    spread = weights @ (truth - mean) ** 2
+    return {
+        "mae": float(weights @ np.abs(truth - estimate) / total),
+        "r2": float(1.0 - residual / spread) if spread > 0 else float("nan"),
+    }
