@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from tfembed.cli.train import CONFIG_DIR
 from tfembed.cli.train import main as train_main
+from tfembed.evaluation.plots import read_scalars
 
 SHIPPED = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
 
@@ -45,6 +47,19 @@ def test_every_shipped_config_trains_and_checkpoints(tiny_dataset, tmp_path, con
     labels = (projector / "metadata.tsv").read_text().split()
     assert labels and set(labels) <= {"bach", "haydn", "josquin", "palestrina"}
     assert (projector / "projector_config.pbtxt").is_file()
+
+
+def test_the_best_validation_checkpoint_is_kept_and_exported(tiny_dataset, tmp_path) -> None:
+    arguments = ["--config", "mel_mel.gin", "--config", "tiny.gin"]
+    arguments += ["--data", str(tiny_dataset), "--model_dir", str(tmp_path)]
+    assert train_main([*arguments, "--gin_param", "train.validate_every = 2"]) == 0
+    best = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert best["step"] in (2, 4, 6)
+    ranks = read_scalars(tmp_path / "logs", "validation/rank_at_100_am")
+    assert best["validation/rank_at_100_am"] == pytest.approx(ranks[1].min())
+    assert best["step"] == ranks[0][np.argmin(ranks[1])]
+    metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
+    assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best["step"])
 
 
 def test_same_command_resumes_the_step_count(tiny_dataset, tmp_path, capsys) -> None:

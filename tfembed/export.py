@@ -30,19 +30,33 @@ from tfembed.atomic import write_json_atomically
 from tfembed.framegrid import FrameGrid
 from tfembed.frontend import log_mel
 from tfembed.siamese import VARIANTS, build_siamese
-from tfembed.train import OPERATIVE_CONFIG_NAME
+from tfembed.train import BEST_DIR, OPERATIVE_CONFIG_NAME
 
 METADATA_NAME = "metadata.json"
 
 
-def load_trained(model_dir: str | os.PathLike) -> tuple[Any, dict[str, Any], int]:
-    """Rebuilds a run's siamese model from its operative config and latest checkpoint.
+CHECKPOINTS = ("best", "latest")
+
+
+def load_trained(
+    model_dir: str | os.PathLike, checkpoint: str = "best"
+) -> tuple[Any, dict[str, Any], int]:
+    """Rebuilds a run's siamese model from its operative config and a checkpoint.
+
+    Args:
+        model_dir: The training run.
+        checkpoint: ``best`` (lowest validation rank@100; the latest one when the
+            run has no validation) or ``latest``.
 
     Returns:
         The model, the run's ``train`` bindings and the checkpoint step.
     """
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be 'best' or 'latest', not {checkpoint!r}")
     model_dir = Path(model_dir)
     checkpoint_path = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    if checkpoint == "best":
+        checkpoint_path = tf.train.latest_checkpoint(str(model_dir / BEST_DIR)) or checkpoint_path
     if checkpoint_path is None:
         raise FileNotFoundError(f"{model_dir} has no checkpoint (train it with tfembed-train)")
     with gin.unlock_config():
@@ -60,8 +74,7 @@ def load_trained(model_dir: str | os.PathLike) -> tuple[Any, dict[str, Any], int
         smoothing=bindings["smoothing"],
     )
     step = tf.Variable(0, dtype=tf.int64)
-    checkpoint = tf.train.Checkpoint(model=model, step=step)
-    checkpoint.restore(checkpoint_path).expect_partial()
+    tf.train.Checkpoint(model=model, step=step).restore(checkpoint_path).expect_partial()
     return model, bindings, int(step.numpy())
 
 
@@ -71,6 +84,7 @@ def export_tower(
     data_dir: str | None,
     grid: FrameGrid,
     tower: str = "first",
+    checkpoint: str = "best",
 ) -> Path:
     """Exports the test-time tower (``first``) or the other one (``second``) of a run.
 
@@ -81,11 +95,12 @@ def export_tower(
         grid: The frame grid of that dataset.
         tower: ``first`` (the test-time tower: mel for MEL_SYM, roll for SYM_MEL)
             or ``second``.
+        checkpoint: ``best`` (lowest validation rank@100) or ``latest``.
 
     Returns:
         The SavedModel folder.
     """
-    model, bindings, step = load_trained(model_dir)
+    model, bindings, step = load_trained(model_dir, checkpoint)
     spec = VARIANTS[bindings["variant"]]
     if tower not in ("first", "second"):
         raise ValueError(f"tower must be 'first' or 'second', not {tower!r}")
@@ -136,6 +151,8 @@ def export_tower(
                 for key, value in bindings.items()
             },
             "operative_config": (Path(model_dir) / OPERATIVE_CONFIG_NAME).read_text(),
+            "model_dir": str(Path(model_dir).resolve()),
+            "checkpoint": checkpoint,
             "checkpoint_step": step,
             "data_manifest": str(manifest.resolve()) if manifest else None,
             "data_created": json.loads(manifest.read_text()).get("created") if manifest else None,

@@ -48,6 +48,7 @@ def neighbour_pairs(
     repeat: bool = True,
     seed: int | None = None,
     spec_augment: bool = False,
+    drop_remainder: bool = True,
 ) -> tf.data.Dataset:
     """Batches of neighbour pairs ``(left domain of clip i, right domain of clip i + 1)``.
 
@@ -56,12 +57,14 @@ def neighbour_pairs(
         split: ``train``, ``validation`` or ``test``.
         left: Domain of the first clip, ``"mel"`` or ``"roll"``.
         right: Domain of its neighbour.
-        batch_size: Pairs per batch (the last partial batch is dropped).
+        batch_size: Pairs per batch.
         shuffle_buffer: Pairs in the shuffle buffer (0 keeps file order).
         repeat: Loop over the split forever (training) or once (evaluation).
         seed: Seed of the shuffle and the shard order.
         spec_augment: Mask a random band and span of every mel clip
             (:func:`tfembed.augment.mask_mel`); roll clips are left as they are.
+        drop_remainder: Drop the last partial batch (training keeps every batch
+            the same size).
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, 96]`` tensors.
@@ -94,4 +97,4 @@ def neighbour_pairs(
             )
 
         pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return pairs.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return pairs.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

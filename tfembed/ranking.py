@@ -14,27 +14,30 @@ RANK_CANDIDATES = 100
 RECALL_AT = (1, 5, 10)
 
 
-def draw_rivals(pool_size: int, excluded: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Draws ``RANK_CANDIDATES - 1`` distinct rivals for each query.
+def draw_rivals(
+    pool_size: int, excluded: np.ndarray, seed: int = 0, candidates: int = RANK_CANDIDATES
+) -> np.ndarray:
+    """Draws ``candidates - 1`` distinct rivals for each query.
 
     Args:
         pool_size: Number of candidate embeddings to draw from.
         excluded: int ``[queries, k]`` pool indices a query must not get as rivals
             (its positive, and the query itself when it is in the pool).
         seed: Seed of the draw; the same seed gives the same rivals.
+        candidates: The positive plus its rivals (100 in the paper).
 
     Returns:
-        int32 ``[queries, 99]`` pool indices.
+        int32 ``[queries, candidates - 1]`` pool indices.
 
     Raises:
-        ValueError: The pool is too small to draw 99 rivals.
+        ValueError: The pool is too small to draw that many rivals.
     """
     excluded = np.sort(np.asarray(excluded, np.int64), axis=1)
-    rivals_needed = RANK_CANDIDATES - 1
+    rivals_needed = candidates - 1
     room = pool_size - excluded.shape[1]
     if room < rivals_needed:
         raise ValueError(
-            f"rank@100 needs at least {rivals_needed + excluded.shape[1]} clips, "
+            f"rank@{candidates} needs at least {rivals_needed + excluded.shape[1]} clips, "
             f"only {pool_size} are there"
         )
     rng = np.random.default_rng(seed)
@@ -56,7 +59,7 @@ def neighbour_ranks(
         queries: ``[n, d]`` query embeddings.
         pool: ``[m, d]`` candidate embeddings.
         positives: int ``[n]`` pool index of each query's positive.
-        rivals: int ``[n, 99]`` pool indices of its rivals.
+        rivals: int ``[n, k]`` pool indices of its rivals (k = 99 for rank@100).
 
     Returns:
         float32 ``[n]`` ranks, 1 = best; a tie counts against the positive.

@@ -9,6 +9,7 @@ it save a checkpoint and return after the current step.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -19,15 +20,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfembed.atomic import write_bytes_atomically
+from tfembed.atomic import write_bytes_atomically, write_json_atomically
 from tfembed.data import grid_of, load_clips, read_manifest
 from tfembed.monitoring import clip_images, write_projector
 from tfembed.pairs import neighbour_pairs
-from tfembed.ranking import draw_rivals, neighbour_ranks
+from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
 from tfembed.siamese import VARIANTS, build_siamese
 
 OPERATIVE_CONFIG_NAME = "operative_config.gin"
+BEST_DIR = "best"
+"""Run subfolder holding the checkpoint with the best validation rank@100 so far."""
+BEST_RECORD = "best.json"
+BEST_METRIC = "validation/rank_at_100_am"
 VALIDATION_PAIRS = 512
+VALIDATION_MIN_PAIRS = 20
+"""Fewer validation pairs than this and the run is trained without validation."""
 PROJECTOR_CLIPS = 500
 
 
@@ -137,6 +144,7 @@ def train(
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         print(f"resuming {model_dir} from step {int(step.numpy())}")
+    best = _BestCheckpoint(checkpoint, model_dir / BEST_DIR)
 
     train_pairs = strategy.experimental_distribute_dataset(
         neighbour_pairs(
@@ -153,14 +161,23 @@ def train(
                 VALIDATION_PAIRS,
                 shuffle_buffer=0,
                 repeat=False,
+                drop_remainder=False,
             )
         ),
         None,
     )
     rivals = None
-    if validation is not None:
+    if validation is not None and len(validation[0]) > VALIDATION_MIN_PAIRS:
         pair_count = len(validation[0])
-        rivals = tf.constant(draw_rivals(pair_count, np.arange(pair_count)[:, np.newaxis]))
+        rivals = tf.constant(
+            draw_rivals(
+                pair_count,
+                np.arange(pair_count)[:, np.newaxis],
+                candidates=min(RANK_CANDIDATES, pair_count),
+            )
+        )
+    else:
+        validation = None
 
     @tf.function
     def train_step(batch):
@@ -193,6 +210,7 @@ def train(
                 )
                 tf.summary.scalar("train/learning_rate", float(learning_rate), step=current)
                 metrics = _validate(model, validation, rivals, current)
+                best.offer(metrics, current)
                 print(
                     f"step {current}: train loss {loss:.4f}, "
                     + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items())
@@ -212,6 +230,26 @@ def train(
         "stopped_by_signal": float(bool(stop.signal_number)),
         **metrics,
     }
+
+
+class _BestCheckpoint:
+    """Keeps the checkpoint with the lowest validation rank@100 (AM), across resumes."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path) -> None:
+        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+        self.record = directory / BEST_RECORD
+        self.value = (
+            json.loads(self.record.read_text())[BEST_METRIC]
+            if self.record.exists() and self.manager.latest_checkpoint
+            else float("inf")
+        )
+
+    def offer(self, metrics: dict[str, float], step: int) -> None:
+        """Saves the model when its validation rank@100 is the best so far."""
+        if metrics.get(BEST_METRIC, float("inf")) < self.value:
+            self.value = metrics[BEST_METRIC]
+            self.manager.save(checkpoint_number=step)
+            write_json_atomically(self.record, {"step": step, BEST_METRIC: self.value})
 
 
 def _write_projector(model, data_dir, domain: str, log_dir: Path) -> None:

@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
         default="first",
         help="first = the test-time tower (default), second = the other one",
     )
+    parser.add_argument(
+        "--checkpoint",
+        choices=["best", "latest"],
+        default="best",
+        help="best = lowest validation rank@100 (default), latest = the last one saved",
+    )
     args = parser.parse_args(argv)
     from tfembed.data import grid_of, read_manifest
     from tfembed.export import export_tower
@@ -29,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = grid_of(read_manifest(args.data)) if args.data else DEFAULT_GRID
     try:
-        out = export_tower(args.model_dir, args.out, args.data, grid, args.tower)
+        out = export_tower(args.model_dir, args.out, args.data, grid, args.tower, args.checkpoint)
     except FileNotFoundError as error:
         print(f"tfembed-export: error: {error}", file=sys.stderr)
         return 1
