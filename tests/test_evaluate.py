@@ -1,0 +1,203 @@
+"""tfembed-eval end to end on tiny real runs, and its parts on known inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from midi_files import sequence_with
+
+from tfembed.cli.evaluate import main as eval_main
+from tfembed.cli.train import main as train_main
+from tfembed.data import load_clips
+from tfembed.evaluation.evaluate import neighbour_queries
+from tfembed.evaluation.featurizers import handmade_featurizer
+from tfembed.evaluation.handmade import mel_features, roll_features
+from tfembed.evaluation.probes import probe_tasks, train_probe
+from tfembed.evaluation.report import METRIC_DIRECTIONS
+from tfembed.evaluation.significance import clip_weights, compare, piece_draws
+from tfembed.evaluation.splits import featurize_split
+from tfembed.framegrid import DEFAULT_GRID
+from tfembed.frontend import log_mel
+from tfembed.pianoroll import piano_roll
+
+TABLE1_METRICS = [
+    "rank_am",
+    "rank_gm",
+    "composer_micro_f1",
+    "composer_macro_f1",
+    "key_micro_f1",
+    "key_macro_f1",
+    "density_mae",
+    "density_r2",
+]
+
+
+@pytest.fixture(scope="module")
+def saved_models(tiny_dataset, tmp_path_factory) -> list[Path]:
+    runs = []
+    for config in ("mel_mel.gin", "sym_sym.gin"):
+        run = tmp_path_factory.mktemp(config.split(".")[0])
+        argv = ["--config", config, "--config", "tiny.gin"]
+        argv += ["--data", str(tiny_dataset), "--model_dir", str(run)]
+        assert train_main(argv) == 0
+        runs.append(run / "saved_model")
+    return runs
+
+
+@pytest.fixture(scope="module")
+def report_dir(saved_models, tiny_dataset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    argv = []
+    for saved in saved_models:
+        argv += ["--saved_model", str(saved)]
+    argv += ["--data", str(tiny_dataset), "--out", str(out), "--seeds", "2"]
+    assert eval_main([*argv, "--bootstrap_rounds", "200"]) == 0
+    return out
+
+
+def test_report_has_every_row_metric_and_plot(report_dir, tiny_dataset) -> None:
+    report = json.loads((report_dir / "report.json").read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names == [
+        "MEL_MEL",
+        "SYM_SYM",
+        "chance (random vectors)",
+        "random tower (mel)",
+        "hand-made (mel)",
+        "random tower (roll)",
+        "hand-made (roll)",
+    ]
+    for name in names:
+        for metric in TABLE1_METRICS:
+            assert np.isfinite(report["metrics"][name][metric]["mean"]), (name, metric)
+    test_clips = json.loads((tiny_dataset / "manifest.json").read_text())["counts"]["clips"]["test"]
+    candidates = min(100, test_clips - 1)
+    assert report["counts"]["rank"]["candidates"] == candidates
+    chance = report["metrics"]["chance (random vectors)"]["rank_am"]["mean"]
+    assert abs(chance - (candidates + 1) / 2) < candidates / 6
+    composer = report["counts"]["composer"]["test"]
+    assert composer["used"] + composer["left_out"] == test_clips
+    assert report["metrics"]["MEL_MEL"]["composer_micro_f1"]["std"] >= 0
+    for plot in ("projection.png", "training_curves.png"):
+        assert (report_dir / plot).read_bytes()[:4] == b"\x89PNG"
+    markdown = (report_dir / "report.md").read_text()
+    assert "| MEL_MEL |" in markdown and "Rank@100 AM" in markdown
+
+
+def test_significance_marks_the_best_model(report_dir) -> None:
+    report = json.loads((report_dir / "report.json").read_text())
+    for metric, comparison in report["significance"].items():
+        values = {name: report["metrics"][name][metric]["mean"] for name in ("MEL_MEL", "SYM_SYM")}
+        best = max(values, key=lambda name: values[name] * (1 if METRIC_DIRECTIONS[metric] else -1))
+        assert comparison["best"] == best
+        assert comparison["winners"][0] == best
+        assert comparison["alpha"] == pytest.approx(0.05)  # one pair of models
+
+
+def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_models, tiny_dataset):
+    stored = np.load(report_dir / "test_embeddings.npz")
+    clips = next(load_clips(tiny_dataset, "test").batch(8).as_numpy_iterator())
+    layer = keras.layers.TFSMLayer(str(saved_models[1]), call_endpoint="serve")
+    np.testing.assert_allclose(stored["SYM_SYM"][:8], np.asarray(layer(clips["roll"])), atol=1e-5)
+
+
+def test_a_probe_head_trains_on_real_labels_through_tfsmlayer(saved_models, tiny_dataset) -> None:
+    clips = next(load_clips(tiny_dataset, "train").batch(256).as_numpy_iterator())
+    inputs = keras.Input([192, 96])
+    features = keras.layers.TFSMLayer(str(saved_models[0]), call_endpoint="serve", trainable=False)(
+        inputs
+    )
+    hidden = keras.layers.Dense(64, activation="relu")(features)
+    probe = keras.Model(inputs, keras.layers.Dense(4)(hidden))
+    probe.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    history = probe.fit(clips["mel"], clips["composer"], epochs=40, verbose=0).history["loss"]
+    assert history[-1] < 0.9 * history[0]
+
+
+def test_neighbour_queries_pair_consecutive_clips_of_one_piece() -> None:
+    labels = {
+        "piece_id": np.array([b"a", b"a", b"a", b"b", b"b", b"a"]),
+        "clip_index": np.array([0, 1, 3, 0, 1, 4]),
+    }
+    queries, neighbours = neighbour_queries(labels)
+    assert sorted(zip(queries.tolist(), neighbours.tolist(), strict=True)) == [
+        (0, 1),
+        (2, 5),
+        (3, 4),
+    ]
+
+
+def test_roll_features_of_a_known_chord() -> None:
+    chord = sequence_with([(60, 0.0, 3.0), (64, 0.0, 3.0), (67, 0.0, 1.5), (67, 2.0, 3.0)])
+    roll = piano_roll(chord, DEFAULT_GRID, 192)[np.newaxis]
+    features = roll_features(roll, DEFAULT_GRID)[0]
+    histogram, (lowest, highest, _, _, onsets, polyphony, most, active) = (
+        features[:12],
+        features[12:],
+    )
+    assert histogram.argmax() in (0, 4) and histogram[[1, 2, 3, 5, 6, 8, 9, 10, 11]].sum() == 0
+    assert histogram.sum() == pytest.approx(1.0)
+    assert (lowest, highest, most, active) == (60, 67, 3, 1.0)
+    assert onsets == pytest.approx(4 / 3)
+    assert 2.5 < polyphony < 3.0
+
+
+def test_mel_chroma_of_a_sine_peaks_at_its_pitch_class() -> None:
+    # 96 mel bands at 16 kHz are narrower than a semitone only above about 500 Hz.
+    seconds = np.arange(3 * 16000) / 16000
+    for frequency, pitch_class in ((523.25, 0), (659.26, 4), (880.0, 9), (1174.66, 2), (1568.0, 7)):
+        audio = (0.5 * np.sin(2 * np.pi * frequency * seconds)).astype(np.float32)
+        mel = log_mel(audio, DEFAULT_GRID).numpy()[np.newaxis, :192]
+        chroma = mel_features(mel, DEFAULT_GRID)[0, -12:]
+        assert chroma.argmax() == pitch_class
+
+
+def test_density_probe_on_roll_statistics_predicts_note_density(tiny_dataset) -> None:
+    featurizer = handmade_featurizer("roll", DEFAULT_GRID)
+    splits = {
+        split: featurize_split(tiny_dataset, split, [featurizer])
+        for split in ("train", "validation", "test")
+    }
+    density = next(task for task in probe_tasks(4) if task.name == "density")
+
+    def pairs(split):
+        return splits[split].features[featurizer.name], splits[split].labels["note_density"]
+
+    predict = train_probe(density, pairs("train"), pairs("validation"), seed=0)
+    features, truth = pairs("test")
+    assert density.score(truth, predict(features))["density_r2"] > 0.5
+
+
+def test_compare_finds_clear_and_absent_differences() -> None:
+    piece_ids = np.repeat(np.arange(20), 10)
+    pieces, counts = piece_draws(piece_ids, 300)
+    weights = clip_weights(pieces, counts, piece_ids)
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(1.0, 0.3, 200), rng.normal(0.0, 0.3, 200)
+    same = good + rng.normal(0, 1e-3, 200)
+
+    def draws(values):
+        return weights @ values / weights.sum(axis=1)
+
+    clear = compare(
+        {"good": good.mean(), "bad": bad.mean()}, {"good": draws(good), "bad": draws(bad)}, True
+    )
+    assert clear.best == "good" and clear.winners == ["good"] and clear.p_values["bad"] < 0.01
+    tied = compare(
+        {"good": good.mean(), "same": same.mean()}, {"good": draws(good), "same": draws(same)}, True
+    )
+    assert sorted(tied.winners) == ["good", "same"]
+
+
+def test_a_folder_that_is_not_an_export_is_reported(tiny_dataset, tmp_path, capsys) -> None:
+    status = eval_main(
+        ["--saved_model", str(tmp_path), "--data", str(tiny_dataset), "--out", str(tmp_path / "r")]
+    )
+    assert status == 1
+    assert str(tmp_path) in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""``tfembed-eval``: rank@100, probe tasks and baselines for exported towers -> a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs ``tfembed-eval``; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="tfembed-eval", description=__doc__)
+    parser.add_argument(
+        "--saved_model",
+        action="append",
+        required=True,
+        help="a tfembed-export SavedModel folder; repeat to compare several",
+    )
+    parser.add_argument("--data", required=True, help="dataset written by tfembed-prepare")
+    parser.add_argument("--out", required=True, help="folder for report.json, report.md, plots")
+    parser.add_argument("--seeds", type=int, default=3, help="probe heads per row and task")
+    parser.add_argument(
+        "--no_baselines",
+        action="store_true",
+        help="leave out the chance, random-tower and hand-made rows",
+    )
+    parser.add_argument(
+        "--bootstrap_rounds", type=int, default=1000, help="draws of the significance test"
+    )
+    args = parser.parse_args(argv)
+    from tfembed.data import DatasetError
+    from tfembed.evaluation.evaluate import REPORT_MD, evaluate
+    from tfembed.evaluation.featurizers import EvaluationError
+
+    try:
+        evaluate(
+            args.saved_model,
+            args.data,
+            args.out,
+            seeds=args.seeds,
+            baselines=not args.no_baselines,
+            bootstrap_rounds=args.bootstrap_rounds,
+        )
+    except (EvaluationError, DatasetError, FileNotFoundError) as error:
+        print(f"tfembed-eval: error: {error}", file=sys.stderr)
+        return 1
+    print((Path(args.out) / REPORT_MD).read_text())
+    print(f"report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""What turns a batch of clips into feature vectors: exported towers and baselines.
+
+Every row of a report is a :class:`Featurizer`: an exported SavedModel (called
+through its ``serve`` signature, the way users call it), the same tower design
+with random weights, hand-made features, or chance (random vectors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfembed.evaluation.handmade import mel_features, roll_features
+from tfembed.framegrid import FrameGrid
+from tfembed.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
+
+METADATA_NAME = "metadata.json"
+"""The file beside an exported SavedModel that describes it (see tfembed.export)."""
+
+KINDS = ("model", "random tower", "hand-made", "chance")
+
+
+@dataclasses.dataclass
+class Featurizer:
+    """One row of a report.
+
+    Attributes:
+        name: Row name in the report.
+        kind: One of ``KINDS``.
+        domain: ``mel`` or ``roll``: which clips it reads.
+        embed: ``[batch, frames, bins]`` float32 -> ``[batch, features]`` float32.
+        metadata: The SavedModel's metadata (models only).
+    """
+
+    name: str
+    kind: str
+    domain: str
+    embed: Callable[[np.ndarray], np.ndarray]
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class EvaluationError(Exception):
+    """A SavedModel or dataset that cannot be evaluated, with the reason."""
+
+
+def saved_model_featurizer(
+    path: str | os.PathLike, grid: FrameGrid, name: str | None = None
+) -> Featurizer:
+    """Loads an exported tower and checks that it fits the dataset's frame grid.
+
+    Raises:
+        EvaluationError: The folder is not a tfembed export or its grid differs.
+    """
+    path = Path(path)
+    metadata_path = path / METADATA_NAME
+    if not metadata_path.is_file():
+        raise EvaluationError(f"{path}: no {METADATA_NAME}; is it a tfembed-export SavedModel?")
+    metadata = json.loads(metadata_path.read_text())
+    model_grid = FrameGrid.from_dict(metadata["frame_grid"])
+    if model_grid != grid:
+        raise EvaluationError(f"{path}: trained on frame grid {model_grid}, the dataset has {grid}")
+    loaded = tf.saved_model.load(str(path))
+
+    def embed(clips: np.ndarray) -> np.ndarray:
+        return loaded.serve(tf.constant(clips, tf.float32)).numpy()
+
+    embed.saved_model = loaded  # keeps the loaded object (and its variables) alive
+    return Featurizer(
+        name=name or metadata.get("variant", path.name),
+        kind="model",
+        domain=metadata["domain"],
+        embed=embed,
+        metadata=metadata,
+    )
+
+
+def random_tower_featurizer(
+    domain: str,
+    grid: FrameGrid,
+    widths: tuple[int, ...] = DEFAULT_WIDTHS,
+    seed: int = 0,
+) -> Featurizer:
+    """The tower design of the trained models, with its initial random weights."""
+    keras.utils.set_random_seed(seed)
+    tower = build_tower(f"random_{domain}", grid.clip_frames, grid.n_mels, tuple(widths))
+
+    def embed(clips: np.ndarray) -> np.ndarray:
+        return tower(clips, training=False).numpy()
+
+    return Featurizer(f"random tower ({domain})", "random tower", domain, embed)
+
+
+def handmade_featurizer(domain: str, grid: FrameGrid) -> Featurizer:
+    """Band statistics and chroma for mel clips; pitch and onset statistics for rolls."""
+    compute = mel_features if domain == "mel" else roll_features
+    return Featurizer(
+        f"hand-made ({domain})", "hand-made", domain, lambda clips: compute(clips, grid)
+    )
+
+
+def chance_featurizer(seed: int = 0) -> Featurizer:
+    """Independent random vectors: what rank@100 and the probes give by chance."""
+    rng = np.random.default_rng(seed)
+
+    def embed(clips: np.ndarray) -> np.ndarray:
+        return rng.normal(size=(len(clips), EMBEDDING_SIZE)).astype(np.float32)
+
+    return Featurizer("chance (random vectors)", "chance", "mel", embed)

@@ -1,0 +1,96 @@
+"""Hand-made clip features: the baseline a learned embedding has to beat.
+
+* Mel clips: mean and standard deviation of each band over time, and a 12-bin
+  chroma that spreads the linear power of each band over the pitch classes its
+  filter covers (the bands resolve semitones only above about 500 Hz, so
+  this chroma is coarse in the bass).
+* Piano-roll clips: pitch-class histogram, lowest, highest, mean and spread of
+  the sounding pitches, onsets per second, mean and largest polyphony and the
+  share of frames in which something sounds.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from tfembed.framegrid import FrameGrid
+from tfembed.frontend import mel_weight_matrix
+
+
+@functools.lru_cache(maxsize=4)
+def band_chroma_weights(grid: FrameGrid) -> np.ndarray:
+    """``[n_mels, 12]``: how each mel band's power spreads over the pitch classes.
+
+    A band's share of pitch class ``c`` is the part of its triangular filter that
+    lies on FFT bins whose nearest pitch has class ``c`` (0 = C).
+    """
+    weights = mel_weight_matrix(grid).numpy()[1:]
+    frequencies = np.arange(1, weights.shape[0] + 1) * grid.sample_rate / grid.fft_length
+    pitch_classes = np.round(69 + 12 * np.log2(frequencies / 440.0)).astype(np.int64) % 12
+    shares = weights.T @ np.eye(12)[pitch_classes]
+    return shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-12)
+
+
+def mel_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
+    """Band statistics and chroma of log-mel clips.
+
+    Args:
+        clips: ``[n, frames, n_mels]`` log-mel clips.
+        grid: Their frame grid.
+
+    Returns:
+        float32 ``[n, 2 * n_mels + 12]`` features.
+    """
+    power = np.exp(clips.astype(np.float64)) - grid.log_offset
+    band_power = power.mean(axis=1)
+    chroma = band_power @ band_chroma_weights(grid)
+    chroma /= np.maximum(chroma.sum(axis=1, keepdims=True), 1e-12)
+    return np.concatenate([clips.mean(axis=1), clips.std(axis=1), chroma], axis=1).astype(
+        np.float32
+    )
+
+
+def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
+    """Pitch-class, pitch-range, onset and polyphony statistics of piano-roll clips.
+
+    Args:
+        clips: ``[n, frames, n_pitches]`` binary piano rolls.
+        grid: Their frame grid.
+
+    Returns:
+        float32 ``[n, 20]`` features.
+    """
+    active = clips > 0
+    pitches = grid.lowest_pitch + np.arange(grid.n_pitches)
+    frames_per_pitch = active.sum(axis=1).astype(np.float64)
+    sounding = frames_per_pitch.sum(axis=1, keepdims=True)
+    histogram = np.stack(
+        [frames_per_pitch[:, pitches % 12 == pitch_class].sum(axis=1) for pitch_class in range(12)],
+        axis=1,
+    ) / np.maximum(sounding, 1.0)
+    used = frames_per_pitch > 0
+    lowest = np.where(used.any(axis=1), pitches[np.argmax(used, axis=1)], 0)
+    highest = np.where(used.any(axis=1), pitches[::-1][np.argmax(used[:, ::-1], axis=1)], 0)
+    share = frames_per_pitch / np.maximum(sounding, 1.0)
+    mean_pitch = share @ pitches
+    pitch_spread = np.sqrt(np.maximum(share @ pitches**2 - mean_pitch**2, 0.0))
+    starts = active[:, 1:] & ~active[:, :-1]
+    onsets = starts.sum(axis=(1, 2)) + active[:, 0].sum(axis=1)
+    polyphony = active.sum(axis=2)
+    clip_seconds = clips.shape[1] / grid.frames_per_second
+    statistics = np.stack(
+        [
+            lowest,
+            highest,
+            mean_pitch,
+            pitch_spread,
+            onsets / clip_seconds,
+            polyphony.mean(axis=1),
+            polyphony.max(axis=1),
+            (polyphony > 0).mean(axis=1),
+        ],
+        axis=1,
+    )
+    return np.concatenate([histogram, statistics], axis=1).astype(np.float32)

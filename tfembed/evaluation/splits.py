@@ -1,0 +1,64 @@
+"""One pass over each split of a dataset that feeds every featurizer at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from tfembed.data import load_clips, read_manifest
+from tfembed.evaluation.featurizers import Featurizer
+
+LABELS = (
+    "composer",
+    "key_signature",
+    "tempo",
+    "tempo_explicit",
+    "note_density",
+    "piece_id",
+    "clip_index",
+)
+
+
+@dataclasses.dataclass
+class SplitFeatures:
+    """Features of every clip of a split, per featurizer, and the clips' labels.
+
+    Attributes:
+        features: Featurizer name -> ``[clips, features]`` float32.
+        labels: Label name (``LABELS``) -> ``[clips]`` array.
+    """
+
+    features: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.labels["piece_id"])
+
+
+def featurize_split(
+    data_dir: str | os.PathLike,
+    split: str,
+    featurizers: list[Featurizer],
+    batch_size: int = 128,
+) -> SplitFeatures:
+    """Reads a split once, in batches, and computes every featurizer's features."""
+    total = read_manifest(data_dir)["counts"]["clips"].get(split, 0)
+    features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
+    labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}
+    batches = load_clips(data_dir, split).batch(batch_size).as_numpy_iterator()
+    with tqdm(total=total, desc=f"embedding {split}", unit="clip", leave=False) as progress:
+        for batch in batches:
+            for featurizer in featurizers:
+                features[featurizer.name].append(featurizer.embed(batch[featurizer.domain]))
+            for name in LABELS:
+                labels[name].append(batch[name])
+            progress.update(len(batch["piece_id"]))
+    if not labels["piece_id"]:
+        raise ValueError(f"{data_dir}: the {split} split has no clips")
+    return SplitFeatures(
+        {name: np.concatenate(parts) for name, parts in features.items()},
+        {name: np.concatenate(parts) for name, parts in labels.items()},
+    )
