@@ -12,8 +12,6 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 
 import tfembed
 from tfembed.cli.embed import main as embed_main
-from tfembed.cli.export import main as export_main
-from tfembed.cli.train import main as train_main
 from tfembed.corpus import corpus_midi
 from tfembed.data import load_clips, read_manifest
 from tfembed.framegrid import DEFAULT_GRID
@@ -21,27 +19,13 @@ from tfembed.render import find_soundfont, render_piano
 
 
 @pytest.fixture(scope="module")
-def models(tiny_dataset, tmp_path_factory) -> dict[str, Path]:
-    """A tiny MEL_SYM run exported twice: the mel tower and the roll tower."""
-    root = tmp_path_factory.mktemp("embed_models")
-    run = root / "run"
-    config = ["--config", "mel_sym.gin", "--config", "tiny.gin"]
-    assert train_main([*config, "--data", str(tiny_dataset), "--model_dir", str(run)]) == 0
-    paths = {"mel": root / "mel", "roll": root / "roll"}
-    for domain, tower in (("mel", "first"), ("roll", "second")):
-        args = ["--model_dir", str(run), "--out", str(paths[domain]), "--tower", tower]
-        assert export_main([*args, "--data", str(tiny_dataset)]) == 0
-    return paths
+def mel(exported_models) -> tfembed.embedder.Embedder:
+    return tfembed.load(exported_models["mel"])
 
 
 @pytest.fixture(scope="module")
-def mel(models) -> tfembed.embedder.Embedder:
-    return tfembed.load(models["mel"])
-
-
-@pytest.fixture(scope="module")
-def roll(models) -> tfembed.embedder.Embedder:
-    return tfembed.load(models["roll"])
+def roll(exported_models) -> tfembed.embedder.Embedder:
+    return tfembed.load(exported_models["roll"])
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +103,19 @@ def test_audio_is_downmixed_and_resampled(inputs, mel) -> None:
     assert result.embedding.shape == (len(result.timestamps), 128)
 
 
-def test_command_embeds_a_folder_with_overlapping_windows(inputs, models, tmp_path) -> None:
+def test_command_embeds_a_folder_with_overlapping_windows(
+    inputs, exported_models, tmp_path
+) -> None:
     out = tmp_path / "out"
-    argv = ["--saved_model", str(models["mel"]), str(inputs), "--out", str(out), "--hop", "1"]
+    argv = [
+        "--saved_model",
+        str(exported_models["mel"]),
+        str(inputs),
+        "--out",
+        str(out),
+        "--hop",
+        "1",
+    ]
     assert embed_main(argv) == 0
     index = json.loads((out / "index.json").read_text())
     outputs = {Path(entry["input"]).name: entry for entry in index["files"]}
@@ -140,15 +134,17 @@ def test_command_embeds_a_folder_with_overlapping_windows(inputs, models, tmp_pa
     assert short["padded"].tolist() == [True] and short["embedding"].shape == (1, 128)
 
 
-def test_command_on_a_roll_model_embeds_midi(inputs, models, roll, tmp_path) -> None:
+def test_command_on_a_roll_model_embeds_midi(inputs, exported_models, roll, tmp_path) -> None:
     out = tmp_path / "out"
     midi = str(inputs / "scale.mid")
-    assert embed_main(["--saved_model", str(models["roll"]), midi, "--out", str(out)]) == 0
+    assert embed_main(["--saved_model", str(exported_models["roll"]), midi, "--out", str(out)]) == 0
     saved = np.load(out / "scale.mid.npz")
     np.testing.assert_allclose(saved["embedding"], roll.embed_midi(midi).embedding, atol=1e-6)
 
 
-def test_bad_inputs_are_named_and_the_others_still_done(inputs, models, tmp_path, capsys) -> None:
+def test_bad_inputs_are_named_and_the_others_still_done(
+    inputs, exported_models, tmp_path, capsys
+) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "notes.txt").write_text("not music")
@@ -163,7 +159,9 @@ def test_bad_inputs_are_named_and_the_others_still_done(inputs, models, tmp_path
     names = ["notes.txt", "broken.wav", "broken.mid", "silence.flac", "nan.wav"]
     given = [str(good), str(missing), *(str(bad / name) for name in names)]
     out = tmp_path / "out"
-    assert embed_main(["--saved_model", str(models["mel"]), *given, "--out", str(out)]) == 1
+    assert (
+        embed_main(["--saved_model", str(exported_models["mel"]), *given, "--out", str(out)]) == 1
+    )
     errors = capsys.readouterr().err
     index = {
         Path(entry["input"]).name: entry
@@ -185,7 +183,10 @@ def test_bad_inputs_are_named_and_the_others_still_done(inputs, models, tmp_path
     out = tmp_path / "roll_out"
     wav = str(inputs / "audio" / "scale.wav")
     assert (
-        embed_main(["--saved_model", str(models["roll"]), wav, str(good), "--out", str(out)]) == 1
+        embed_main(
+            ["--saved_model", str(exported_models["roll"]), wav, str(good), "--out", str(out)]
+        )
+        == 1
     )
     index = json.loads((out / "index.json").read_text())["files"]
     assert index[0]["status"] == "failed" and "audio needs a mel model" in index[0]["error"]
@@ -204,10 +205,10 @@ def test_python_api_probe_head(mel) -> None:
     assert np.isfinite(history.history["loss"]).all()
 
 
-def test_hear_api_shapes_and_timestamps(models) -> None:
+def test_hear_api_shapes_and_timestamps(exported_models) -> None:
     from tfembed import hear
 
-    model = hear.load_model(str(models["mel"]))
+    model = hear.load_model(str(exported_models["mel"]))
     assert (model.sample_rate, model.scene_embedding_size) == (16000, 128)
     audio = np.random.default_rng(0).uniform(-1, 1, [3, 32000]).astype(np.float32)
     embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)
@@ -216,4 +217,4 @@ def test_hear_api_shapes_and_timestamps(models) -> None:
     scene = hear.get_scene_embeddings(audio, model)
     np.testing.assert_allclose(scene.numpy(), embeddings.numpy().mean(axis=1), atol=1e-6)
     with pytest.raises(ValueError, match="HEAR needs a mel"):
-        hear.load_model(str(models["roll"]))
+        hear.load_model(str(exported_models["roll"]))
