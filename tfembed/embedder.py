@@ -53,35 +53,22 @@ class Embeddings:
         return dataclasses.asdict(self)
 
 
-def windows(
-    frames: np.ndarray, clip_frames: int, hop_frames: int, pad_value: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cuts ``[frames, bins]`` features into windows of ``clip_frames`` every ``hop_frames``.
+def window_starts(total_frames: int, clip_frames: int, hop_frames: int) -> np.ndarray:
+    """Returns the first frames of the windows that cover ``total_frames`` frames.
 
-    Windows start at frame 0 and every ``hop_frames`` after, as long as the
-    previous windows leave frames uncovered; a window that reaches past the end
-    is filled up with ``pad_value``. Input shorter than one window gives one
-    padded window.
-
-    Returns:
-        The windows ``[clips, clip_frames, bins]`` (float32), their first frames
-        ``[clips]`` and whether each was padded ``[clips]``.
+    Windows of ``clip_frames`` start at frame 0 and every ``hop_frames`` after, as
+    long as the earlier ones leave frames uncovered, so the last window may reach
+    past the end; input shorter than one window gets one window.
 
     Raises:
         ValueError: No frames, or a hop below one frame.
     """
-    total, bins = frames.shape
-    if total == 0:
+    if total_frames < 1:
         raise ValueError("no frames to embed")
     if hop_frames < 1:
         raise ValueError(f"the hop must be at least one frame, not {hop_frames}")
-    count = 1 + max(0, math.ceil((total - clip_frames) / hop_frames))
-    starts = np.arange(count) * hop_frames
-    length = starts[-1] + clip_frames
-    padded_frames = np.full((max(length, total), bins), pad_value, dtype=np.float32)
-    padded_frames[:total] = frames
-    clips = np.stack([padded_frames[start : start + clip_frames] for start in starts])
-    return clips, starts, starts + clip_frames > total
+    count = 1 + max(0, math.ceil((total_frames - clip_frames) / hop_frames))
+    return np.arange(count) * hop_frames
 
 
 class Embedder:
@@ -149,6 +136,13 @@ class Embedder:
             )
         return hop
 
+    def _embed_batches(self, batches) -> np.ndarray:
+        """Runs ``serve`` on an iterable of clip batches; returns ``[clips, size]``."""
+        embedded = [self._serve(tf.constant(batch, tf.float32)).numpy() for batch in batches]
+        if not embedded:
+            return np.zeros((0, self.embedding_size), np.float32)
+        return np.concatenate(embedded)
+
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Embeds clips of the model's domain, in batches.
 
@@ -163,13 +157,36 @@ class Embedder:
         expected = (self.grid.clip_frames, self.grid.n_mels)
         if clips.ndim != 3 or clips.shape[1:] != expected:
             raise ValueError(f"clips must have shape [n, {expected[0]}, {expected[1]}]")
-        if not clips.shape[0]:
-            return np.zeros((0, self.embedding_size), np.float32)
-        batches = [
-            self._serve(tf.constant(clips[start : start + self.batch_size])).numpy()
+        return self._embed_batches(
+            clips[start : start + self.batch_size]
             for start in range(0, len(clips), self.batch_size)
-        ]
-        return np.concatenate(batches)
+        )
+
+    def embed_windows(self, frames: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Embeds the windows of one clip that start at ``starts``, in batches.
+
+        Only one batch of windows is held at a time. Frames past the end are
+        filled with the domain's silence (:attr:`pad_value`).
+
+        Args:
+            frames: ``[frames, 96]`` features of the model's domain.
+            starts: First frame of each window.
+
+        Returns:
+            float32 ``[len(starts), embedding_size]``.
+        """
+        clip = self.grid.clip_frames
+        frames = np.asarray(frames, dtype=np.float32)
+        missing = int(np.max(starts, initial=0)) + clip - len(frames)
+        if missing > 0:
+            silence = np.full((missing, frames.shape[1]), self.pad_value, np.float32)
+            frames = np.concatenate([frames, silence])
+        return self._embed_batches(
+            np.stack(
+                [frames[first : first + clip] for first in starts[index : index + self.batch_size]]
+            )
+            for index in range(0, len(starts), self.batch_size)
+        )
 
     def embed_frames(self, frames: np.ndarray, hop_seconds: float | None = None) -> Embeddings:
         """Embeds ``[frames, 96]`` features of the model's domain window by window.
@@ -178,11 +195,16 @@ class Embedder:
             frames: A log-mel or piano roll on the model's frame grid.
             hop_seconds: Seconds between window starts; ``None`` for one clip
                 (3 s, consecutive windows as in preparation). Smaller hops overlap.
+
+        Raises:
+            PieceError: No frames.
         """
-        clips, starts, padded = windows(
-            frames, self.grid.clip_frames, self.hop_frames(hop_seconds), self.pad_value
-        )
-        embedding = self.embed_clips(clips)
+        if not len(frames):
+            raise PieceError(f"shorter than one frame (1/{self.grid.frames_per_second} s)")
+        clip = self.grid.clip_frames
+        starts = window_starts(len(frames), clip, self.hop_frames(hop_seconds))
+        padded = starts + clip > len(frames)
+        embedding = self.embed_windows(frames, starts)
         whole = embedding[~padded] if (~padded).any() else embedding
         return Embeddings(
             embedding=embedding,
@@ -218,6 +240,13 @@ class Embedder:
         """
         return self.embed_frames(self.midi_frames(path), hop_seconds)
 
+    def _require_mel(self) -> None:
+        if self.domain != "mel":
+            raise DomainError(
+                f"the model reads piano rolls (domain {self.domain!r}); "
+                "audio needs a mel model, give it MIDI files"
+            )
+
     def audio_frames(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Returns the log-mel of audio as the model sees it.
 
@@ -231,11 +260,7 @@ class Embedder:
         from tfembed.audio_input import check_samples, resample, to_mono
         from tfembed.frontend import compiled_log_mel
 
-        if self.domain != "mel":
-            raise DomainError(
-                f"the model reads piano rolls (domain {self.domain!r}); "
-                "audio needs a mel model, give it MIDI files"
-            )
+        self._require_mel()
         mono = to_mono(samples)
         check_samples(mono)
         mono = resample(mono, int(sample_rate), self.sample_rate)
@@ -270,8 +295,7 @@ class Embedder:
         """
         from tfembed.audio_input import read_audio
 
-        if self.domain != "mel":
-            self.audio_frames(np.zeros(0), self.sample_rate)  # raises the DomainError
+        self._require_mel()
         return self.embed_audio(read_audio(path, self.sample_rate), self.sample_rate, hop_seconds)
 
 
