@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.embedder import Embedder
-from tfembed.frontend import log_mel
+from tfembed.frontend import compiled_log_mel
 
 TIMESTAMP_HOP_FRAMES = 3
 """Frames between timestamps: 3 / 64 s = 46.875 ms, within HEAR's suggested 50 ms."""
@@ -90,19 +90,20 @@ def get_timestamp_embeddings(audio, model: HearModel) -> tuple[tf.Tensor, tf.Ten
         ``[n_sounds, n_timestamps]`` in milliseconds (window centres, to within
         half a frame), both float32.
     """
-    grid = model.embedder.grid
+    embedder = model.embedder
+    grid = embedder.grid
     sounds = _sounds(audio)
     count, length = sounds.shape
+    steps = length // grid.hop_length // TIMESTAMP_HOP_FRAMES + 1  # up to the last sample
+    starts = np.arange(steps) * TIMESTAMP_HOP_FRAMES
     half = grid.clip_samples // 2
-    padded = np.pad(sounds, [[0, 0], [half, grid.clip_samples - half]])
-    mel = log_mel(padded, grid)  # [n_sounds, frames, n_mels]
-    windows = tf.signal.frame(mel, grid.clip_frames, TIMESTAMP_HOP_FRAMES, axis=1)
-    last_frame = length // grid.hop_length  # the frame of the sound's last sample
-    steps = last_frame // TIMESTAMP_HOP_FRAMES + 1
-    windows = windows[:, :steps]
-    clips = tf.reshape(windows, [-1, grid.clip_frames, grid.n_mels]).numpy()
-    embeddings = model.embedder.embed_clips(clips).reshape(count, steps, -1)
-    timestamps = np.arange(steps) * (1000.0 * TIMESTAMP_HOP_FRAMES / grid.frames_per_second)
+    embeddings = np.zeros((count, steps, embedder.embedding_size), np.float32)
+    for index, sound in enumerate(sounds):  # one sound at a time: long sounds fit in memory
+        padded = np.pad(sound, [half, grid.clip_samples - half])
+        # Padded frame s is centred on the sound's frame s - clip_frames / 2, so
+        # the window starting at s is centred on frame s (within half a frame).
+        embeddings[index] = embedder.embed_windows(compiled_log_mel(grid)(padded), starts)
+    timestamps = starts * (1000.0 / grid.frames_per_second)
     return (
         tf.constant(embeddings, tf.float32),
         tf.constant(np.tile(timestamps, (count, 1)), tf.float32),
