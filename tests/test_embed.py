@@ -38,6 +38,12 @@ def inputs(tmp_path_factory) -> Path:
     audio = render_piano(scale, DEFAULT_GRID, find_soundfont())
     (root / "audio").mkdir()
     soundfile.write(root / "audio" / "scale.wav", audio, 16000, subtype="FLOAT")
+    # The same rendering, lossy: Ogg Vorbis in stereo at 22.05 kHz, MP3 in mono.
+    import librosa
+
+    stereo = librosa.resample(audio, orig_sr=16000, target_sr=22050)[:, np.newaxis] * [1.0, 0.5]
+    soundfile.write(root / "audio" / "scale.ogg", stereo * 0.9, 22050)
+    soundfile.write(root / "audio" / "scale.mp3", audio * 0.9, 16000)
     return root
 
 
@@ -119,7 +125,18 @@ def test_command_embeds_a_folder_with_overlapping_windows(
     assert embed_main(argv) == 0
     index = json.loads((out / "index.json").read_text())
     outputs = {Path(entry["input"]).name: entry for entry in index["files"]}
-    assert set(outputs) == {"scale.mid", "short.mid", "scale.wav"}
+    assert {Path(entry["input"]).relative_to(inputs).as_posix() for entry in index["files"]} == {
+        "scale.mid",
+        "sub/short.mid",
+        "audio/scale.wav",
+        "audio/scale.ogg",
+        "audio/scale.mp3",
+    }
+    assert index["failed"] == 0
+    wav = np.load(out / "music" / "audio" / "scale.wav.npz")
+    for lossy in ("scale.ogg", "scale.mp3"):
+        decoded = np.load(out / "music" / "audio" / f"{lossy}.npz")
+        np.testing.assert_allclose(decoded["timestamps"], wav["timestamps"])
     assert outputs["short.mid"]["output"] == "music/sub/short.mid.npz"
     assert outputs["short.mid"]["padded_clips"] == outputs["short.mid"]["clips"] == 1
     scale = np.load(out / "music" / "scale.mid.npz")
@@ -218,3 +235,11 @@ def test_hear_api_shapes_and_timestamps(exported_models) -> None:
     np.testing.assert_allclose(scene.numpy(), embeddings.numpy().mean(axis=1), atol=1e-6)
     with pytest.raises(ValueError, match="HEAR needs a mel"):
         hear.load_model(str(exported_models["roll"]))
+
+
+def test_import_tfembed_does_not_load_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    script = "import sys, tfembed; assert 'tensorflow' not in sys.modules; print(tfembed.load)"
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
