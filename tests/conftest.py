@@ -35,3 +35,22 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         workers=2,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def exported_models(
+    tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A tiny MEL_SYM run on the tiny dataset, exported twice: ``mel`` and ``roll`` towers."""
+    from tfembed.cli.export import main as export_main
+    from tfembed.cli.train import main as train_main
+
+    root = tmp_path_factory.mktemp("exported_models")
+    run = root / "run"
+    config = ["--config", "mel_sym.gin", "--config", "tiny.gin"]
+    assert train_main([*config, "--data", str(tiny_dataset), "--model_dir", str(run)]) == 0
+    paths = {"mel": root / "mel", "roll": root / "roll"}
+    for domain, tower in (("mel", "first"), ("roll", "second")):
+        args = ["--model_dir", str(run), "--out", str(paths[domain]), "--tower", tower]
+        assert export_main([*args, "--data", str(tiny_dataset)]) == 0
+    return paths

@@ -5,4 +5,31 @@ siamese convnets trained so that neighbouring clips embed close together, export
 as SavedModels and evaluated with rank@100 and probe tasks.
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tfembed.embedder import Embedder
+
 __version__ = "0.1.0"
+
+
+def load(path: str | os.PathLike, **options: Any) -> Embedder:
+    """Loads an exported model for embedding MIDI files, audio and clips.
+
+    TensorFlow is imported on the first call, not by ``import tfembed``.
+
+    Args:
+        path: A SavedModel folder written by ``tfembed-export``.
+        **options: ``batch_size`` and ``soundfont`` of
+            :class:`tfembed.embedder.Embedder`.
+
+    Returns:
+        A :class:`tfembed.embedder.Embedder` with ``embed_midi(path)``,
+        ``embed_audio(samples, sample_rate)`` and ``embed_clips(array)``.
+    """
+    from tfembed.embedder import Embedder
+
+    return Embedder(path, **options)

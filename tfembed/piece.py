@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from tfembed.errors import PieceError
 from tfembed.framegrid import FrameGrid
-from tfembed.frontend import log_mel
+from tfembed.frontend import compiled_log_mel
 from tfembed.labels import key_signature_at, onsets_per_second, tempo_at
+from tfembed.midi_input import read_midi
 from tfembed.pianoroll import frame_of, piano_roll
 from tfembed.records import ClipLabels, serialize_clip
 from tfembed.render import render_piano
-from tfembed.sequences import CleanedSequence
+from tfembed.sequences import CleanedSequence, clean_sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +53,64 @@ class PreparedPiece:
     silent_clips: int
 
 
-@functools.lru_cache(maxsize=4)
-def _compiled_log_mel(grid: FrameGrid):
-    """Returns :func:`log_mel` as a graph function for one grid (40% faster than eager)."""
-    return tf.function(
-        lambda audio: log_mel(audio, grid), input_signature=[tf.TensorSpec([None], tf.float32)]
-    )
+def piece_mel(
+    sequence, grid: FrameGrid, soundfont: str | os.PathLike, num_frames: int
+) -> np.ndarray:
+    """Renders a whole piece once and returns the first ``num_frames`` of its log-mel.
+
+    The log-mel is computed on the whole rendering (one loudness normalisation per
+    piece, no release tail inside a clip); preparation and ``tfembed-embed`` both
+    take their mel frames from here.
+
+    Args:
+        sequence: A cleaned NoteSequence.
+        grid: The frame grid.
+        soundfont: General MIDI soundfont to render with.
+        num_frames: Frames to return (at most the rendering's, which lasts
+            ``total_time`` plus a release tail).
+
+    Returns:
+        float32 ``[num_frames, n_mels]``.
+    """
+    audio = render_piano(sequence, grid, soundfont)
+    return compiled_log_mel(grid)(audio).numpy()[:num_frames]
+
+
+def midi_features(
+    path: str | os.PathLike,
+    domain: str,
+    grid: FrameGrid,
+    soundfont: str | os.PathLike,
+    max_seconds: float = math.inf,
+) -> np.ndarray:
+    """Reads a MIDI file and returns its frames in one domain, exactly as preparation does.
+
+    The file is parsed and cleaned like a prepared piece, then rendered and turned
+    into a log-mel (``mel``) or a piano roll (``roll``) of
+    ``floor(total_time * frames_per_second)`` frames; preparation's clip ``i`` is
+    frames ``i * clip_frames`` to ``(i + 1) * clip_frames`` of it.
+
+    Args:
+        path: The MIDI file.
+        domain: ``mel`` or ``roll``.
+        grid: The frame grid.
+        soundfont: General MIDI soundfont (used for ``mel`` only).
+        max_seconds: Longer pieces are cut here, as in preparation.
+
+    Returns:
+        float32 ``[frames, 96]``.
+
+    Raises:
+        PieceError: The file is unreadable, not MIDI, corrupt or has no pitched notes.
+    """
+    sequence, _ = read_midi(path)
+    cleaned = clean_sequence(sequence, max_seconds).sequence
+    num_frames = int(cleaned.total_time * grid.frames_per_second)
+    if domain == "mel":
+        return piece_mel(cleaned, grid, soundfont, num_frames)
+    if domain == "roll":
+        return piano_roll(cleaned, grid, num_frames).astype(np.float32)
+    raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
 
 
 def prepare_piece(
@@ -85,8 +137,7 @@ def prepare_piece(
         raise PieceError(
             f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
         )
-    audio = render_piano(sequence, grid, soundfont)
-    mel = _compiled_log_mel(grid)(audio).numpy()
+    mel = piece_mel(sequence, grid, soundfont, num_clips * clip_frames)
     roll = piano_roll(sequence, grid, num_clips * clip_frames)
     onset_frames = np.sort([frame_of(note.start_time, grid) for note in sequence.notes])
     records = []

@@ -1,0 +1,109 @@
+"""Audio files to mono float samples at a model's rate, with tensorflow-io.
+
+Files are decoded with tensorflow-io, imported only when a file is decoded, so that
+code which merely embeds MIDI or prepared clips does not load it; resampling is a
+polyphase filter from scipy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tfembed.errors import PieceError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+"""File suffixes decoded as audio (case-insensitive)."""
+
+_INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7}
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Returns float32 mono samples: channels (the last axis of a 2-D array) averaged."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if samples.ndim != 1:
+        raise ValueError(f"audio must be [samples] or [samples, channels], not {samples.shape}")
+    return samples
+
+
+def check_samples(samples: np.ndarray) -> None:
+    """Rejects audio that cannot be embedded.
+
+    Raises:
+        PieceError: The audio is empty, holds NaN or infinite samples, or is silent.
+    """
+    if samples.size == 0:
+        raise PieceError("no audio samples")
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = int(samples.size - np.count_nonzero(finite))
+        first = int(np.argmin(finite))
+        raise PieceError(f"{bad} NaN or infinite samples (the first at sample {first})")
+    if not np.any(samples):
+        raise PieceError("silent: every sample is zero")
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resamples mono float32 audio with a polyphase filter (``scipy.signal.resample_poly``).
+
+    ``tfio.audio.resample`` gives the same length but took 1.13 s per minute of
+    44.1 kHz audio against 0.034 s here (2 CPU cores), and capped the audio
+    throughput of ``tfembed-embed`` at about 18 clips per second.
+    """
+    if rate_in == rate_out:
+        return samples
+    from scipy.signal import resample_poly
+
+    common = math.gcd(int(rate_in), int(rate_out))
+    resampled = resample_poly(samples, int(rate_out) // common, int(rate_in) // common)
+    return resampled.astype(np.float32)
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Decodes an audio file to mono float32 samples at ``sample_rate``.
+
+    WAV, FLAC, MP3 and Ogg Vorbis are decoded with tensorflow-io; channels are
+    averaged, then the audio is resampled to ``sample_rate`` (:func:`resample`).
+
+    Args:
+        path: The audio file.
+        sample_rate: Rate to return, in Hz.
+
+    Returns:
+        float32 ``[samples]``.
+
+    Raises:
+        PieceError: The file is unreadable, of an unsupported type, corrupt,
+            empty, silent, or holds NaN samples.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise PieceError(
+            f"unsupported audio type {path.suffix or '(no suffix)'!r}; "
+            f"expected one of {', '.join(AUDIO_SUFFIXES)}"
+        )
+    try:
+        with open(path, "rb") as stream:
+            if not stream.read(1):
+                raise PieceError("empty file (0 bytes)")
+    except OSError as error:
+        raise PieceError(f"cannot read the file: {error.strerror or error}") from error
+    import tensorflow as tf
+    import tensorflow_io as tfio
+
+    try:
+        decoded = tfio.audio.AudioIOTensor(str(path))
+        samples = decoded.to_tensor().numpy()
+        rate = int(decoded.rate.numpy())
+    except (tf.errors.OpError, ValueError, RuntimeError) as error:
+        message = getattr(error, "message", str(error)).split("[Op:")[0].strip()
+        raise PieceError(f"cannot decode {path.suffix} audio: {message}") from error
+    scale = _INTEGER_SCALES.get(samples.dtype.name)
+    mono = to_mono(samples / scale if scale else samples)
+    check_samples(mono)
+    return resample(mono, rate, sample_rate)

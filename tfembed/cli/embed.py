@@ -1,0 +1,197 @@
+"""``tfembed-embed``: MIDI and audio files -> clip and piece embeddings in .npz files.
+
+For every input, ``OUT/<input name>.npz`` (inputs inside a folder keep their path
+below ``OUT/<folder name>/``) holds ``embedding`` ``[clips, 128]``,
+``timestamps`` ``[clips]`` (window start times in seconds), ``padded``
+``[clips]`` (windows that reach past the end of the input, filled with silence)
+and ``piece_embedding`` ``[128]`` (mean of the unpadded windows).
+``OUT/index.json`` maps every input to its output or to the reason it failed.
+The exit status is 1 if any input failed, after all the others are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+INDEX_NAME = "index.json"
+
+
+def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
+    """Lists ``(input file, output path relative to OUT, problem)`` for the given paths.
+
+    Folders are walked for MIDI and audio files; a given file of another type, a
+    missing path or a folder with nothing to embed is listed with its problem.
+    """
+    from tfembed.audio_input import AUDIO_SUFFIXES
+    from tfembed.sources import MIDI_SUFFIXES
+
+    suffixes = MIDI_SUFFIXES + AUDIO_SUFFIXES
+    listed: list[tuple[Path, Path | None, str | None]] = []
+    used: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        output = relative.with_name(relative.name + ".npz")
+        count = 1
+        while output in used:
+            count += 1
+            output = relative.with_name(f"{relative.name}-{count}.npz")
+        used.add(output)
+        listed.append((path, output, None))
+
+    for given in map(Path, paths):
+        if given.is_dir():
+            found = sorted(
+                path
+                for path in given.rglob("*")
+                if path.suffix.lower() in suffixes and not path.is_dir()
+            )
+            if not found:
+                listed.append((given, None, f"no MIDI or audio files ({', '.join(suffixes)})"))
+            name = given.resolve().name or "root"
+            for path in found:
+                add(path, Path(name) / path.relative_to(given))
+        elif not given.exists():
+            listed.append((given, None, "no such file or folder"))
+        elif given.suffix.lower() not in suffixes:
+            listed.append(
+                (
+                    given,
+                    None,
+                    f"unsupported file type {given.suffix or '(no suffix)'!r}; "
+                    f"expected MIDI or audio ({', '.join(suffixes)})",
+                )
+            )
+        else:
+            add(given, Path(given.name))
+    return listed
+
+
+def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    from tfembed.atomic import write_bytes_atomically
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomically(path, [buffer.getvalue()])
+
+
+def embed_files(
+    embedder, inputs: list[str], out: str | os.PathLike, hop_seconds: float | None
+) -> dict[str, Any]:
+    """Embeds files and folders into ``out``; returns the index (also written there).
+
+    Args:
+        embedder: A loaded :class:`tfembed.embedder.Embedder`.
+        inputs: MIDI files, audio files and folders of them.
+        out: Output folder.
+        hop_seconds: Seconds between window starts (default: one clip).
+    """
+    from tqdm import tqdm
+
+    from tfembed.atomic import write_json_atomically
+    from tfembed.audio_input import AUDIO_SUFFIXES
+    from tfembed.errors import PieceError
+
+    out = Path(out)
+    listed = _inputs(inputs)
+    entries = []
+    total_clips = 0
+    started = time.perf_counter()
+    bar = tqdm(listed, unit="file", desc="embed", dynamic_ncols=True, disable=None)
+    for path, output, problem in bar:
+        entry: dict[str, Any] = {"input": str(path)}
+        if problem is None:
+            try:
+                if path.suffix.lower() in AUDIO_SUFFIXES:
+                    result = embedder.embed_audio_file(path, hop_seconds)
+                else:
+                    result = embedder.embed_midi(path, hop_seconds)
+            except PieceError as error:
+                problem = str(error)
+            except Exception as error:  # one bad file must not stop the others
+                problem = f"unexpected {type(error).__name__}: {error}"
+        if problem is not None:
+            bar.write(f"tfembed-embed: failed {path}: {problem}", file=sys.stderr)
+            entry.update(status="failed", error=problem)
+            entries.append(entry)
+            continue
+        _save_npz(out / output, result.arrays())
+        clips = len(result.timestamps)
+        padded = int(result.padded.sum())
+        total_clips += clips
+        if padded == clips:
+            bar.write(
+                f"tfembed-embed: note: {path} is shorter than one clip "
+                f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
+                file=sys.stderr,
+            )
+        entry.update(status="done", output=output.as_posix(), clips=clips, padded_clips=padded)
+        entries.append(entry)
+        bar.set_postfix(clips_per_s=f"{total_clips / (time.perf_counter() - started):.1f}")
+    bar.close()
+    seconds = time.perf_counter() - started
+    index = {
+        "saved_model": str(embedder.path.resolve()),
+        "domain": embedder.domain,
+        "hop_seconds": hop_seconds if hop_seconds is not None else embedder.grid.clip_seconds,
+        "clip_seconds": embedder.grid.clip_seconds,
+        "files": entries,
+        "done": sum(entry["status"] == "done" for entry in entries),
+        "failed": sum(entry["status"] == "failed" for entry in entries),
+        "clips": total_clips,
+        "wall_seconds": round(seconds, 3),
+    }
+    write_json_atomically(out / INDEX_NAME, index)
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs ``tfembed-embed``; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="tfembed-embed", description=__doc__)
+    parser.add_argument("--saved_model", required=True, help="folder written by tfembed-export")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI or audio files, folders")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--hop",
+        type=float,
+        default=None,
+        help="seconds between window starts (default: the clip length, 3 s; "
+        "smaller hops give overlapping windows)",
+    )
+    parser.add_argument("--batch_size", type=int, default=64, help="clips per model call")
+    parser.add_argument("--soundfont", help="General MIDI soundfont for rendering MIDI")
+    args = parser.parse_args(argv)
+    if args.hop is not None and not args.hop > 0:
+        parser.error(f"--hop must be positive, not {args.hop}")
+    if args.batch_size < 1:
+        parser.error(f"--batch_size must be at least 1, not {args.batch_size}")
+    from tfembed.embedder import Embedder
+
+    try:
+        embedder = Embedder(args.saved_model, args.batch_size, args.soundfont)
+        embedder.hop_frames(args.hop)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"tfembed-embed: error: {error}", file=sys.stderr)
+        return 1
+    index = embed_files(embedder, args.inputs, args.out, args.hop)
+    rate = index["clips"] / index["wall_seconds"] if index["wall_seconds"] else 0.0
+    print(
+        f"embedded {index['done']} of {index['done'] + index['failed']} inputs "
+        f"({index['clips']} clips, {rate:.1f} clips/s) into {args.out}; "
+        f"index: {Path(args.out) / INDEX_NAME}"
+    )
+    if index["failed"]:
+        print(f"tfembed-embed: {index['failed']} input(s) failed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
