@@ -220,6 +220,7 @@ def evaluate(
         if not all(mask.any() for mask in known.values()):
             skipped_tasks[task.name] = "no clip with a known label in at least one split"
             continue
+        print(f"probe task {task.name}: {len(names)} rows x {seeds} seeds", flush=True)
         predictions = _probe_rows(task, splits, names, list(range(seeds)))
         truth = test.labels[task.label][known["test"]]
         weights = clip_weights(pieces, counts, test.labels["piece_id"][known["test"]])

@@ -140,7 +140,7 @@ def train_probe(
     )
 
     def predict(features: np.ndarray) -> np.ndarray:
-        outputs = head.predict(features, batch_size=1024, verbose=0)
+        outputs = np.asarray(head(features, training=False))
         if not task.classes:
             outputs = outputs * scale + shift
         return task.decode(outputs)

@@ -1,0 +1,207 @@
+"""Reproduces Table 1 of Gururani et al. (ICML 2019 workshop) on the default corpus.
+
+Prepares the music21 corpus, trains the four variants (MEL_MEL, SYM_SYM,
+MEL_SYM, SYM_MEL), exports them, evaluates them together with tfembed-eval
+and writes ``table1.md`` and ``table1.json``: our numbers beside the paper's,
+and where the ranking of the variants agrees with the paper's and where not.
+Every stage resumes: run the same command again after an interruption.
+
+CPU budget (default): 24 pieces per composer, 1,500 steps per variant.
+GPU budget: ``--pieces_per_composer 1000 --steps 20000`` (all corpus pieces).
+
+Usage::
+
+    python tools/reproduce_table1.py --out runs/table1 [--steps 1500] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VARIANTS = ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
+PAPER = {
+    # Gururani, Lerch and Bretan, "A Comparison of Music Input Domains for
+    # Self-Supervised Feature Learning", ICML 2019 ML4MD workshop, Table 1.
+    "MEL_MEL": (7.966, 3.77, 0.330, 0.178, 0.264, 0.183, 0.265, 0.127, 6.799, 0.613),
+    "SYM_SYM": (13.52, 6.18, 0.228, 0.085, 0.340, 0.317, 0.172, 0.075, 11.14, 0.134),
+    "MEL_SYM": (12.30, 5.52, 0.228, 0.089, 0.384, 0.353, 0.189, 0.095, 7.467, 0.540),
+    "SYM_MEL": (12.35, 5.53, 0.255, 0.099, 0.383, 0.350, 0.169, 0.086, 8.328, 0.458),
+}
+COLUMNS = (
+    ("Rank AM", "rank_am", False),
+    ("Rank GM", "rank_gm", False),
+    ("Composer microF", "composer_micro_f1", True),
+    ("Composer macroF", "composer_macro_f1", True),
+    ("Key microF", "key_micro_f1", True),
+    ("Key macroF", "key_macro_f1", True),
+    ("Tempo 8%", "tempo_within_8pct", True),
+    ("Tempo 4%", "tempo_within_4pct", True),
+    ("Density MAE", "density_mae", False),
+    ("Density R^2", "density_r2", True),
+)
+
+
+def _run(command: list[str]) -> float:
+    print("$ " + " ".join(command), flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def _ordering(values: dict[str, float], higher_is_better: bool) -> list[str]:
+    return sorted(values, key=lambda name: -values[name] if higher_is_better else values[name])
+
+
+def _agreement(metrics: dict[str, dict]) -> list[str]:
+    """One line per column: the paper's order of the variants, ours, and whether they agree."""
+    lines = []
+    for position, (header, metric, higher) in enumerate(COLUMNS):
+        ours = {name: metrics[name][metric]["mean"] for name in VARIANTS if metric in metrics[name]}
+        if len(ours) < len(VARIANTS):
+            lines.append(f"- {header}: not measured (no labelled clips)")
+            continue
+        paper_order = _ordering({name: PAPER[name][position] for name in VARIANTS}, higher)
+        our_order = _ordering(ours, higher)
+        same_best = paper_order[0] == our_order[0]
+        verdict = (
+            "same order"
+            if paper_order == our_order
+            else ("same best, different order" if same_best else "different best")
+        )
+        lines.append(
+            f"- {header}: paper {' > '.join(paper_order)}; ours {' > '.join(our_order)} "
+            f"-> {verdict}"
+        )
+    return lines
+
+
+def _mel_versus_symbolic(metrics: dict[str, dict]) -> str:
+    """The paper's conclusion: MEL_MEL best on every metric except key signature."""
+    wins = []
+    for _, metric, higher in COLUMNS:
+        if metric.startswith("key") or metric not in metrics["MEL_MEL"]:
+            continue
+        values = {name: metrics[name][metric]["mean"] for name in VARIANTS}
+        wins.append(_ordering(values, higher)[0] == "MEL_MEL")
+    return (
+        f"The paper finds MEL_MEL best on every metric but key signature; here MEL_MEL is "
+        f"best on {sum(wins)} of those {len(wins)} metrics."
+    )
+
+
+def write_table(report: dict, out: Path, timings: dict[str, float], command: str) -> str:
+    """Writes table1.md and table1.json beside the evaluation; returns the Markdown."""
+    metrics = report["metrics"]
+    winners = {metric: set(c["winners"]) for metric, c in report["significance"].items()}
+    header = "| | " + " | ".join(name for name, _, _ in COLUMNS) + " |"
+    lines = [
+        "# Table 1, reproduced",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Ours: default corpus test split; probe metrics are means over "
+        f"{report['seeds']} probe seeds; bold = best or not significantly worse "
+        "(piece bootstrap, Bonferroni). Paper: its Table 1 (a different, larger "
+        "dataset, so the numbers are not directly comparable; the orderings are).",
+        "",
+        header,
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
+    for name in VARIANTS:
+        cells = []
+        for _, metric, _ in COLUMNS:
+            if metric not in metrics[name]:
+                cells.append("n/a")
+                continue
+            value = metrics[name][metric]["mean"]
+            text = (
+                f"{value:.2f}"
+                if metric in ("rank_am", "rank_gm", "density_mae")
+                else (f"{value:.3f}")
+            )
+            cells.append(f"**{text}**" if name in winners.get(metric, ()) else text)
+        lines.append(f"| {name} (ours) | " + " | ".join(cells) + " |")
+    for name in VARIANTS:
+        lines.append(
+            f"| {name} (paper) | " + " | ".join(str(value) for value in PAPER[name]) + " |"
+        )
+    for row in report["rows"]:
+        if row["kind"] != "model":
+            values = [metrics[row["name"]].get(metric) for _, metric, _ in COLUMNS]
+            cells = ["n/a" if v is None else f"{v['mean']:.3f}" for v in values]
+            lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    lines += ["", "Where our ranking of the four variants agrees with the paper's:", ""]
+    lines += _agreement(metrics)
+    lines += ["", _mel_versus_symbolic(metrics), ""]
+    lines += ["Time taken (this invocation; resumed stages count only what was left):", ""]
+    lines += [f"- {stage}: {seconds / 60:.1f} min" for stage, seconds in timings.items()]
+    markdown = "\n".join(lines) + "\n"
+    (out / "table1.md").write_text(markdown)
+    (out / "table1.json").write_text(
+        json.dumps({"paper": PAPER, "ours": metrics, "timings_seconds": timings}, indent=1)
+    )
+    return markdown
+
+
+def main() -> int:
+    """Runs every stage, then writes the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="runs/table1", help="folder for data, runs, reports")
+    parser.add_argument("--data", help="an already prepared dataset (skips preparation)")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps per variant")
+    parser.add_argument("--pieces_per_composer", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seeds", type=int, default=3, help="probe seeds")
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    out = Path(args.out)
+    timings: dict[str, float] = {}
+    data = Path(args.data) if args.data else out / "data"
+    if not args.data:
+        timings["prepare"] = _run(
+            [
+                str(bin_dir / "tfembed-prepare"),
+                "--corpus",
+                "music21",
+                "--pieces_per_composer",
+                str(args.pieces_per_composer),
+                "--workers",
+                str(args.workers),
+                "--out",
+                str(data),
+            ]
+        )
+    for variant in VARIANTS:
+        run = out / variant.lower()
+        timings[f"train {variant}"] = _run(
+            [
+                str(bin_dir / "tfembed-train"),
+                "--config",
+                f"{variant.lower()}.gin",
+                "--data",
+                str(data),
+                "--model_dir",
+                str(run),
+                "--gin_param",
+                f"train.steps = {args.steps}",
+            ]
+        )
+    evaluation = out / "eval"
+    command = [str(bin_dir / "tfembed-eval"), "--data", str(data), "--out", str(evaluation)]
+    for variant in VARIANTS:
+        command += ["--saved_model", str(out / variant.lower() / "saved_model")]
+    timings["evaluate"] = _run([*command, "--seeds", str(args.seeds)])
+    report = json.loads((evaluation / "report.json").read_text())
+    invocation = "python tools/reproduce_table1.py " + " ".join(sys.argv[1:])
+    print(write_table(report, out, timings, invocation.strip()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
