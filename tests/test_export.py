@@ -56,7 +56,8 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
     )
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["domain"] == "mel" and metadata["variant"] == "MEL_SYM"
-    assert metadata["checkpoint_step"] == 6
+    best_step = json.loads((mel_run / "best" / "best.json").read_text())["step"]
+    assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best_step)
     clips = _test_clips(tiny_dataset, "mel")
     np.save(tmp_path / "clips.npy", clips)
     script = textwrap.dedent(f"""
