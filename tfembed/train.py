@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tfembed.atomic import write_bytes_atomically, write_json_atomically
 from tfembed.data import grid_of, load_clips, read_manifest
+from tfembed.losses import semantic_relevance_loss
 from tfembed.monitoring import clip_images, write_projector
 from tfembed.pairs import neighbour_pairs
 from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
@@ -34,6 +35,7 @@ BEST_RECORD = "best.json"
 BEST_METRIC = "validation/rank_at_100_am"
 VALIDATION_PAIRS = 512
 VALIDATION_MIN_PAIRS = 20
+VALIDATION_CHUNK = 64
 """Fewer validation pairs than this and the run is trained without validation."""
 PROJECTOR_CLIPS = 500
 
@@ -262,17 +264,27 @@ def _write_projector(model, data_dir, domain: str, log_dir: Path) -> None:
     write_projector(log_dir, embeddings, [clip["composer_name"].decode() for clip in clips])
 
 
+def _embed_in_chunks(tower: keras.Model, clips: tf.Tensor) -> tf.Tensor:
+    """Embeds clips a few at a time: a 512-clip forward pass peaks at gigabytes."""
+    return tf.concat(
+        [
+            tower(clips[start : start + VALIDATION_CHUNK], training=False)
+            for start in range(0, int(clips.shape[0]), VALIDATION_CHUNK)
+        ],
+        axis=0,
+    )
+
+
 def _validate(model, validation, rivals, step: int) -> dict[str, float]:
     if validation is None:
         return {}
     first, second = validation
-    model.loss_tracker.reset_state()
-    loss = float(model.test_step((first, second))["loss"])
-    queries = model.first_tower(first, training=False)
-    candidates = model.second_tower(second, training=False)
+    queries = _embed_in_chunks(model.first_tower, first)
+    candidates = _embed_in_chunks(model.second_tower, second)
+    loss = semantic_relevance_loss(queries, candidates, model.num_candidates, model.smoothing)
     ranks = neighbour_ranks(queries, candidates, tf.range(tf.shape(queries)[0]), rivals)
     metrics = {
-        "validation/loss": loss,
+        "validation/loss": float(loss),
         "validation/rank_at_100_am": float(tf.reduce_mean(ranks)),
         "validation/rank_at_100_gm": float(tf.exp(tf.reduce_mean(tf.math.log(ranks)))),
     }
