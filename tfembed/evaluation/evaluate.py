@@ -8,6 +8,7 @@ significance (see :mod:`tfembed.evaluation.significance`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tfembed.atomic import write_json_atomically
+from tfembed.atomic import atomic_destination, write_json_atomically
 from tfembed.data import grid_of, read_manifest
 from tfembed.evaluation.featurizers import (
     EvaluationError,
@@ -34,6 +35,7 @@ from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+TEST_EMBEDDINGS = "test_embeddings.npz"
 
 
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
@@ -140,6 +142,107 @@ def _summary(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
+@dataclasses.dataclass
+class _Scores:
+    """Each row's metrics on the test split and on every bootstrap draw of its pieces.
+
+    Attributes:
+        metrics: Row -> metric -> ``{"mean", "std"}`` (over probe seeds).
+        draws: Row -> metric -> the metric on each draw (seed-averaged).
+        pieces: The test pieces, in the order of ``counts``' columns.
+        counts: ``[draws, pieces]`` how often each piece is drawn.
+    """
+
+    metrics: dict[str, dict[str, dict[str, float]]]
+    draws: dict[str, dict[str, np.ndarray]]
+    pieces: np.ndarray
+    counts: np.ndarray
+
+    def weights(self, piece_ids: np.ndarray) -> np.ndarray:
+        """``[draws, clips]`` bootstrap weights of clips from these pieces."""
+        return clip_weights(self.pieces, self.counts, piece_ids)
+
+
+def _save_test_embeddings(path: Path, test: SplitFeatures, model_names: list[str]) -> None:
+    with atomic_destination(path) as temporary, open(temporary, "wb") as stream:
+        np.savez(
+            stream,
+            **{name: test.features[name] for name in model_names},
+            composer=test.labels["composer"],
+            piece_id=test.labels["piece_id"],
+            clip_index=test.labels["clip_index"],
+        )
+
+
+def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict[str, int]:
+    """rank@100 of every row; returns the query counts."""
+    queries, ranks = _rank_rows(test, names)
+    weights = scores.weights(test.labels["piece_id"][queries])
+    for name in names:
+        for metric, value in rank_summary(ranks[name]).items():
+            scores.metrics[name][metric] = {"mean": value, "std": 0.0}
+        on_draws = [rank_summary(ranks[name], draw) for draw in weights]
+        for metric in on_draws[0]:
+            scores.draws[name][metric] = np.array([draw[metric] for draw in on_draws])
+    return {
+        "queries": len(queries),
+        "test_clips": len(test),
+        "candidates": rank_candidates(len(test)),
+    }
+
+
+def _score_probes(
+    splits: dict[str, SplitFeatures],
+    names: list[str],
+    seeds: int,
+    composers: int,
+    scores: _Scores,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The four probe tasks for every row; returns clip counts and skipped tasks."""
+    test = splits["test"]
+    counts: dict[str, Any] = {}
+    skipped = {}
+    for task in probe_tasks(composers):
+        known = {split: task.known(features.labels) for split, features in splits.items()}
+        counts[task.name] = {
+            split: {"used": int(mask.sum()), "left_out": int((~mask).sum())}
+            for split, mask in known.items()
+        }
+        if not all(mask.any() for mask in known.values()):
+            skipped[task.name] = "no clip with a known label in at least one split"
+            continue
+        print(f"probe task {task.name}: {len(names)} rows x {seeds} seeds", flush=True)
+        predictions = _probe_rows(task, splits, names, list(range(seeds)))
+        truth = test.labels[task.label][known["test"]]
+        weights = scores.weights(test.labels["piece_id"][known["test"]])
+        for name in names:
+            per_seed = [task.score(truth, predicted) for predicted in predictions[name]]
+            scores.metrics[name].update(_summary(per_seed))
+            for metric in task.metrics:
+                scores.draws[name][metric] = np.array(
+                    [
+                        np.mean([task.score(truth, p, draw)[metric] for p in predictions[name]])
+                        for draw in weights
+                    ]
+                )
+    return counts, skipped
+
+
+def _significance(model_names: list[str], scores: _Scores) -> dict[str, Any]:
+    """The comparison of the models on every metric they all have."""
+    significance = {}
+    for metric, higher in METRIC_DIRECTIONS.items():
+        if metric not in scores.metrics[model_names[0]]:
+            continue
+        comparison = compare(
+            {name: scores.metrics[name][metric]["mean"] for name in model_names},
+            {name: scores.draws[name][metric] for name in model_names},
+            higher,
+        )
+        significance[metric] = vars(comparison)
+    return significance
+
+
 def evaluate(
     saved_models: list[str | os.PathLike],
     data_dir: str | os.PathLike,
@@ -182,71 +285,19 @@ def evaluate(
         except ValueError as error:
             raise EvaluationError(str(error)) from error
     test = splits["test"]
-    np.savez(
-        out / "test_embeddings.npz",
-        **{name: test.features[name] for name in names if name in {m.name for m in models}},
-        composer=test.labels["composer"],
-        piece_id=test.labels["piece_id"],
-        clip_index=test.labels["clip_index"],
-    )
-
-    pieces, counts = piece_draws(test.labels["piece_id"], bootstrap_rounds)
-    metrics: dict[str, dict[str, dict[str, float]]] = {name: {} for name in names}
-    draws: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
-    task_counts: dict[str, Any] = {}
-
-    queries, ranks = _rank_rows(test, names)
-    query_weights = clip_weights(pieces, counts, test.labels["piece_id"][queries])
-    task_counts["rank"] = {
-        "queries": len(queries),
-        "test_clips": len(test),
-        "candidates": rank_candidates(len(test)),
-    }
-    for name in names:
-        for metric, value in rank_summary(ranks[name]).items():
-            metrics[name][metric] = {"mean": value, "std": 0.0}
-        on_draws = [rank_summary(ranks[name], weights) for weights in query_weights]
-        for metric in on_draws[0]:
-            draws[name][metric] = np.array([scores[metric] for scores in on_draws])
-
-    skipped_tasks = {}
-    composers = len(manifest["vocabularies"]["composer"])
-    for task in probe_tasks(composers):
-        known = {split: task.known(features.labels) for split, features in splits.items()}
-        task_counts[task.name] = {
-            split: {"used": int(mask.sum()), "left_out": int((~mask).sum())}
-            for split, mask in known.items()
-        }
-        if not all(mask.any() for mask in known.values()):
-            skipped_tasks[task.name] = "no clip with a known label in at least one split"
-            continue
-        print(f"probe task {task.name}: {len(names)} rows x {seeds} seeds", flush=True)
-        predictions = _probe_rows(task, splits, names, list(range(seeds)))
-        truth = test.labels[task.label][known["test"]]
-        weights = clip_weights(pieces, counts, test.labels["piece_id"][known["test"]])
-        for name in names:
-            per_seed = [task.score(truth, predicted) for predicted in predictions[name]]
-            metrics[name].update(_summary(per_seed))
-            for metric in task.metrics:
-                draws[name][metric] = np.array(
-                    [
-                        np.mean([task.score(truth, p, w)[metric] for p in predictions[name]])
-                        for w in weights
-                    ]
-                )
-
     model_names = [model.name for model in models]
-    significance = {}
-    if len(model_names) > 1:
-        for metric, higher in METRIC_DIRECTIONS.items():
-            if metric not in metrics[model_names[0]]:
-                continue
-            comparison = compare(
-                {name: metrics[name][metric]["mean"] for name in model_names},
-                {name: draws[name][metric] for name in model_names},
-                higher,
-            )
-            significance[metric] = vars(comparison)
+    _save_test_embeddings(out / TEST_EMBEDDINGS, test, model_names)
+    scores = _Scores(
+        {name: {} for name in names},
+        {name: {} for name in names},
+        *piece_draws(test.labels["piece_id"], bootstrap_rounds),
+    )
+    rank_counts = _score_ranks(test, names, scores)
+    task_counts, skipped_tasks = _score_probes(
+        splits, names, seeds, len(manifest["vocabularies"]["composer"]), scores
+    )
+    metrics = scores.metrics
+    significance = _significance(model_names, scores) if len(model_names) > 1 else {}
 
     report = {
         "data": str(Path(data_dir).resolve()),
@@ -263,7 +314,7 @@ def evaluate(
         ],
         "seeds": seeds,
         "bootstrap_rounds": bootstrap_rounds,
-        "counts": task_counts,
+        "counts": {"rank": rank_counts, **task_counts},
         "skipped_tasks": skipped_tasks,
         "metrics": metrics,
         "significance": significance,
