@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,8 +46,18 @@ def _command(midi_dir: Path, out: Path, workers: int) -> list[str]:
 def _stop_after_some_pieces(
     command: list[str], out: Path, stop: signal.Signals
 ) -> subprocess.CompletedProcess:
-    """Starts a preparation, sends ``stop`` once 2 pieces are done, waits for the exit."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Starts a preparation, sends ``stop`` once 2 pieces are done, waits for the exit.
+
+    The preparation runs at a lower priority, so that on a busy machine this loop
+    still sees the pieces arrive before the run has finished them all.
+    """
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.nice(15),
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         if len(list((out / PIECES_DIR).glob("*.json"))) >= 2:
