@@ -222,6 +222,8 @@ def _score_probes(
                 scores.draws[name][metric] = np.array(
                     [
                         np.mean([task.score(truth, p, draw)[metric] for p in predictions[name]])
+                        if draw.any()
+                        else np.nan  # the draw holds no clip of this task
                         for draw in weights
                     ]
                 )

@@ -83,6 +83,7 @@ def compare(
         if name == best:
             continue
         advantage = sign * (draws[best] - draws[name])
-        p_values[name] = float((np.sum(~(advantage > 0)) + 1) / (len(advantage) + 1))
+        advantage = advantage[np.isfinite(advantage)]  # draws without a scored clip
+        p_values[name] = float((np.sum(advantage <= 0) + 1) / (len(advantage) + 1))
     winners = [best] + [name for name, p in p_values.items() if p >= alpha]
     return Comparison(best, p_values, winners, alpha)
