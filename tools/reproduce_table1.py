@@ -58,8 +58,12 @@ def _ordering(values: dict[str, float], higher_is_better: bool) -> list[str]:
     return sorted(values, key=lambda name: -values[name] if higher_is_better else values[name])
 
 
-def _agreement(metrics: dict[str, dict]) -> list[str]:
-    """One line per column: the paper's order of the variants, ours, and whether they agree."""
+def _agreement(metrics: dict[str, dict], significance: dict[str, dict]) -> list[str]:
+    """One line per column: the paper's order of the variants, ours, and whether they agree.
+
+    Our winners are the best variant and those not significantly worse than it;
+    the paper's best "agrees" when it is among them.
+    """
     lines = []
     for position, (header, metric, higher) in enumerate(COLUMNS):
         ours = {name: metrics[name][metric]["mean"] for name in VARIANTS if metric in metrics[name]}
@@ -68,12 +72,15 @@ def _agreement(metrics: dict[str, dict]) -> list[str]:
             continue
         paper_order = _ordering({name: PAPER[name][position] for name in VARIANTS}, higher)
         our_order = _ordering(ours, higher)
-        same_best = paper_order[0] == our_order[0]
-        verdict = (
-            "same order"
-            if paper_order == our_order
-            else ("same best, different order" if same_best else "different best")
-        )
+        winners = significance.get(metric, {}).get("winners", [our_order[0]])
+        if paper_order == our_order:
+            verdict = "same order"
+        elif paper_order[0] == our_order[0]:
+            verdict = "same best, different order"
+        elif paper_order[0] in winners:
+            verdict = f"paper's best is among our statistically tied best ({', '.join(winners)})"
+        else:
+            verdict = f"disagrees: our best are {', '.join(winners)}"
         lines.append(
             f"- {header}: paper {' > '.join(paper_order)}; ours {' > '.join(our_order)} "
             f"-> {verdict}"
@@ -81,17 +88,22 @@ def _agreement(metrics: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _mel_versus_symbolic(metrics: dict[str, dict]) -> str:
+def _mel_versus_symbolic(metrics: dict[str, dict], significance: dict[str, dict]) -> str:
     """The paper's conclusion: MEL_MEL best on every metric except key signature."""
-    wins = []
-    for _, metric, higher in COLUMNS:
-        if metric.startswith("key") or metric not in metrics["MEL_MEL"]:
-            continue
+    best, tied = 0, 0
+    compared = [
+        (metric, higher)
+        for _, metric, higher in COLUMNS
+        if not metric.startswith("key") and metric in metrics["MEL_MEL"]
+    ]
+    for metric, higher in compared:
         values = {name: metrics[name][metric]["mean"] for name in VARIANTS}
-        wins.append(_ordering(values, higher)[0] == "MEL_MEL")
+        best += _ordering(values, higher)[0] == "MEL_MEL"
+        tied += "MEL_MEL" in significance.get(metric, {}).get("winners", [])
     return (
         f"The paper finds MEL_MEL best on every metric but key signature; here MEL_MEL is "
-        f"best on {sum(wins)} of those {len(wins)} metrics."
+        f"best on {best} of those {len(compared)} metrics, and best or not significantly "
+        f"worse than the best on {tied} of them."
     )
 
 
@@ -137,8 +149,8 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
             cells = ["n/a" if v is None else f"{v['mean']:.3f}" for v in values]
             lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     lines += ["", "Where our ranking of the four variants agrees with the paper's:", ""]
-    lines += _agreement(metrics)
-    lines += ["", _mel_versus_symbolic(metrics), ""]
+    lines += _agreement(metrics, report["significance"])
+    lines += ["", _mel_versus_symbolic(metrics, report["significance"]), ""]
     lines += ["Time taken (this invocation; resumed stages count only what was left):", ""]
     lines += [f"- {stage}: {seconds / 60:.1f} min" for stage, seconds in timings.items()]
     markdown = "\n".join(lines) + "\n"
