@@ -47,7 +47,7 @@ def report_dir(saved_models, tiny_dataset, tmp_path_factory) -> Path:
     for saved in saved_models:
         argv += ["--saved_model", str(saved)]
     argv += ["--data", str(tiny_dataset), "--out", str(out), "--seeds", "2"]
-    assert eval_main([*argv, "--bootstrap_rounds", "200"]) == 0
+    assert eval_main([*argv, "--bootstrap_rounds", "200", "--min_test_pieces", "2"]) == 0
     return out
 
 
@@ -82,6 +82,7 @@ def test_report_has_every_row_metric_and_plot(report_dir, tiny_dataset) -> None:
 
 def test_significance_marks_the_best_model(report_dir) -> None:
     report = json.loads((report_dir / "report.json").read_text())
+    assert {"rank_am", "composer_micro_f1", "density_r2"} <= set(report["significance"])
     for metric, comparison in report["significance"].items():
         values = {
             name: report["metrics"][name][metric]["mean"]

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bootstrap_rounds", type=int, default=1000, help="draws of the significance test"
     )
+    parser.add_argument(
+        "--min_test_pieces",
+        type=int,
+        default=5,
+        help="metrics measured on fewer test pieces are not tested for significance",
+    )
     args = parser.parse_args(argv)
     from tfembed.data import DatasetError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
@@ -40,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds,
             baselines=not args.no_baselines,
             bootstrap_rounds=args.bootstrap_rounds,
+            min_test_pieces=args.min_test_pieces,
         )
     except (EvaluationError, DatasetError, FileNotFoundError) as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)

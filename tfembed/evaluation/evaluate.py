@@ -36,6 +36,8 @@ from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 TEST_EMBEDDINGS = "test_embeddings.npz"
+MIN_TEST_PIECES = 5
+"""Default: fewer test pieces than this for a metric and it is not tested for significance."""
 
 
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
@@ -151,12 +153,14 @@ class _Scores:
         draws: Row -> metric -> the metric on each draw (seed-averaged).
         pieces: The test pieces, in the order of ``counts``' columns.
         counts: ``[draws, pieces]`` how often each piece is drawn.
+        test_pieces: Metric -> number of test pieces its clips come from.
     """
 
     metrics: dict[str, dict[str, dict[str, float]]]
     draws: dict[str, dict[str, np.ndarray]]
     pieces: np.ndarray
     counts: np.ndarray
+    test_pieces: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def weights(self, piece_ids: np.ndarray) -> np.ndarray:
         """``[draws, clips]`` bootstrap weights of clips from these pieces."""
@@ -178,9 +182,11 @@ def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict
     """rank@100 of every row; returns the query counts."""
     queries, ranks = _rank_rows(test, names)
     weights = scores.weights(test.labels["piece_id"][queries])
+    pieces = len(np.unique(test.labels["piece_id"][queries]))
     for name in names:
         for metric, value in rank_summary(ranks[name]).items():
             scores.metrics[name][metric] = {"mean": value, "std": 0.0}
+            scores.test_pieces[metric] = pieces
         on_draws = [rank_summary(ranks[name], draw) for draw in weights]
         for metric in on_draws[0]:
             scores.draws[name][metric] = np.array([draw[metric] for draw in on_draws])
@@ -215,6 +221,8 @@ def _score_probes(
         predictions = _probe_rows(task, splits, names, list(range(seeds)))
         truth = test.labels[task.label][known["test"]]
         weights = scores.weights(test.labels["piece_id"][known["test"]])
+        for metric in task.metrics:
+            scores.test_pieces[metric] = len(np.unique(test.labels["piece_id"][known["test"]]))
         for name in names:
             per_seed = [task.score(truth, predicted) for predicted in predictions[name]]
             scores.metrics[name].update(_summary(per_seed))
@@ -230,11 +238,15 @@ def _score_probes(
     return counts, skipped
 
 
-def _significance(model_names: list[str], scores: _Scores) -> dict[str, Any]:
-    """The comparison of the models on every metric they all have."""
+def _significance(model_names: list[str], scores: _Scores, min_test_pieces: int) -> dict[str, Any]:
+    """The comparison of the models on every metric measured on enough test pieces.
+
+    A bootstrap over fewer than ``min_test_pieces`` pieces cannot tell noise from a
+    difference, so such metrics are not tested (and nothing is marked bold).
+    """
     significance = {}
     for metric, higher in METRIC_DIRECTIONS.items():
-        if metric not in scores.metrics[model_names[0]]:
+        if scores.test_pieces.get(metric, 0) < min_test_pieces:
             continue
         comparison = compare(
             {name: scores.metrics[name][metric]["mean"] for name in model_names},
@@ -253,6 +265,7 @@ def evaluate(
     baselines: bool = True,
     bootstrap_rounds: int = 1000,
     batch_size: int = 128,
+    min_test_pieces: int = MIN_TEST_PIECES,
 ) -> dict[str, Any]:
     """Evaluates exported towers on a prepared dataset and writes the report.
 
@@ -264,6 +277,8 @@ def evaluate(
         baselines: Whether to add chance, random-tower and hand-made rows.
         bootstrap_rounds: Draws of the significance test.
         batch_size: Clips per batch when embedding.
+        min_test_pieces: Metrics measured on fewer test pieces are not tested for
+            significance.
 
     Returns:
         The report (also written as ``report.json``).
@@ -299,7 +314,9 @@ def evaluate(
         splits, names, seeds, len(manifest["vocabularies"]["composer"]), scores
     )
     metrics = scores.metrics
-    significance = _significance(model_names, scores) if len(model_names) > 1 else {}
+    significance = (
+        _significance(model_names, scores, min_test_pieces) if len(model_names) > 1 else {}
+    )
 
     report = {
         "data": str(Path(data_dir).resolve()),
@@ -317,6 +334,7 @@ def evaluate(
         "seeds": seeds,
         "bootstrap_rounds": bootstrap_rounds,
         "counts": {"rank": rank_counts, **task_counts},
+        "test_pieces": scores.test_pieces,
         "skipped_tasks": skipped_tasks,
         "metrics": metrics,
         "significance": significance,

@@ -114,6 +114,17 @@ def markdown(report: dict[str, Any]) -> str:
                 for split, n in splits.items()
             )
         )
+    untested = sorted(
+        metric
+        for metric, pieces in report["test_pieces"].items()
+        if report["significance"] and metric not in report["significance"]
+    )
+    if untested:
+        lines.append(
+            "- not tested for significance (test clips from too few pieces: "
+            + ", ".join(f"{metric} {report['test_pieces'][metric]}" for metric in untested)
+            + ")"
+        )
     for task, reason in report["skipped_tasks"].items():
         lines.append(f"- {task} skipped: {reason}")
     if report["against_random_tower"]:
