@@ -14,7 +14,7 @@ from midi_files import scale_notes, write_raw_midi
 
 from tfembed.prepare import PIECES_DIR
 
-PIECES = 12
+PIECES = 16
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def midi_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         composer = ("alpha", "beta", "gamma")[index % 3]
         write_raw_midi(
             root / composer / f"piece{index:02d}.mid",
-            scale_notes(30.0 + index, step=0.2 + 0.01 * index),
+            scale_notes(90.0 + index, step=0.2 + 0.01 * index),
         )
     return root
 
