@@ -72,11 +72,13 @@ def _agreement(metrics: dict[str, dict], significance: dict[str, dict]) -> list[
             continue
         paper_order = _ordering({name: PAPER[name][position] for name in VARIANTS}, higher)
         our_order = _ordering(ours, higher)
-        winners = significance.get(metric, {}).get("winners", [our_order[0]])
+        winners = significance.get(metric, {}).get("winners")
         if paper_order == our_order:
             verdict = "same order"
         elif paper_order[0] == our_order[0]:
             verdict = "same best, different order"
+        elif winners is None:
+            verdict = "different best; not tested for significance (too few test pieces)"
         elif paper_order[0] in winners:
             verdict = f"paper's best is among our statistically tied best ({', '.join(winners)})"
         else:
