@@ -49,14 +49,17 @@ def _stop_after_some_pieces(
     """Starts a preparation, sends ``stop`` once 2 pieces are done, waits for the exit.
 
     The preparation runs at a lower priority, so that on a busy machine this loop
-    still sees the pieces arrive before the run has finished them all.
+    still sees the pieces arrive before the run has finished them all, and with
+    SIGINT at its default action: a test session started in the background (as
+    ``cmd &`` does) passes SIGINT on ignored, and Ctrl-C would then do nothing.
     """
+
+    def child_setup() -> None:
+        os.nice(15)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: os.nice(15),
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=child_setup
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
