@@ -226,3 +226,18 @@ def test_tiny_corpus_dataset_is_split_by_piece_with_consecutive_clips(tiny_datas
     assert json.loads((tiny_dataset / "run_options.json").read_text())["source"]["kind"] == (
         "music21"
     )
+
+
+def test_ctrl_c_while_parsing_is_not_taken_for_a_corrupt_file(tmp_path: Path, monkeypatch) -> None:
+    import pretty_midi
+
+    from tfembed.midi_input import read_midi
+
+    path = write_sequence(tmp_path / "a.mid", sequence_with(scale_notes(4.0)))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretty_midi, "PrettyMIDI", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        read_midi(path)

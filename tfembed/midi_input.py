@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -11,6 +12,7 @@ from tfembed.errors import PieceError
 with warnings.catch_warnings():
     # note_seq imports pydub, which warns about ffmpeg; audio decoding is not used here.
     warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
+    import pretty_midi
     from note_seq import midi_io
     from note_seq.protobuf import music_pb2
 
@@ -39,9 +41,11 @@ def read_midi(path: str | os.PathLike) -> tuple[music_pb2.NoteSequence, bool]:
         raise PieceError("empty file (0 bytes)")
     if not data.startswith(b"MThd"):
         raise PieceError(f"not a MIDI file (starts with {data[:4]!r}, expected b'MThd')")
+    # Parsed here rather than by note-seq, whose bare ``except`` would turn a
+    # Ctrl-C during parsing into "corrupt MIDI" and let the run go on.
     try:
-        sequence = midi_io.midi_to_note_sequence(data)
-    except Exception as error:  # note-seq wraps some parser errors, not all of them
+        sequence = midi_io.midi_to_note_sequence(pretty_midi.PrettyMIDI(io.BytesIO(data)))
+    except Exception as error:
         raise PieceError(f"corrupt MIDI: {type(error).__name__}: {error}") from error
     # 0xFF 0x51 0x03 is the set-tempo meta event; MIDI data bytes are < 0x80, so it
     # can only appear as an event (or, very rarely, inside a text payload).
