@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 TEMPORARY_SUFFIX = ".tmp"
 """Suffix of the temporary files an interrupted write may leave behind."""
@@ -50,6 +53,13 @@ def write_json_atomically(path: str | os.PathLike, value: Any) -> None:
     """Writes ``value`` as indented JSON to ``path`` atomically."""
     text = json.dumps(value, indent=2) + "\n"
     write_bytes_atomically(path, [text.encode()])
+
+
+def write_npz_atomically(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Writes named arrays as an uncompressed ``.npz`` to ``path`` atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomically(path, [buffer.getvalue()])
 
 
 def remove_temporary_files(folder: str | os.PathLike) -> int:

@@ -297,8 +297,3 @@ class Embedder:
 
         self._require_mel()
         return self.embed_audio(read_audio(path, self.sample_rate), self.sample_rate, hop_seconds)
-
-
-def load(path: str | os.PathLike, **options: Any) -> Embedder:
-    """Loads an exported model for embedding (see :class:`Embedder`)."""
-    return Embedder(path, **options)

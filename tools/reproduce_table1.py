@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from tfembed.evaluation.report import METRIC_DIRECTIONS, format_value
+
 VARIANTS = ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
 PAPER = {
     # Gururani, Lerch and Bretan, "A Comparison of Music Input Domains for
@@ -33,17 +35,20 @@ PAPER = {
     "MEL_SYM": (12.30, 5.52, 0.228, 0.089, 0.384, 0.353, 0.189, 0.095, 7.467, 0.540),
     "SYM_MEL": (12.35, 5.53, 0.255, 0.099, 0.383, 0.350, 0.169, 0.086, 8.328, 0.458),
 }
-COLUMNS = (
-    ("Rank AM", "rank_am", False),
-    ("Rank GM", "rank_gm", False),
-    ("Composer microF", "composer_micro_f1", True),
-    ("Composer macroF", "composer_macro_f1", True),
-    ("Key microF", "key_micro_f1", True),
-    ("Key macroF", "key_macro_f1", True),
-    ("Tempo 8%", "tempo_within_8pct", True),
-    ("Tempo 4%", "tempo_within_4pct", True),
-    ("Density MAE", "density_mae", False),
-    ("Density R^2", "density_r2", True),
+COLUMNS = tuple(
+    (header, metric, METRIC_DIRECTIONS[metric])
+    for header, metric in (
+        ("Rank AM", "rank_am"),
+        ("Rank GM", "rank_gm"),
+        ("Composer microF", "composer_micro_f1"),
+        ("Composer macroF", "composer_macro_f1"),
+        ("Key microF", "key_micro_f1"),
+        ("Key macroF", "key_macro_f1"),
+        ("Tempo 8%", "tempo_within_8pct"),
+        ("Tempo 4%", "tempo_within_4pct"),
+        ("Density MAE", "density_mae"),
+        ("Density R^2", "density_r2"),
+    )
 )
 
 
@@ -52,6 +57,11 @@ def _run(command: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started
+
+
+def _cell(metric: str, value: dict[str, float] | None, bold: bool = False) -> str:
+    """The mean alone (the paper gives no spread), formatted as in report.md."""
+    return format_value(metric, value and {"mean": value["mean"], "std": 0.0}, bold)
 
 
 def _ordering(values: dict[str, float], higher_is_better: bool) -> list[str]:
@@ -128,18 +138,10 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
         "|---|" + "---:|" * len(COLUMNS),
     ]
     for name in VARIANTS:
-        cells = []
-        for _, metric, _ in COLUMNS:
-            if metric not in metrics[name]:
-                cells.append("n/a")
-                continue
-            value = metrics[name][metric]["mean"]
-            text = (
-                f"{value:.2f}"
-                if metric in ("rank_am", "rank_gm", "density_mae")
-                else (f"{value:.3f}")
-            )
-            cells.append(f"**{text}**" if name in winners.get(metric, ()) else text)
+        cells = [
+            _cell(metric, metrics[name].get(metric), name in winners.get(metric, ()))
+            for _, metric, _ in COLUMNS
+        ]
         lines.append(f"| {name} (ours) | " + " | ".join(cells) + " |")
     for name in VARIANTS:
         lines.append(
@@ -147,8 +149,7 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
         )
     for row in report["rows"]:
         if row["kind"] != "model":
-            values = [metrics[row["name"]].get(metric) for _, metric, _ in COLUMNS]
-            cells = ["n/a" if v is None else f"{v['mean']:.3f}" for v in values]
+            cells = [_cell(metric, metrics[row["name"]].get(metric)) for _, metric, _ in COLUMNS]
             lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     lines += ["", "Where our ranking of the four variants agrees with the paper's:", ""]
     lines += _agreement(metrics, report["significance"])

@@ -12,7 +12,6 @@ The exit status is 1 if any input failed, after all the others are done.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -72,16 +71,6 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
     return listed
 
 
-def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    import numpy as np
-
-    from tfembed.atomic import write_bytes_atomically
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_bytes_atomically(path, [buffer.getvalue()])
-
-
 def embed_files(
     embedder, inputs: list[str], out: str | os.PathLike, hop_seconds: float | None
 ) -> dict[str, Any]:
@@ -95,7 +84,7 @@ def embed_files(
     """
     from tqdm import tqdm
 
-    from tfembed.atomic import write_json_atomically
+    from tfembed.atomic import write_json_atomically, write_npz_atomically
     from tfembed.audio_input import AUDIO_SUFFIXES
     from tfembed.errors import PieceError
 
@@ -122,7 +111,7 @@ def embed_files(
             entry.update(status="failed", error=problem)
             entries.append(entry)
             continue
-        _save_npz(out / output, result.arrays())
+        write_npz_atomically(out / output, result.arrays())
         clips = len(result.timestamps)
         padded = int(result.padded.sum())
         total_clips += clips

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tfembed.atomic import atomic_destination, write_json_atomically
+from tfembed.atomic import write_json_atomically, write_npz_atomically
 from tfembed.data import grid_of, read_manifest
 from tfembed.evaluation.featurizers import (
     EvaluationError,
@@ -167,17 +167,6 @@ class _Scores:
         return clip_weights(self.pieces, self.counts, piece_ids)
 
 
-def _save_test_embeddings(path: Path, test: SplitFeatures, model_names: list[str]) -> None:
-    with atomic_destination(path) as temporary, open(temporary, "wb") as stream:
-        np.savez(
-            stream,
-            **{name: test.features[name] for name in model_names},
-            composer=test.labels["composer"],
-            piece_id=test.labels["piece_id"],
-            clip_index=test.labels["clip_index"],
-        )
-
-
 def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict[str, int]:
     """rank@100 of every row; returns the query counts."""
     queries, ranks = _rank_rows(test, names)
@@ -303,7 +292,15 @@ def evaluate(
             raise EvaluationError(str(error)) from error
     test = splits["test"]
     model_names = [model.name for model in models]
-    _save_test_embeddings(out / TEST_EMBEDDINGS, test, model_names)
+    write_npz_atomically(
+        out / TEST_EMBEDDINGS,
+        {
+            **{name: test.features[name] for name in model_names},
+            "composer": test.labels["composer"],
+            "piece_id": test.labels["piece_id"],
+            "clip_index": test.labels["clip_index"],
+        },
+    )
     scores = _Scores(
         {name: {} for name in names},
         {name: {} for name in names},

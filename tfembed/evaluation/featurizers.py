@@ -8,7 +8,6 @@ with random weights, hand-made features, or chance (random vectors).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,14 +15,11 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from tfembed.embedder import Embedder
 from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.framegrid import FrameGrid
 from tfembed.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
-
-METADATA_NAME = "metadata.json"
-"""The file beside an exported SavedModel that describes it (see tfembed.export)."""
 
 KINDS = ("model", "random tower", "hand-made", "chance")
 
@@ -57,28 +53,18 @@ def saved_model_featurizer(
     """Loads an exported tower and checks that it fits the dataset's frame grid.
 
     Raises:
-        EvaluationError: The folder is not a tfembed export or its grid differs.
+        FileNotFoundError: The folder is not a tfembed export.
+        EvaluationError: Its frame grid differs from the dataset's.
     """
-    path = Path(path)
-    metadata_path = path / METADATA_NAME
-    if not metadata_path.is_file():
-        raise EvaluationError(f"{path}: no {METADATA_NAME}; is it a tfembed-export SavedModel?")
-    metadata = json.loads(metadata_path.read_text())
-    model_grid = FrameGrid.from_dict(metadata["frame_grid"])
-    if model_grid != grid:
-        raise EvaluationError(f"{path}: trained on frame grid {model_grid}, the dataset has {grid}")
-    loaded = tf.saved_model.load(str(path))
-
-    def embed(clips: np.ndarray) -> np.ndarray:
-        return loaded.serve(tf.constant(clips, tf.float32)).numpy()
-
-    embed.saved_model = loaded  # keeps the loaded object (and its variables) alive
+    model = Embedder(path)
+    if model.grid != grid:
+        raise EvaluationError(f"{path}: trained on frame grid {model.grid}, the dataset has {grid}")
     return Featurizer(
-        name=name or metadata.get("variant", path.name),
+        name=name or model.metadata.get("variant", Path(path).name),
         kind="model",
-        domain=metadata["domain"],
-        embed=embed,
-        metadata=metadata,
+        domain=model.domain,
+        embed=model.embed_clips,
+        metadata=model.metadata,
     )
 
 

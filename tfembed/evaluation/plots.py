@@ -7,11 +7,8 @@ import math
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 from tensorboard.backend.event_processing.event_accumulator import (
     TENSORS,
@@ -31,10 +28,10 @@ CURVES = (
 )
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
+    """Writes a figure as PNG (a bare Figure: no pyplot, no GUI backend, no global state)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
     write_bytes_atomically(path, [buffer.getvalue()])
     return path
 
@@ -48,7 +45,8 @@ def plot_projections(
     composers = test.labels["composer"][chosen]
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4 * rows), squeeze=False)
+    figure = Figure(figsize=(4.2 * columns, 4 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis, name in zip(axes.flat, names, strict=False):
         features = test.features[name][chosen]
         features = (features - features.mean(0)) / (features.std(0) + 1e-6)
@@ -97,7 +95,8 @@ def plot_training_curves(
     ]
     if not runs:
         return None
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(4.5 * len(CURVES), 3.6))
+    figure = Figure(figsize=(4.5 * len(CURVES), 3.6))
+    axes = figure.subplots(1, len(CURVES))
     for axis, (tag, title) in zip(axes, CURVES, strict=True):
         for name, log_dir in runs:
             steps, values = read_scalars(log_dir, tag)
