@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tfembed.prepare import prepare
+from tfembed.preparation.prepare import prepare
 
 TINY_COMPOSERS = ["bach", "josquin", "palestrina", "haydn"]
 """Corpus folders of the tiny dataset: short scores that convert in well under a second."""

@@ -12,10 +12,10 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 
 import tfembed
 from tfembed.cli.embed import main as embed_main
-from tfembed.corpus import corpus_midi
-from tfembed.data import load_clips, read_manifest
-from tfembed.framegrid import DEFAULT_GRID
-from tfembed.render import find_soundfont, render_piano
+from tfembed.dataset.clips import load_clips, read_manifest
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.preparation.corpus import corpus_midi
+from tfembed.preparation.render import find_soundfont, render_piano
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,17 @@ import pytest
 from midi_files import sequence_with
 
 from tfembed.cli.evaluate import main as eval_main
-from tfembed.data import load_clips
+from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.evaluate import neighbour_queries
 from tfembed.evaluation.featurizers import handmade_featurizer
 from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.evaluation.probes import probe_tasks, train_probe
 from tfembed.evaluation.report import METRIC_DIRECTIONS
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
-from tfembed.evaluation.splits import featurize_split
-from tfembed.framegrid import DEFAULT_GRID
-from tfembed.frontend import log_mel
-from tfembed.pianoroll import piano_roll
+from tfembed.evaluation.split_features import featurize_split
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.features.frontend import log_mel
+from tfembed.features.pianoroll import piano_roll
 
 TABLE1_METRICS = [
     "rank_am",

@@ -14,10 +14,10 @@ import pytest
 
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
-from tfembed.data import load_clips
+from tfembed.dataset.clips import load_clips
 from tfembed.export import load_trained
-from tfembed.framegrid import DEFAULT_GRID
-from tfembed.frontend import log_mel
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.features.frontend import log_mel
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.framegrid import DEFAULT_GRID, FrameGrid
-from tfembed.frontend import log_mel, num_frames
+from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
+from tfembed.features.frontend import log_mel, num_frames
 
 
 def _band_centres(grid: FrameGrid) -> np.ndarray:

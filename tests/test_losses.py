@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.losses import draw_negatives, semantic_relevance_loss
+from tfembed.models.losses import draw_negatives, semantic_relevance_loss
 
 
 def _reference(anchors, positives, negatives, smoothing):

@@ -12,11 +12,11 @@ import pytest
 from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequence
 
 from tfembed.cli.prepare import main as prepare_main
-from tfembed.data import SPLITS, load_clips, read_manifest
-from tfembed.framegrid import DEFAULT_GRID
-from tfembed.labels import UNKNOWN
-from tfembed.prepare import PrepareError, prepare
-from tfembed.render import RenderSetupError
+from tfembed.dataset.clips import SPLITS, load_clips, read_manifest
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.preparation.labels import UNKNOWN
+from tfembed.preparation.prepare import PrepareError, prepare
+from tfembed.preparation.render import RenderSetupError
 
 FPS = DEFAULT_GRID.frames_per_second
 
@@ -231,7 +231,7 @@ def test_tiny_corpus_dataset_is_split_by_piece_with_consecutive_clips(tiny_datas
 def test_ctrl_c_while_parsing_is_not_taken_for_a_corrupt_file(tmp_path: Path, monkeypatch) -> None:
     import pretty_midi
 
-    from tfembed.midi_input import read_midi
+    from tfembed.preparation.midi import read_midi
 
     path = write_sequence(tmp_path / "a.mid", sequence_with(scale_notes(4.0)))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from midi_files import scale_notes, write_raw_midi
 
-from tfembed.prepare import PIECES_DIR
+from tfembed.preparation.prepare import PIECES_DIR
 
 PIECES = 16
 

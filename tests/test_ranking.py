@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfembed.ranking import draw_rivals, neighbour_ranks, rank_summary
+from tfembed.models.ranking import draw_rivals, neighbour_ranks, rank_summary
 
 
 def test_rivals_are_distinct_and_never_the_query_or_its_positive() -> None:

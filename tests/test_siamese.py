@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from tfembed.data import load_clips
-from tfembed.pairs import neighbour_pairs
-from tfembed.siamese import VARIANTS, build_siamese
+from tfembed.dataset.clips import load_clips
+from tfembed.dataset.pairs import neighbour_pairs
+from tfembed.models.siamese import VARIANTS, build_siamese
 
 SMALL_WIDTHS = (4, 8, 8, 8, 16)
 

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tfembed.embedder import Embedder
+    from tfembed.inference.embedder import Embedder
 
 __version__ = "0.1.0"
 
@@ -30,6 +30,6 @@ def load(path: str | os.PathLike, **options: Any) -> Embedder:
         A :class:`tfembed.embedder.Embedder` with ``embed_midi(path)``,
         ``embed_audio(samples, sample_rate)`` and ``embed_clips(array)``.
     """
-    from tfembed.embedder import Embedder
+    from tfembed.inference.embedder import Embedder
 
     return Embedder(path, **options)

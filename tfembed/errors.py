@@ -1,5 +1,30 @@
-"""Errors shared by the preparation modules (kept free of heavy imports)."""
+"""The root of every error a user can cause, and its kinds (no heavy imports here).
+
+Each console entry point catches :class:`TfembedError` once and prints
+``tfembed-NAME: error: MESSAGE`` without a traceback; messages name the file and
+the fix.
+"""
 
 
-class PieceError(Exception):
-    """A piece that cannot be prepared; the message says why."""
+class TfembedError(Exception):
+    """An error caused by the user's input, files or options; the message says what to do."""
+
+
+class PieceError(TfembedError):
+    """A piece (or input file) that cannot be prepared or embedded; the message says why."""
+
+
+class DatasetError(TfembedError):
+    """A prepared dataset is missing, incomplete or does not match a request."""
+
+
+class ConfigError(TfembedError):
+    """A gin config or option that cannot be used."""
+
+
+class RunError(TfembedError):
+    """A training run folder that cannot be used as asked."""
+
+
+class ExportError(TfembedError):
+    """An export that cannot be written or read."""

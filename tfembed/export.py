@@ -27,10 +27,10 @@ import keras
 import tensorflow as tf
 
 from tfembed.atomic import write_json_atomically
-from tfembed.framegrid import FrameGrid
-from tfembed.frontend import log_mel
-from tfembed.siamese import VARIANTS, build_siamese
-from tfembed.train import BEST_DIR, OPERATIVE_CONFIG_NAME
+from tfembed.features.framegrid import FrameGrid
+from tfembed.features.frontend import log_mel
+from tfembed.models.siamese import VARIANTS, build_siamese
+from tfembed.training.train import BEST_DIR, OPERATIVE_CONFIG_NAME
 
 METADATA_NAME = "metadata.json"
 

@@ -25,14 +25,14 @@ from pathlib import Path
 
 
 def _midi_files(data: str, count: int) -> list[Path]:
-    from tfembed.data import read_manifest
+    from tfembed.dataset.clips import read_manifest
 
     files = []
     for piece in read_manifest(data)["pieces"][:count]:
         if Path(piece["file"]).is_file():
             files.append(Path(piece["file"]))
         else:
-            from tfembed.corpus import corpus_midi
+            from tfembed.preparation.corpus import corpus_midi
 
             files.append(corpus_midi(piece["file"]))
     return files
@@ -55,7 +55,7 @@ def _export_models(data: str, steps: int, root: Path) -> dict[str, Path]:
 
 def _timed_embed(saved_model: Path, inputs: list[Path], out: Path) -> dict[str, float]:
     from tfembed.cli.embed import embed_files
-    from tfembed.embedder import Embedder
+    from tfembed.inference.embedder import Embedder
 
     embedder = Embedder(saved_model)
     started = time.perf_counter()
@@ -73,7 +73,7 @@ def _timed_embed(saved_model: Path, inputs: list[Path], out: Path) -> dict[str, 
 def _model_only(saved_model: Path, clips: int) -> dict[str, float]:
     import numpy as np
 
-    from tfembed.embedder import Embedder
+    from tfembed.inference.embedder import Embedder
 
     embedder = Embedder(saved_model)
     batch = np.random.default_rng(0).normal(-6, 2, [clips, 192, 96]).astype(np.float32)
@@ -100,10 +100,9 @@ def main() -> None:
 
     import soundfile
 
-    from tfembed.framegrid import DEFAULT_GRID
-    from tfembed.midi_input import read_midi
-    from tfembed.render import find_soundfont, render_piano
-    from tfembed.sequences import clean_sequence
+    from tfembed.features.framegrid import DEFAULT_GRID
+    from tfembed.preparation.midi import clean_sequence, read_midi
+    from tfembed.preparation.render import find_soundfont, render_piano
 
     results: dict[str, object] = {"cpu_count": os.cpu_count(), "batch_size": 64}
     with tempfile.TemporaryDirectory() as temporary:

@@ -34,15 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tfembed.corpus import corpus_midi, list_corpus
+from tfembed.dataset.manifest import read_manifest
 from tfembed.errors import PieceError
-from tfembed.framegrid import DEFAULT_GRID
-from tfembed.manifest import read_manifest
-from tfembed.midi_input import read_midi
-from tfembed.pianoroll import piano_roll
-from tfembed.prepare import DEFAULT_MAX_PIECE_SECONDS
-from tfembed.render import find_soundfont, render_piano
-from tfembed.sequences import clean_sequence
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.features.pianoroll import piano_roll
+from tfembed.preparation.corpus import corpus_midi, list_corpus
+from tfembed.preparation.midi import clean_sequence, read_midi
+from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.preparation.render import find_soundfont, render_piano
 
 
 def _midi_files(pieces_per_composer: int) -> list[Path]:

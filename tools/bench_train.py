@@ -37,8 +37,8 @@ def _step_throughput(data: str, variant: str, steps: int) -> float:
     import keras
     import tensorflow as tf
 
-    from tfembed.pairs import neighbour_pairs
-    from tfembed.siamese import VARIANTS, build_siamese
+    from tfembed.dataset.pairs import neighbour_pairs
+    from tfembed.models.siamese import VARIANTS, build_siamese
 
     spec = VARIANTS[variant]
     model = build_siamese(variant)
@@ -55,7 +55,7 @@ def _step_throughput(data: str, variant: str, steps: int) -> float:
 
 
 def _pipeline_throughput(data: str, batches: int) -> float:
-    from tfembed.pairs import neighbour_pairs
+    from tfembed.dataset.pairs import neighbour_pairs
 
     iterator = iter(neighbour_pairs(data, "train", "mel", "roll", BATCH_SIZE, seed=0))
     next(iterator)
@@ -93,7 +93,7 @@ def _train_peak_rss(data: str, steps: int) -> tuple[float, int]:
 
 
 def _child(data: str, steps: int) -> None:
-    from tfembed.data import read_manifest
+    from tfembed.dataset.clips import read_manifest
 
     _step_throughput(data, "MEL_MEL", steps)
     manifest = read_manifest(data)

@@ -27,8 +27,8 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
     Folders are walked for MIDI and audio files; a given file of another type, a
     missing path or a folder with nothing to embed is listed with its problem.
     """
-    from tfembed.audio_input import AUDIO_SUFFIXES
-    from tfembed.sources import MIDI_SUFFIXES
+    from tfembed.inference.audio import AUDIO_SUFFIXES
+    from tfembed.preparation.sources import MIDI_SUFFIXES
 
     suffixes = MIDI_SUFFIXES + AUDIO_SUFFIXES
     listed: list[tuple[Path, Path | None, str | None]] = []
@@ -85,8 +85,8 @@ def embed_files(
     from tqdm import tqdm
 
     from tfembed.atomic import write_json_atomically, write_npz_atomically
-    from tfembed.audio_input import AUDIO_SUFFIXES
     from tfembed.errors import PieceError
+    from tfembed.inference.audio import AUDIO_SUFFIXES
 
     out = Path(out)
     listed = _inputs(inputs)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--hop must be positive, not {args.hop}")
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, not {args.batch_size}")
-    from tfembed.embedder import Embedder
+    from tfembed.inference.embedder import Embedder
 
     try:
         embedder = Embedder(args.saved_model, args.batch_size, args.soundfont)

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics measured on fewer test pieces are not tested for significance",
     )
     args = parser.parse_args(argv)
-    from tfembed.data import DatasetError
+    from tfembed.dataset.clips import DatasetError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
     from tfembed.evaluation.featurizers import EvaluationError
 

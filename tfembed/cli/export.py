@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         help="best = lowest validation rank@100 (default), latest = the last one saved",
     )
     args = parser.parse_args(argv)
-    from tfembed.data import grid_of, read_manifest
+    from tfembed.dataset.clips import grid_of, read_manifest
     from tfembed.export import export_tower
-    from tfembed.framegrid import DEFAULT_GRID
+    from tfembed.features.framegrid import DEFAULT_GRID
 
     grid = grid_of(read_manifest(args.data)) if args.data else DEFAULT_GRID
     try:

@@ -6,8 +6,8 @@ import argparse
 import signal
 import sys
 
-from tfembed.prepare import DEFAULT_MAX_PIECE_SECONDS, PrepareError, prepare
-from tfembed.render import RenderSetupError
+from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS, PrepareError, prepare
+from tfembed.preparation.render import RenderSetupError
 
 
 def _parser() -> argparse.ArgumentParser:

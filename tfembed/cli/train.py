@@ -3,25 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
-
-import gin
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-def resolve_config(name: str) -> Path:
-    """Returns a config path: as given if it exists, else one shipped with tfembed."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    shipped = CONFIG_DIR / path.name
-    if shipped.is_file():
-        return shipped
-    available = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.gin")))
-    raise FileNotFoundError(f"config {name} not found (shipped configs: {available})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,23 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         "--gin_param", action="append", default=[], help="extra binding, e.g. 'train.steps = 500'"
     )
     args = parser.parse_args(argv)
-    from tfembed.train import train
+    from tfembed.errors import TfembedError
+    from tfembed.training.configs import parse_configs
+    from tfembed.training.train import train
 
     try:
-        configs = [resolve_config(name) for name in args.config]
-        gin.add_config_file_search_path(str(CONFIG_DIR))
-        # gin logs an error for every search path an include is not found in before
-        # it finds it; a real failure still raises.
-        logging.disable(logging.ERROR)
-        try:
-            with gin.unlock_config():
-                gin.clear_config()  # a second call in one process starts from scratch
-                gin.parse_config_files_and_bindings(
-                    [str(c) for c in configs], args.gin_param, finalize_config=False
-                )
-        finally:
-            logging.disable(logging.NOTSET)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+        parse_configs(args.config, args.gin_param)
+    except TfembedError as error:
         print(f"tfembed-train: error: {error}", file=sys.stderr)
         return 2
     metrics = train(args.data, args.model_dir)
@@ -69,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
     if metrics.get("stopped_by_signal"):
         return 0
-    from tfembed.data import grid_of, read_manifest
+    from tfembed.dataset.clips import grid_of, read_manifest
     from tfembed.export import export_tower
 
     saved = export_tower(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfembed.atomic import write_json_atomically, write_npz_atomically
-from tfembed.data import grid_of, read_manifest
+from tfembed.dataset.clips import grid_of, read_manifest
 from tfembed.evaluation.featurizers import (
     EvaluationError,
     Featurizer,
@@ -30,8 +30,8 @@ from tfembed.evaluation.plots import plot_projections, plot_training_curves
 from tfembed.evaluation.probes import ProbeTask, probe_tasks, train_probe
 from tfembed.evaluation.report import METRIC_DIRECTIONS, write_markdown
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
-from tfembed.evaluation.splits import SplitFeatures, featurize_split
-from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
+from tfembed.evaluation.split_features import SplitFeatures, featurize_split
+from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

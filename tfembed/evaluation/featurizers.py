@@ -16,10 +16,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfembed.embedder import Embedder
+from tfembed.errors import TfembedError
 from tfembed.evaluation.handmade import mel_features, roll_features
-from tfembed.framegrid import FrameGrid
-from tfembed.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
+from tfembed.features.framegrid import FrameGrid
+from tfembed.inference.embedder import Embedder
+from tfembed.models.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
 
 KINDS = ("model", "random tower", "hand-made", "chance")
 
@@ -43,7 +44,7 @@ class Featurizer:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-class EvaluationError(Exception):
+class EvaluationError(TfembedError):
     """A SavedModel or dataset that cannot be evaluated, with the reason."""
 
 

@@ -15,8 +15,8 @@ import functools
 
 import numpy as np
 
-from tfembed.framegrid import FrameGrid
-from tfembed.frontend import mel_weight_matrix
+from tfembed.features.framegrid import FrameGrid
+from tfembed.features.frontend import mel_weight_matrix
 
 
 @functools.lru_cache(maxsize=4)

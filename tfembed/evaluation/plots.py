@@ -18,7 +18,7 @@ from tensorboard.util.tensor_util import make_ndarray
 
 from tfembed.atomic import write_bytes_atomically
 from tfembed.evaluation.featurizers import Featurizer
-from tfembed.evaluation.splits import SplitFeatures
+from tfembed.evaluation.split_features import SplitFeatures
 
 PROJECTED_CLIPS = 1500
 CURVES = (

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from tfembed.evaluation.metrics import f1_scores, regression_scores, tempo_accuracy
-from tfembed.labels import KEY_NAMES, UNKNOWN
+from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 
 HIDDEN_UNITS = (256, 128)
 DROPOUT = 0.3

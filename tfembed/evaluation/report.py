@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from tfembed.atomic import write_bytes_atomically
-from tfembed.ranking import RANK_CANDIDATES
+from tfembed.models.ranking import RANK_CANDIDATES
 
 METRIC_DIRECTIONS = {
     "rank_am": False,

@@ -12,8 +12,8 @@ import os
 
 import tensorflow as tf
 
-from tfembed.data import grid_of, read_manifest, shard_paths
-from tfembed.records import parse_clip
+from tfembed.dataset.clips import grid_of, read_manifest, shard_paths
+from tfembed.dataset.schema import parse_clip
 
 DOMAINS = ("mel", "roll")
 
@@ -88,7 +88,7 @@ def neighbour_pairs(
     if shuffle_buffer:
         pairs = pairs.shuffle(shuffle_buffer, seed=seed)
     if spec_augment:
-        from tfembed.augment import mask_mel
+        from tfembed.dataset.augment import mask_mel
 
         def augment(first, second):
             return (

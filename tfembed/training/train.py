@@ -21,12 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.atomic import write_bytes_atomically, write_json_atomically
-from tfembed.data import grid_of, load_clips, read_manifest
-from tfembed.losses import semantic_relevance_loss
-from tfembed.monitoring import clip_images, write_projector
-from tfembed.pairs import neighbour_pairs
-from tfembed.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
-from tfembed.siamese import VARIANTS, build_siamese
+from tfembed.dataset.clips import grid_of, load_clips, read_manifest
+from tfembed.dataset.pairs import neighbour_pairs
+from tfembed.models.losses import semantic_relevance_loss
+from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
+from tfembed.models.siamese import VARIANTS, build_siamese
+from tfembed.training.monitoring import clip_images, write_projector
 
 OPERATIVE_CONFIG_NAME = "operative_config.gin"
 BEST_DIR = "best"

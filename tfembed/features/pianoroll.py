@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfembed.framegrid import FrameGrid
+from tfembed.features.framegrid import FrameGrid
 
 
 def frame_of(seconds: float, grid: FrameGrid) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfembed.framegrid import FrameGrid
+from tfembed.features.framegrid import FrameGrid
 
 UNKNOWN = -1
 """Label value of a clip whose key signature or composer is unknown."""

@@ -12,8 +12,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from tfembed.losses import semantic_relevance_loss
-from tfembed.towers import DEFAULT_WIDTHS, build_tower
+from tfembed.models.losses import semantic_relevance_loss
+from tfembed.models.towers import DEFAULT_WIDTHS, build_tower
 
 
 @dataclasses.dataclass(frozen=True)

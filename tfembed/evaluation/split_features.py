@@ -8,7 +8,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from tfembed.data import load_clips, read_manifest
+from tfembed.dataset.clips import load_clips, read_manifest
 from tfembed.evaluation.featurizers import Featurizer
 
 LABELS = (

@@ -12,7 +12,7 @@ import functools
 
 import tensorflow as tf
 
-from tfembed.framegrid import FrameGrid
+from tfembed.features.framegrid import FrameGrid
 
 
 def mel_weight_matrix(grid: FrameGrid) -> tf.Tensor:

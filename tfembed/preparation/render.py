@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfembed.framegrid import FrameGrid
+from tfembed.errors import TfembedError
+from tfembed.features.framegrid import FrameGrid
 
 SOUNDFONT_ENV = "TFEMBED_SOUNDFONT"
 """Environment variable naming a soundfont, used when none is given explicitly."""
@@ -41,7 +42,7 @@ _MELODIC_CHANNELS = tuple(channel for channel in range(16) if channel != _DRUM_C
 _INSTALL_HINT = "install it with: sudo apt-get install libfluidsynth3 fluid-soundfont-gm"
 
 
-class RenderSetupError(RuntimeError):
+class RenderSetupError(TfembedError):
     """Fluidsynth or a soundfont is missing: nothing can be rendered."""
 
 

@@ -9,6 +9,8 @@ import os
 import re
 from pathlib import Path
 
+from tfembed.errors import TfembedError
+
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 """File suffixes taken as MIDI (case-insensitive)."""
 
@@ -37,7 +39,7 @@ class Piece:
     title: str = ""
 
 
-class SourceError(ValueError):
+class SourceError(TfembedError):
     """The source folder or metadata cannot be used at all."""
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 from collections import defaultdict
 
-from tfembed.sources import Piece
+from tfembed.preparation.sources import Piece
 
 SPLIT_PATTERN = ("train", "test", "validation") + ("train",) * 7
 """Split of the k-th piece of a composer, in hash order, for k modulo 10: 80/10/10."""

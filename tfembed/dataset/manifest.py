@@ -7,14 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tfembed.framegrid import FrameGrid
+from tfembed.errors import DatasetError
+from tfembed.features.framegrid import FrameGrid
 
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "validation", "test")
-
-
-class DatasetError(RuntimeError):
-    """A prepared dataset is missing, incomplete or does not match a request."""
 
 
 def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:

@@ -8,15 +8,14 @@ import os
 
 import numpy as np
 
+from tfembed.dataset.schema import ClipLabels, serialize_clip
 from tfembed.errors import PieceError
-from tfembed.framegrid import FrameGrid
-from tfembed.frontend import compiled_log_mel
-from tfembed.labels import key_signature_at, onsets_per_second, tempo_at
-from tfembed.midi_input import read_midi
-from tfembed.pianoroll import frame_of, piano_roll
-from tfembed.records import ClipLabels, serialize_clip
-from tfembed.render import render_piano
-from tfembed.sequences import CleanedSequence, clean_sequence
+from tfembed.features.framegrid import FrameGrid
+from tfembed.features.frontend import compiled_log_mel
+from tfembed.features.pianoroll import frame_of, piano_roll
+from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
+from tfembed.preparation.midi import CleanedSequence, clean_sequence, read_midi
+from tfembed.preparation.render import render_piano
 
 
 @dataclasses.dataclass(frozen=True)

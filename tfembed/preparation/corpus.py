@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tfembed.atomic import write_bytes_atomically
 from tfembed.errors import PieceError
-from tfembed.sources import MUSIC21_ORIGIN, Piece, piece_id_for
+from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, piece_id_for
 
 DEFAULT_COMPOSERS = (
     "bach",

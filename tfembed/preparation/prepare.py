@@ -35,13 +35,14 @@ from tfembed.atomic import (
     remove_temporary_files,
     write_json_atomically,
 )
-from tfembed.framegrid import DEFAULT_GRID, FrameGrid
-from tfembed.labels import KEY_NAMES, UNKNOWN
-from tfembed.manifest import MANIFEST_NAME, SPLITS, read_manifest
-from tfembed.render import check_fluidsynth, find_soundfont
-from tfembed.shards import write_shards
-from tfembed.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
-from tfembed.splits import assign_splits
+from tfembed.dataset.manifest import MANIFEST_NAME, SPLITS, read_manifest
+from tfembed.errors import TfembedError
+from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
+from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
+from tfembed.preparation.render import check_fluidsynth, find_soundfont
+from tfembed.preparation.shards import write_shards
+from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
+from tfembed.preparation.splits import assign_splits
 
 PIECES_DIR = "pieces"
 RUN_OPTIONS_NAME = "run_options.json"
@@ -60,7 +61,7 @@ _VERSIONED_PACKAGES = (
 )
 
 
-class PrepareError(RuntimeError):
+class PrepareError(TfembedError):
     """Preparation cannot run or produced nothing; the message says why."""
 
 
@@ -81,11 +82,10 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
     """Prepares one piece and records the outcome; runs in a worker process."""
     import tensorflow as tf
 
-    from tfembed.corpus import corpus_midi
     from tfembed.errors import PieceError
-    from tfembed.midi_input import read_midi
-    from tfembed.piece import PieceInfo, prepare_piece
-    from tfembed.sequences import clean_sequence
+    from tfembed.preparation.corpus import corpus_midi
+    from tfembed.preparation.midi import clean_sequence, read_midi
+    from tfembed.preparation.piece import PieceInfo, prepare_piece
 
     piece = job.piece
     started = time.perf_counter()
@@ -184,7 +184,7 @@ def _list_pieces(
     if corpus is not None:
         if corpus != MUSIC21_ORIGIN:
             raise PrepareError(f"unknown corpus {corpus!r}; the embedded one is 'music21'")
-        from tfembed.corpus import DEFAULT_COMPOSERS, list_corpus
+        from tfembed.preparation.corpus import DEFAULT_COMPOSERS, list_corpus
 
         chosen = tuple(composers or DEFAULT_COMPOSERS)
         try:
@@ -198,7 +198,7 @@ def _list_pieces(
             "max_score_kb": max_score_kb,
         }
         return pieces, [], source
-    from tfembed.sources import SourceError
+    from tfembed.preparation.sources import SourceError
 
     try:
         pieces, problems = list_midi_dir(midi_dir, metadata)
@@ -275,7 +275,7 @@ def _run_in_processes(jobs: list[PieceJob], workers: int, record) -> None:
 def _expected_cost(piece: Piece) -> int:
     """Bytes of the source file: a proxy for work, so long pieces start first."""
     if piece.origin == MUSIC21_ORIGIN:
-        from tfembed.corpus import corpus_root
+        from tfembed.preparation.corpus import corpus_root
 
         path = corpus_root() / piece.path
     else:
@@ -334,7 +334,7 @@ def prepare(
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
     if corpus is not None and max_score_kb is None:
-        from tfembed.corpus import DEFAULT_MAX_SCORE_KB
+        from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
 
         max_score_kb = DEFAULT_MAX_SCORE_KB
     pieces, listing_problems, source = _list_pieces(

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.errors import PieceError
-from tfembed.framegrid import FrameGrid
+from tfembed.features.framegrid import FrameGrid
 
 METADATA_NAME = "metadata.json"  # the name tfembed.export writes (kept free of its imports)
 DEFAULT_BATCH_SIZE = 64
@@ -219,8 +219,8 @@ class Embedder:
         Raises:
             PieceError: The file cannot be read as MIDI or has no pitched notes.
         """
-        from tfembed.piece import midi_features
-        from tfembed.render import check_fluidsynth, find_soundfont
+        from tfembed.preparation.piece import midi_features
+        from tfembed.preparation.render import check_fluidsynth, find_soundfont
 
         soundfont = None
         if self.domain == "mel":
@@ -257,8 +257,8 @@ class Embedder:
             DomainError: The model reads piano rolls, not audio.
             PieceError: The audio is empty, silent, or holds NaN samples.
         """
-        from tfembed.audio_input import check_samples, resample, to_mono
-        from tfembed.frontend import compiled_log_mel
+        from tfembed.features.frontend import compiled_log_mel
+        from tfembed.inference.audio import check_samples, resample, to_mono
 
         self._require_mel()
         mono = to_mono(samples)
@@ -293,7 +293,7 @@ class Embedder:
             PieceError: The file is unreadable, unsupported, corrupt, silent, or
                 holds NaN samples.
         """
-        from tfembed.audio_input import read_audio
+        from tfembed.inference.audio import read_audio
 
         self._require_mel()
         return self.embed_audio(read_audio(path, self.sample_rate), self.sample_rate, hop_seconds)

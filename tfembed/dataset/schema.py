@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfembed.framegrid import FrameGrid
+from tfembed.features.framegrid import FrameGrid
 
 
 @dataclasses.dataclass(frozen=True)

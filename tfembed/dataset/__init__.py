@@ -1,0 +1,1 @@
+"""Reading prepared datasets: clip schema, manifest, clips and neighbour pairs."""

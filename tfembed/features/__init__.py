@@ -1,0 +1,1 @@
+"""Frame grid and the two domains' frames: log-mel and piano roll."""

@@ -1,0 +1,1 @@
+"""Embedding MIDI, audio and clips with an exported SavedModel; the HEAR API."""

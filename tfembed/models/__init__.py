@@ -1,0 +1,1 @@
+"""Towers, siamese variants, the loss and rank@100."""

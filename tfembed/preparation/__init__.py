@@ -1,0 +1,1 @@
+"""MIDI files or the music21 corpus -> rendered, labelled clips in sharded TFRecords."""

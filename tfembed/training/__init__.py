@@ -1,0 +1,1 @@
+"""Training a siamese variant: the trainer, the run folder, monitoring."""
