@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics measured on fewer test pieces are not tested for significance",
     )
     args = parser.parse_args(argv)
-    from tfembed.dataset.clips import DatasetError
+    from tfembed.errors import TfembedError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
-    from tfembed.evaluation.featurizers import EvaluationError
 
     try:
         evaluate(
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap_rounds=args.bootstrap_rounds,
             min_test_pieces=args.min_test_pieces,
         )
-    except (EvaluationError, DatasetError, FileNotFoundError) as error:
+    except TfembedError as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)
         return 1
     print((Path(args.out) / REPORT_MD).read_text())

@@ -36,6 +36,7 @@ SOUNDFONT_CANDIDATES = (
 TAIL_SECONDS = 1.0
 """Audio rendered after the last note ends, so its release is not cut off."""
 
+_INT16_SCALE = 32768.0  # fluidsynth renders 16-bit samples
 _PEDAL_CONTROLS = (64, 66, 67)  # sustain, sostenuto, soft
 _DRUM_CHANNEL = 9
 _MELODIC_CHANNELS = tuple(channel for channel in range(16) if channel != _DRUM_CHANNEL)
@@ -108,7 +109,7 @@ def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
 
 
 def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
-    """Renders a sequence as piano, mono, peak-normalised.
+    """Renders a sequence as piano, mono (normalised later, with the log-mel).
 
     Args:
         sequence: A ``note_seq`` NoteSequence with at least one note.
@@ -117,7 +118,8 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
 
     Returns:
         float32 samples in [-1, 1]: the sequence's ``total_time`` plus
-        :data:`TAIL_SECONDS`, peak-normalised to 1 (all zeros if silent).
+        :data:`TAIL_SECONDS`, as fluidsynth renders them (the log-mel front-end
+        peak-normalises: :func:`tfembed.features.frontend.normalized_log_mel`).
 
     Raises:
         RenderSetupError: Fluidsynth cannot load or the soundfont is unusable.
@@ -152,6 +154,4 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
     finally:
         synth.delete()
     stereo = np.concatenate(pieces).reshape(-1, 2)
-    mono = (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * 0.5
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-    return mono / peak if peak > 0 else mono
+    return (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * (0.5 / _INT16_SCALE)
