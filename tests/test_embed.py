@@ -12,8 +12,11 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 
 import tfembed
 from tfembed.cli.embed import main as embed_main
-from tfembed.dataset.clips import load_clips, read_manifest
+from tfembed.dataset.clips import load_clips
+from tfembed.dataset.manifest import read_manifest
+from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.features.frontend import normalized_log_mel
 from tfembed.preparation.corpus import corpus_midi
 from tfembed.preparation.render import find_soundfont, render_piano
 
@@ -66,7 +69,7 @@ def _a_test_piece(tiny_dataset) -> tuple[str, dict[str, np.ndarray]]:
 def test_midi_path_gives_the_prepared_clips_and_their_embeddings(tiny_dataset, mel, roll) -> None:
     path, prepared = _a_test_piece(tiny_dataset)
     for embedder in (mel, roll):
-        frames = embedder.midi_frames(path)
+        frames, _ = embedder.midi_frames(path)
         indices = prepared["clip_index"]
         cut = np.stack([frames[index * 192 : (index + 1) * 192] for index in indices])
         expected = prepared[embedder.domain]
@@ -96,12 +99,12 @@ def test_rendered_audio_file_embeds_like_its_midi(inputs, mel) -> None:
 
 def test_audio_is_downmixed_and_resampled(inputs, mel) -> None:
     samples, _ = soundfile.read(inputs / "audio" / "scale.wav", dtype="float32")
-    reference = mel.audio_frames(samples, 16000)
+    reference = normalized_log_mel(mel.prepare_audio(samples, 16000), DEFAULT_GRID).numpy()
     import librosa
 
     stereo = np.stack([samples, samples], axis=1)
     resampled = librosa.resample(stereo.T, orig_sr=16000, target_sr=22050).T
-    frames = mel.audio_frames(resampled, 22050)
+    frames = normalized_log_mel(mel.prepare_audio(resampled, 22050), DEFAULT_GRID).numpy()
     assert abs(len(frames) - len(reference)) <= 1
     count = min(len(frames), len(reference))
     loud = reference[:count] > np.log(1e-3)  # bands with energy: resampling keeps them
@@ -235,7 +238,7 @@ def test_hear_api_shapes_and_timestamps(exported_models) -> None:
     np.testing.assert_allclose(timestamps[0], np.arange(43) * 46.875)
     scene = hear.get_scene_embeddings(audio, model)
     np.testing.assert_allclose(scene.numpy(), embeddings.numpy().mean(axis=1), atol=1e-6)
-    with pytest.raises(ValueError, match="HEAR needs a mel"):
+    with pytest.raises(TfembedError, match="HEAR needs a mel"):
         hear.load_model(str(exported_models["roll"]))
 
 
@@ -245,3 +248,15 @@ def test_import_tfembed_does_not_load_tensorflow() -> None:
 
     script = "import sys, tfembed; assert 'tensorflow' not in sys.modules; print(tfembed.load)"
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+
+
+def test_a_three_hour_note_is_cut_at_the_length_cap(exported_models, tmp_path, capsys) -> None:
+    path = write_raw_midi(tmp_path / "long.mid", [(60, 0.0, 3 * 3600.0)])
+    assert path.stat().st_size < 100
+    out = tmp_path / "out"
+    arguments = ["--saved_model", str(exported_models["roll"]), str(path), "--out", str(out)]
+    assert embed_main([*arguments, "--max_piece_seconds", "60"]) == 0
+    assert "cut at 60 s" in capsys.readouterr().err
+    index = json.loads((out / "index.json").read_text())
+    assert index["files"][0]["cut_at_seconds"] == 60
+    assert index["files"][0]["clips"] == 20

@@ -12,7 +12,8 @@ import pytest
 from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequence
 
 from tfembed.cli.prepare import main as prepare_main
-from tfembed.dataset.clips import SPLITS, load_clips, read_manifest
+from tfembed.dataset.clips import load_clips
+from tfembed.dataset.manifest import SPLITS, read_manifest
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.prepare import PrepareError, prepare

@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def _midi_files(data: str, count: int) -> list[Path]:
-    from tfembed.dataset.clips import read_manifest
+    from tfembed.dataset.manifest import read_manifest
 
     files = []
     for piece in read_manifest(data)["pieces"][:count]:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+
 INDEX_NAME = "index.json"
 
 
@@ -121,6 +123,13 @@ def embed_files(
                 f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
                 file=sys.stderr,
             )
+        if result.cut_at_seconds is not None:
+            bar.write(
+                f"tfembed-embed: note: {path} is longer than --max_piece_seconds: "
+                f"cut at {result.cut_at_seconds:.0f} s",
+                file=sys.stderr,
+            )
+            entry["cut_at_seconds"] = result.cut_at_seconds
         entry.update(status="done", output=output.as_posix(), clips=clips, padded_clips=padded)
         entries.append(entry)
         bar.set_postfix(clips_per_s=f"{total_clips / (time.perf_counter() - started):.1f}")
@@ -156,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch_size", type=int, default=64, help="clips per model call")
     parser.add_argument("--soundfont", help="General MIDI soundfont for rendering MIDI")
+    parser.add_argument(
+        "--max_piece_seconds",
+        type=float,
+        default=DEFAULT_MAX_PIECE_SECONDS,
+        help="MIDI files longer than this are cut, as in preparation "
+        f"(default {DEFAULT_MAX_PIECE_SECONDS:.0f})",
+    )
     args = parser.parse_args(argv)
     if args.hop is not None and not args.hop > 0:
         parser.error(f"--hop must be positive, not {args.hop}")
@@ -165,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     from tfembed.inference.embedder import Embedder
 
     try:
-        embedder = Embedder(args.saved_model, args.batch_size, args.soundfont)
+        embedder = Embedder(
+            args.saved_model, args.batch_size, args.soundfont, args.max_piece_seconds
+        )
         embedder.hop_frames(args.hop)
     except (TfembedError, ValueError) as error:
         print(f"tfembed-embed: error: {error}", file=sys.stderr)

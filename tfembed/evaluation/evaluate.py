@@ -61,7 +61,7 @@ def _featurizers(
         others.append(chance_featurizer())
         for domain in sorted({model.domain for model in models}):
             widths = next(
-                model.metadata["train_bindings"]["widths"]
+                model.metadata["train_config"]["widths"]
                 for model in models
                 if model.domain == domain
             )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 from tqdm import tqdm
 
 from tfembed.dataset.clips import load_clips
-from tfembed.dataset.manifest import PreparedDataset
+from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.evaluation.featurizers import Featurizer
 
 LABELS = (
@@ -39,12 +40,13 @@ class SplitFeatures:
 
 
 def featurize_split(
-    dataset: PreparedDataset,
+    data: str | os.PathLike | PreparedDataset,
     split: str,
     featurizers: list[Featurizer],
     batch_size: int = 128,
 ) -> SplitFeatures:
     """Reads a split once, in batches, and computes every featurizer's features."""
+    dataset = open_dataset(data)
     total = dataset.clip_count(split)
     features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
     labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}

@@ -21,6 +21,7 @@ from tfembed.errors import ExportError, PieceError
 from tfembed.export_format import read_metadata
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.windows import embed_windows, window_layout
+from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -40,16 +41,24 @@ class Embeddings:
             and was padded with silence.
         piece_embedding: float32 ``[embedding_size]``: the mean of the unpadded
             windows' embeddings (of all windows when every one is padded).
+        cut_at_seconds: Where a MIDI file longer than the length cap was cut
+            (``None`` when it was not).
     """
 
     embedding: np.ndarray
     timestamps: np.ndarray
     padded: np.ndarray
     piece_embedding: np.ndarray
+    cut_at_seconds: float | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Returns the fields as a dict of arrays, the keys of the ``.npz`` files."""
-        return dataclasses.asdict(self)
+        """Returns the array fields, the keys of the ``.npz`` files."""
+        return {
+            "embedding": self.embedding,
+            "timestamps": self.timestamps,
+            "padded": self.padded,
+            "piece_embedding": self.piece_embedding,
+        }
 
 
 class Embedder:
@@ -69,6 +78,7 @@ class Embedder:
         path: str | os.PathLike,
         batch_size: int = DEFAULT_BATCH_SIZE,
         soundfont: str | os.PathLike | None = None,
+        max_midi_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
     ) -> None:
         """Loads a SavedModel written by ``tfembed-export``.
 
@@ -77,6 +87,9 @@ class Embedder:
             batch_size: Clips per call of the model.
             soundfont: Soundfont to render MIDI with for mel models; found as in
                 preparation when ``None``.
+            max_midi_seconds: MIDI files longer than this are cut here, as
+                preparation cuts them (``--max_piece_seconds``); a 66-byte file
+                can hold a 3-hour note.
 
         Raises:
             ExportError: ``path`` is not a tfembed export, or it cannot be loaded.
@@ -89,6 +102,7 @@ class Embedder:
         self.sample_rate: int = self.grid.sample_rate
         self.batch_size = batch_size
         self._soundfont = soundfont
+        self.max_midi_seconds = max_midi_seconds
         # Keep the loaded object: its functions are only valid while it lives.
         try:
             self._model = tf.saved_model.load(str(self.path))
@@ -176,8 +190,11 @@ class Embedder:
             piece_embedding=whole.mean(axis=0),
         )
 
-    def midi_frames(self, path: str | os.PathLike) -> np.ndarray:
-        """Returns a MIDI file's frames in the model's domain, as preparation computes them.
+    def midi_frames(self, path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
+        """A MIDI file's frames in the model's domain, as preparation computes them.
+
+        Returns:
+            The frames, and the length the file was cut at (``None`` if not cut).
 
         Raises:
             PieceError: The file cannot be read as MIDI or has no pitched notes.
@@ -189,10 +206,13 @@ class Embedder:
         if self.domain == "mel":
             check_fluidsynth()
             soundfont = find_soundfont(self._soundfont)
-        return midi_features(path, self.domain, self.grid, soundfont)
+        return midi_features(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
 
     def embed_midi(self, path: str | os.PathLike, hop_seconds: float | None = None) -> Embeddings:
         """Embeds a MIDI file: rendered and log-mel for mel models, piano roll for roll models.
+
+        Files longer than ``max_midi_seconds`` are cut there (``cut_at_seconds``
+        of the result says so).
 
         Args:
             path: The MIDI file.
@@ -201,7 +221,8 @@ class Embedder:
         Raises:
             PieceError: The file cannot be read as MIDI or has no pitched notes.
         """
-        return self.embed_frames(self.midi_frames(path), hop_seconds)
+        frames, cut_at = self.midi_frames(path)
+        return dataclasses.replace(self.embed_frames(frames, hop_seconds), cut_at_seconds=cut_at)
 
     def _require_mel(self) -> None:
         if self.domain != "mel":

@@ -1,1 +1,4 @@
 """MIDI files or the music21 corpus -> rendered, labelled clips in sharded TFRecords."""
+
+DEFAULT_MAX_PIECE_SECONDS = 1200.0
+"""Length cap of a piece: preparation and ``tfembed-embed`` cut longer MIDI files here."""

@@ -81,7 +81,7 @@ def midi_features(
     grid: FrameGrid,
     soundfont: str | os.PathLike,
     max_seconds: float = math.inf,
-) -> np.ndarray:
+) -> tuple[np.ndarray, float | None]:
     """Reads a MIDI file and returns its frames in one domain, exactly as preparation does.
 
     The file is parsed and cleaned like a prepared piece, then rendered and turned
@@ -97,19 +97,22 @@ def midi_features(
         max_seconds: Longer pieces are cut here, as in preparation.
 
     Returns:
-        float32 ``[frames, 96]``.
+        float32 ``[frames, bins]``, and the length the piece was cut at (``None``
+        when it is shorter than ``max_seconds``).
 
     Raises:
         PieceError: The file is unreadable, not MIDI, corrupt or has no pitched notes.
     """
     sequence, _ = read_midi(path)
-    cleaned = clean_sequence(sequence, max_seconds).sequence
-    num_frames = int(cleaned.total_time * grid.frames_per_second)
+    cleaned = clean_sequence(sequence, max_seconds)
+    num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
     if domain == "mel":
-        return piece_mel(cleaned, grid, soundfont, num_frames)
-    if domain == "roll":
-        return piano_roll(cleaned, grid, num_frames).astype(np.float32)
-    raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
+        frames = piece_mel(cleaned.sequence, grid, soundfont, num_frames)
+    elif domain == "roll":
+        frames = piano_roll(cleaned.sequence, grid, num_frames).astype(np.float32)
+    else:
+        raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
+    return frames, cleaned.cut_at_seconds
 
 
 def prepare_piece(

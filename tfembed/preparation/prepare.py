@@ -36,6 +36,7 @@ from tfembed.atomic import (
 from tfembed.dataset.manifest import MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
+from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.render import check_fluidsynth, find_soundfont
 from tfembed.preparation.shards import write_shards
@@ -46,7 +47,6 @@ from tfembed.versions import tool_versions
 PIECES_DIR = "pieces"
 RUN_OPTIONS_NAME = "run_options.json"
 FORMAT_VERSION = 1
-DEFAULT_MAX_PIECE_SECONDS = 1200.0
 _VERSIONED_PACKAGES = (
     "note-seq",
     "pyfluidsynth",
