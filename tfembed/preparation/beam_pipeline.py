@@ -28,6 +28,7 @@ import logging
 import os
 import shlex
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,14 @@ COUNTER_NAMESPACE = "tfembed"
 COUNTERS = ("prepared_pieces", "failed_pieces", "cut_pieces")
 
 _LOG = logging.getLogger(__name__)
+
+_ONE_PIECE_AT_A_TIME = threading.Lock()
+"""A Beam worker runs bundles in several threads; a process prepares one piece at a time.
+
+Pieces rendered concurrently in one process do not come out byte-identical
+(seen on DirectRunner), and one piece at a time bounds a worker's memory as in
+the local pool; parallelism comes from worker processes.
+"""
 
 
 def pipeline_options(options: str | None, workers: int) -> PipelineOptions:
@@ -107,7 +116,8 @@ class PreparePieceFn(beam.DoFn):
 
     def process(self, job: PieceJob) -> Iterator[Any]:
         """Prepares ``job``'s piece; yields its summary on the main or the failed output."""
-        summary = _prepare_one(job)
+        with _ONE_PIECE_AT_A_TIME:
+            summary = _prepare_one(job)
         if summary["status"] == "failed":
             self._counters["failed_pieces"].inc()
             yield beam.pvalue.TaggedOutput(FAILED_TAG, summary)
