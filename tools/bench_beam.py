@@ -78,6 +78,46 @@ def _figures(out: Path, wall: float) -> dict:
     }
 
 
+CORPORA = {
+    # name: (pieces, seconds of music); assumptions stated in the README.
+    "MAESTRO v3 (1,276 performances, ~200 h)": (1276, 200 * 3600),
+    "Lakh MIDI (~170,000 files, assumed 3.5 min each)": (170_000, 170_000 * 210),
+    "GiantMIDI-Piano (~10,000 pieces, ~1,237 h)": (10_000, 1237 * 3600),
+}
+DATAFLOW_WORKERS = (16, 64)
+VCPUS_PER_WORKER = 4  # n2-standard-4: 4 vCPUs, 16 GB, one SDK process per vCPU
+UTILISATION = 0.9  # share of a vCPU a preparing process keeps busy
+STARTUP_SECONDS = 300  # Dataflow job start: worker VMs, container pull
+FLOP_PER_PAIR = 733e6  # tower forward ~122 MFLOP per clip; two clips, forward and backward
+GPU_FLOPS = 10e12  # sustained per GPU (stated assumption)
+SCALING_8_GPUS = 0.9
+TRAIN_SHARE = 0.8  # the train split's share of the clips
+
+
+def _projections(figures: dict) -> list[dict]:
+    """Time and storage to prepare large corpora, and training time per epoch."""
+    rows = []
+    for name, (pieces, music) in CORPORA.items():
+        clips = music / 3
+        cpu_hours = music * figures["processing_seconds_per_music_second"] / 3600
+        row = {
+            "corpus": name,
+            "pieces": pieces,
+            "music_hours": round(music / 3600),
+            "cpu_hours": round(cpu_hours, 1),
+            "clips_millions": round(clips / 1e6, 2),
+            "storage_gb": round(clips * figures["bytes_per_clip"] / 1e9, 1),
+        }
+        for workers in DATAFLOW_WORKERS:
+            seconds = cpu_hours * 3600 / (workers * VCPUS_PER_WORKER * UTILISATION)
+            row[f"dataflow_{workers}_workers_minutes"] = round((seconds + STARTUP_SECONDS) / 60)
+        epoch_seconds = clips * TRAIN_SHARE * FLOP_PER_PAIR / GPU_FLOPS
+        row["epoch_minutes_1_gpu"] = round(epoch_seconds / 60, 1)
+        row["epoch_minutes_8_gpus"] = round(epoch_seconds / 8 / SCALING_8_GPUS / 60, 1)
+        rows.append(row)
+    return rows
+
+
 def _identical(first: Path, second: Path) -> bool:
     names = sorted(path.name for path in first.glob("*.tfrecord"))
     if names != sorted(path.name for path in second.glob("*.tfrecord")):
@@ -116,6 +156,9 @@ def main() -> None:
         f"per piece: {pool['processing_seconds_per_music_second']:.4f} CPU s per s of music, "
         f"{pool['bytes_per_clip']} bytes per clip"
     )
+    projections = _projections(pool)
+    for row in projections:
+        print(json.dumps(row))
     result = {
         "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
         "pieces_per_composer": args.pieces_per_composer,
@@ -124,6 +167,7 @@ def main() -> None:
         "beam": beam,
         "beam_over_pool_speed": round(speed, 3),
         "records_identical": identical,
+        "projections": projections,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
