@@ -12,7 +12,7 @@ import pytest
 
 beam = pytest.importorskip("apache_beam")
 
-from apache_beam.testing.test_pipeline import TestPipeline  # noqa: E402
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 from midi_files import scale_notes, write_raw_midi  # noqa: E402
 from test_prepare import _bad_folder  # noqa: E402
@@ -96,7 +96,7 @@ def test_bad_files_go_to_the_failed_side_output_without_failing_the_bundle(
         for piece in pieces
     ]
 
-    with TestPipeline() as pipeline:
+    with BeamTestPipeline() as pipeline:
         outputs = build_pipeline(pipeline, jobs, threads=1)
         names = {
             kind: outputs[kind] | f"{kind}Names" >> beam.Map(lambda s: Path(s["file"]).name)

@@ -92,6 +92,7 @@ FLOP_PER_PAIR = 733e6  # tower forward ~122 MFLOP per clip; two clips, forward a
 GPU_FLOPS = 10e12  # sustained per GPU (stated assumption)
 SCALING_8_GPUS = 0.9
 TRAIN_SHARE = 0.8  # the train split's share of the clips
+MEASURED_BYTES_PER_CLIP = 55631  # shard bytes per clip of the default corpus (2026-11-25)
 
 
 def _projections(figures: dict) -> list[dict]:
@@ -112,8 +113,8 @@ def _projections(figures: dict) -> list[dict]:
             seconds = cpu_hours * 3600 / (workers * VCPUS_PER_WORKER * UTILISATION)
             row[f"dataflow_{workers}_workers_minutes"] = round((seconds + STARTUP_SECONDS) / 60)
         epoch_seconds = clips * TRAIN_SHARE * FLOP_PER_PAIR / GPU_FLOPS
-        row["epoch_minutes_1_gpu"] = round(epoch_seconds / 60, 1)
-        row["epoch_minutes_8_gpus"] = round(epoch_seconds / 8 / SCALING_8_GPUS / 60, 1)
+        row["epoch_seconds_1_gpu"] = round(epoch_seconds)
+        row["epoch_seconds_8_gpus"] = round(epoch_seconds / 8 / SCALING_8_GPUS)
         rows.append(row)
     return rows
 
@@ -131,7 +132,21 @@ def main() -> None:
     parser.add_argument("--pieces_per_composer", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="bench_beam.json")
+    parser.add_argument(
+        "--project_only",
+        type=float,
+        metavar="CPU_S_PER_MUSIC_S",
+        help="only print the projections for this cost and the measured bytes per clip",
+    )
     args = parser.parse_args()
+    if args.project_only:
+        figures = {
+            "processing_seconds_per_music_second": args.project_only,
+            "bytes_per_clip": MEASURED_BYTES_PER_CLIP,
+        }
+        for row in _projections(figures):
+            print(json.dumps(row))
+        return
 
     _midi_files(args.pieces_per_composer)  # converts and caches the scores, untimed
     with tempfile.TemporaryDirectory() as scratch:
