@@ -15,7 +15,6 @@ beam = pytest.importorskip("apache_beam")
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 from midi_files import scale_notes, write_raw_midi  # noqa: E402
-from test_prepare import _bad_folder  # noqa: E402
 
 from tfembed.cli.prepare import main as prepare_main  # noqa: E402
 from tfembed.dataset.manifest import read_manifest  # noqa: E402
@@ -33,13 +32,21 @@ RUN_DEPENDENT = ("created", "time")
 PIECE_RUN_DEPENDENT = ("processing_seconds", "worker_peak_rss_mb")
 
 
-def _mixed_folder(root: Path) -> dict[str, str]:
-    """Real corpus pieces in composer folders, plus every kind of bad file."""
+def _mixed_folder(root: Path) -> set[str]:
+    """Real corpus pieces in composer folders, a long piece and bad files; returns the bad."""
     for piece in list_corpus(("bach", "josquin"), pieces_per_composer=3):
         target = root / piece.composer_name / Path(piece.path).with_suffix(".mid").name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(corpus_midi(piece.path), target)
-    return _bad_folder(root / "odd")
+    odd = root / "odd"
+    write_raw_midi(odd / "good.mid", scale_notes(9.0))
+    write_raw_midi(odd / "long.midi", scale_notes(40.0))
+    (odd / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff")
+    (odd / "empty.mid").write_bytes(b"")
+    (odd / "text.mid").write_text("not music at all\n")
+    write_raw_midi(odd / "no_notes.mid", [])
+    write_raw_midi(odd / "drums.kar", scale_notes(5.0), channel=9)
+    return {"corrupt.mid", "empty.mid", "text.mid", "no_notes.mid", "drums.kar"}
 
 
 def _comparable(manifest: dict) -> dict:
@@ -65,7 +72,7 @@ def test_beam_run_writes_the_local_runs_records_and_manifest(tmp_path: Path, cap
     local, on_beam = read_manifest(tmp_path / "local"), read_manifest(tmp_path / "beam")
     assert _comparable(on_beam) == _comparable(local)
     assert len(local["pieces"]) == 8  # 6 corpus pieces, good.mid and long.midi (cut)
-    assert local["counts"]["failed_pieces"] == len(expected_failures)
+    assert {Path(failure["file"]).name for failure in local["failures"]} == expected_failures
     shards = sorted(path.name for path in (tmp_path / "local").glob("*.tfrecord"))
     assert shards == sorted(path.name for path in (tmp_path / "beam").glob("*.tfrecord"))
     for name in shards:
