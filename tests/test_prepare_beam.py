@@ -14,7 +14,7 @@ beam = pytest.importorskip("apache_beam")
 
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
-from midi_files import scale_notes, write_raw_midi  # noqa: E402
+from midi_files import scale_notes, write_bad_folder, write_raw_midi  # noqa: E402
 
 from tfembed.cli.prepare import main as prepare_main  # noqa: E402
 from tfembed.dataset.manifest import read_manifest  # noqa: E402
@@ -38,15 +38,7 @@ def _mixed_folder(root: Path) -> set[str]:
         target = root / piece.composer_name / Path(piece.path).with_suffix(".mid").name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(corpus_midi(piece.path), target)
-    odd = root / "odd"
-    write_raw_midi(odd / "good.mid", scale_notes(9.0))
-    write_raw_midi(odd / "long.midi", scale_notes(40.0))
-    (odd / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff")
-    (odd / "empty.mid").write_bytes(b"")
-    (odd / "text.mid").write_text("not music at all\n")
-    write_raw_midi(odd / "no_notes.mid", [])
-    write_raw_midi(odd / "drums.kar", scale_notes(5.0), channel=9)
-    return {"corrupt.mid", "empty.mid", "text.mid", "no_notes.mid", "drums.kar"}
+    return set(write_bad_folder(root / "odd"))
 
 
 def _comparable(manifest: dict) -> dict:
