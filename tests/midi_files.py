@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mido
@@ -78,3 +79,27 @@ def scale_notes(
     return [
         (pitches[i % len(pitches)], start + i * step, start + (i + 1) * step) for i in range(count)
     ]
+
+
+def write_bad_folder(root: Path) -> dict[str, str]:
+    """Writes one good file, one long file and every kind of bad file under ``root``.
+
+    Returns:
+        Bad file name -> the problem preparation must report for it.
+    """
+    write_raw_midi(root / "good.mid", scale_notes(9.0))
+    write_raw_midi(root / "long.midi", scale_notes(40.0))
+    (root / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
+    (root / "empty.mid").write_bytes(b"")
+    (root / "text.mid").write_text("not music at all\n")
+    write_raw_midi(root / "no_notes.mid", [])
+    write_raw_midi(root / "drums.kar", scale_notes(5.0), channel=9)
+    os.symlink(root / "vanished.mid", root / "unreadable.mid")
+    return {
+        "corrupt.mid": "corrupt MIDI",
+        "empty.mid": "empty file (0 bytes)",
+        "text.mid": "not a MIDI file",
+        "no_notes.mid": "no notes",
+        "drums.kar": "only drum notes",
+        "unreadable.mid": "cannot read the file",
+    }

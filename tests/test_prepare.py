@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequence
+from midi_files import (
+    scale_notes,
+    sequence_with,
+    write_bad_folder,
+    write_raw_midi,
+    write_sequence,
+)
 
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
@@ -81,28 +86,8 @@ def test_file_without_tempo_or_key_gets_default_tempo_and_unknown_key(tmp_path: 
     assert {clip["composer"] for clip in clips} == {UNKNOWN}  # file not in a composer folder
 
 
-def _bad_folder(root: Path) -> dict[str, str]:
-    """Writes one good file and every kind of bad file; returns name -> expected problem."""
-    write_raw_midi(root / "good.mid", scale_notes(9.0))
-    write_raw_midi(root / "long.midi", scale_notes(40.0))
-    (root / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
-    (root / "empty.mid").write_bytes(b"")
-    (root / "text.mid").write_text("not music at all\n")
-    write_raw_midi(root / "no_notes.mid", [])
-    write_raw_midi(root / "drums.kar", scale_notes(5.0), channel=9)
-    os.symlink(root / "vanished.mid", root / "unreadable.mid")
-    return {
-        "corrupt.mid": "corrupt MIDI",
-        "empty.mid": "empty file (0 bytes)",
-        "text.mid": "not a MIDI file",
-        "no_notes.mid": "no notes",
-        "drums.kar": "only drum notes",
-        "unreadable.mid": "cannot read the file",
-    }
-
-
 def test_bad_files_are_reported_skipped_and_recorded(tmp_path: Path, capsys) -> None:
-    expected = _bad_folder(tmp_path / "midi")
+    expected = write_bad_folder(tmp_path / "midi")
     out = tmp_path / "out"
 
     status = prepare_main(

@@ -6,12 +6,16 @@
 #   3. the package with the pinned versions of constraints.txt.
 # GPU boxes: TFEMBED_TF=gpu bash tools/setup.sh installs the CUDA build of the
 # same TensorFlow version (tensorflow[and-cuda]==2.17.1) instead of tensorflow-cpu.
+# Extras besides TensorFlow: TFEMBED_EXTRAS (default dev,beam: the tests, and
+# Apache Beam for tfembed-prepare --runner beam; TFEMBED_EXTRAS=dev leaves Beam out).
+# TFEMBED_VENV=/usr/local installs into the system Python of a container image.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TFEMBED_VENV:-$repo/.venv}"
 python="${PYTHON:-python3}"
 tf_build="${TFEMBED_TF:-cpu}"
+extras="${TFEMBED_EXTRAS:-dev,beam}"
 
 have_fluidsynth() { ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.3'; }
 have_soundfont() { [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || [ -n "${TFEMBED_SOUNDFONT:-}" ]; }
@@ -34,6 +38,6 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-echo "setup: installing tfembed[$tf_build,dev] with constraints.txt"
-"$venv/bin/python" -m pip install -q -c "$repo/constraints.txt" -e "$repo[$tf_build,dev]"
+echo "setup: installing tfembed[$tf_build,$extras] with constraints.txt"
+"$venv/bin/python" -m pip install -q -c "$repo/constraints.txt" -e "$repo[$tf_build,$extras]"
 echo "setup: done ($venv)"

@@ -28,7 +28,24 @@ def _parser() -> argparse.ArgumentParser:
         "(canonical_composer, canonical_title, split, midi_filename)",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); with --runner beam, the local DirectRunner's",
+    )
+    parser.add_argument(
+        "--runner",
+        choices=["local", "beam"],
+        default="local",
+        help="local: a process pool (default); beam: an Apache Beam pipeline (tfembed[beam])",
+    )
+    parser.add_argument(
+        "--pipeline_options",
+        help="Beam pipeline options as one string, e.g. '--runner=DataflowRunner "
+        "--project=P --region=R --temp_location=gs://B/tmp' (default: DirectRunner, "
+        "multi_processing, --workers processes)",
+    )
     parser.add_argument("--soundfont", help="General MIDI .sf2 (default: found automatically)")
     parser.add_argument("--composers", nargs="+", help="music21 corpus folders to use")
     parser.add_argument(
@@ -63,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.metadata and not args.midi_dir:
         _parser().error("--metadata needs --midi_dir")
+    if args.pipeline_options and args.runner != "beam":
+        _parser().error("--pipeline_options needs --runner beam")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         manifest = prepare(
@@ -77,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             soundfont=args.soundfont,
             max_piece_seconds=args.max_piece_seconds,
             long_pieces=args.long_pieces,
+            runner=args.runner,
+            pipeline_options=args.pipeline_options,
         )
     except TfembedError as error:
         print(f"tfembed-prepare: error: {error}", file=sys.stderr)

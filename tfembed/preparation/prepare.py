@@ -155,10 +155,30 @@ def _init_worker(threads: int) -> None:
     if sys.platform.startswith("linux"):
         set_parent_death_signal = 1  # PR_SET_PDEATHSIG
         ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
+    limit_tensorflow_threads(threads)
+
+
+def limit_tensorflow_threads(threads: int) -> None:
+    """Keeps this process's TensorFlow to ``threads`` threads (if not yet started)."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process: keep its threads
+        pass
+
+
+def outcome_message(summary: dict[str, Any]) -> str | None:
+    """The line printed for a failed or cut piece (``None`` for a plain success)."""
+    if summary["status"] == "failed":
+        return f"skipped {summary['file']}: {summary['problem']}"
+    if summary["cut_at_seconds"] is not None:
+        return (
+            f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
+            "(longer than --max_piece_seconds)"
+        )
+    return None
 
 
 def _list_pieces(
@@ -213,14 +233,9 @@ def _run_jobs(jobs: list[PieceJob], workers: int, already_done: int, total: int)
 
     def record(summary: dict[str, Any]) -> None:
         nonlocal music_seconds
-        if summary["status"] == "failed":
-            bar.write(f"skipped {summary['file']}: {summary['problem']}", file=sys.stderr)
-        elif summary["cut_at_seconds"] is not None:
-            bar.write(
-                f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
-                "(longer than --max_piece_seconds)",
-                file=sys.stderr,
-            )
+        message = outcome_message(summary)
+        if message:
+            bar.write(message, file=sys.stderr)
         music_seconds += summary.get("seconds", 0.0)
         bar.set_postfix(music=f"{music_seconds / 60:.1f} min")
         bar.update()
@@ -285,6 +300,8 @@ def prepare(
     max_piece_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
     long_pieces: str = "cut",
     grid: FrameGrid = DEFAULT_GRID,
+    runner: str = "local",
+    pipeline_options: str | None = None,
 ) -> dict[str, Any]:
     """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
 
@@ -302,6 +319,9 @@ def prepare(
         max_piece_seconds: Pieces longer than this are cut or skipped.
         long_pieces: ``"cut"`` or ``"skip"`` for pieces over ``max_piece_seconds``.
         grid: The frame grid.
+        runner: ``"local"`` (a process pool of ``workers``) or ``"beam"`` (an
+            Apache Beam pipeline, see :mod:`tfembed.preparation.beam_pipeline`).
+        pipeline_options: Beam pipeline options, as on a command line (``beam`` only).
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -316,6 +336,8 @@ def prepare(
         raise PrepareError(f"--workers must be at least 1, not {workers}")
     if long_pieces not in ("cut", "skip"):
         raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
+    if runner not in ("local", "beam"):
+        raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
     if corpus is not None and max_score_kb is None:
@@ -367,7 +389,18 @@ def prepare(
             f"resuming: {len(pieces) - len(pending)} of {len(pieces)} pieces already done",
             file=sys.stderr,
         )
-    _run_jobs(jobs, min(workers, max(1, len(jobs))), len(pieces) - len(pending), len(pieces))
+    if runner == "beam":
+        try:
+            from tfembed.preparation.beam_pipeline import run_beam
+        except ModuleNotFoundError as error:
+            if error.name != "apache_beam":
+                raise
+            raise PrepareError(
+                "--runner beam needs Apache Beam: pip install -c constraints.txt 'tfembed[beam]'"
+            ) from error
+        run_beam(jobs, pipeline_options, workers)
+    else:
+        _run_jobs(jobs, min(workers, max(1, len(jobs))), len(pieces) - len(pending), len(pieces))
 
     summaries = [_read_summary(pieces_dir, piece) for piece in pieces]
     manifest = _merge(out, pieces_dir, summaries, listing_problems, vocabulary, run_options)

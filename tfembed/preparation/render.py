@@ -108,6 +108,30 @@ def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
         yield round(note.start_time * rate), 2, ("on", channel, note.pitch, velocity)
 
 
+_dither_seeded = False
+
+
+def _seed_dither_once() -> None:
+    """Seeds libc's ``rand`` with its default seed before the process's first synthesizer.
+
+    Fluidsynth fills its dither table with ``rand()`` when the first synthesizer
+    of a process is built, and dithers every 16-bit sample with it. A library that
+    calls ``rand()`` earlier in the process (Apache Beam's workers do) would change
+    the table and so every rendered sample; seeding first keeps renderings
+    identical in every process.
+    """
+    global _dither_seeded
+    if _dither_seeded:
+        return
+    _dither_seeded = True
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).srand(1)
+    except (OSError, TypeError, AttributeError):  # no C library to reach (Windows)
+        pass
+
+
 def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
     """Renders a sequence as piano, mono (normalised later, with the log-mel).
 
@@ -127,6 +151,7 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
     check_fluidsynth()
     import fluidsynth
 
+    _seed_dither_once()
     synth = fluidsynth.Synth(samplerate=float(grid.sample_rate))
     try:
         soundfont_id = synth.sfload(str(soundfont))
