@@ -4,7 +4,8 @@
 #   bash tools/build_models.sh
 # 1. prepare the default corpus (music21 scores, as tools/demo.sh does);
 # 2. train MEL_MEL, SYM_SYM, MEL_SYM, SYM_MEL with configs/NAME.gin (seed 0);
-# 3. export each test-time tower to saved_models/NAME (mel towers also model.tflite);
+# 3. export each test-time tower to saved_models/NAME (mel towers also model.tflite)
+#    and write the golden outputs the tests compare against (tests/golden/);
 # 4. evaluate each on the test split (tfembed-eval: rank@100, probes, baselines);
 # 5. write the model cards and the manifest (sha256 and size of every file).
 # Rerunning resumes or skips what is already done in the work folder.
@@ -31,3 +32,21 @@ for name in "${names[@]}"; do
     --model_dir "$work/$name" --gin_param "train.steps = $steps"
 done
 [ "${TFEMBED_BUILD_TRAIN_ONLY:-0}" = 1 ] && { echo "trained in $(( $(date +%s) - started )) s"; exit 0; }
+for name in "${names[@]}"; do
+  tflite=()
+  case "$name" in mel_*) tflite=(--tflite) ;; esac
+  echo "== 3/5 export $name to $models/$name ${tflite[*]}"
+  "$python" -m tfembed.cli.export --model_dir "$work/$name" --out "$models/$name" "${tflite[@]}"
+done
+echo "== 3/5 golden outputs of the new models: tests/golden/"
+"$python" "$repo/tools/golden_outputs.py" --data "$work/data" --models "$models" \
+  --out "$repo/tests/golden" "${names[@]}"
+echo "== 4/5 evaluate the four on the test split (rank@100, probes, baselines)"
+evaluated=()
+for name in "${names[@]}"; do evaluated+=(--saved_model "$models/$name"); done
+"$python" -m tfembed.cli.evaluate "${evaluated[@]}" --data "$work/data" --out "$work/eval"
+echo "== 5/5 model cards and $models/MANIFEST.json"
+"$python" "$repo/tools/model_cards.py" --work "$work" --models "$models" --eval "$work/eval" \
+  "${names[@]}"
+du -sh "$models"
+echo "built in $(( $(date +%s) - started )) s"
