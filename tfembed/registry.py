@@ -165,6 +165,11 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
                 return candidate
     searched = ", ".join(str(root) for root in model_roots()) or "none"
     available = ", ".join(available_models()) or "none"
+    if len(path.parts) > 1:
+        raise ExportError(
+            f"{path} does not exist; give a folder written by tfembed-export or the "
+            f"name of a model (available: {available})"
+        )
     raise ExportError(
         f"no model {str(name_or_path)!r}: it is not a folder, and no folder of models "
         f"holds it (searched ${MODELS_ENV} and the installed models: {searched}); "

@@ -32,6 +32,8 @@ for name in "${names[@]}"; do
     --model_dir "$work/$name" --gin_param "train.steps = $steps"
 done
 [ "${TFEMBED_BUILD_TRAIN_ONLY:-0}" = 1 ] && { echo "trained in $(( $(date +%s) - started )) s"; exit 0; }
+# The old manifest lists the old files: the new ones are checked against the new one.
+rm -f "$models/MANIFEST.json"
 for name in "${names[@]}"; do
   tflite=()
   case "$name" in mel_*) tflite=(--tflite) ;; esac
