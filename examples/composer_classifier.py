@@ -35,7 +35,7 @@ def main(data: str, model: str = "mel_mel", epochs: int = 40) -> dict[str, float
     """Trains the head; returns test accuracy and chance."""
     keras.utils.set_random_seed(0)
     folder = str(resolve_model(model))  # the shipped folder, e.g. saved_models/mel_mel
-    features = keras.layers.TFSMLayer(folder, call_endpoint="serve")
+    features = keras.layers.TFSMLayer(folder, call_endpoint="serve", trainable=False)
     domain = "mel" if model.startswith("mel") else "roll"
 
     def embed(clips: np.ndarray) -> np.ndarray:
