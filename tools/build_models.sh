@@ -10,12 +10,16 @@
 # 5. write the model cards and the manifest (sha256 and size of every file).
 # Rerunning resumes or skips what is already done in the work folder.
 # TFEMBED_BUILD_DIR: work folder (default runs/shipped); TFEMBED_BUILD_STEPS:
-# training steps per variant (default 600); TFEMBED_WORKERS: preparation workers.
+# training steps per variant (default 600); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
+# row and task in the evaluation (default 2, the least that gives a spread: nine rows
+# x four tasks x 3 seeds took too long for the build on 2 shared cores);
+# TFEMBED_WORKERS: preparation workers.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
 work="${TFEMBED_BUILD_DIR:-$repo/runs/shipped}"
 steps="${TFEMBED_BUILD_STEPS:-600}"
+seeds="${TFEMBED_BUILD_EVAL_SEEDS:-2}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
 models="$repo/saved_models"
 names=(mel_mel sym_sym mel_sym sym_mel)
@@ -46,7 +50,8 @@ echo "== 3/5 golden outputs of the new models: tests/golden/"
 echo "== 4/5 evaluate the four on the test split (rank@100, probes, baselines)"
 evaluated=()
 for name in "${names[@]}"; do evaluated+=(--saved_model "$models/$name"); done
-"$python" -m tfembed.cli.evaluate "${evaluated[@]}" --data "$work/data" --out "$work/eval"
+"$python" -m tfembed.cli.evaluate "${evaluated[@]}" --data "$work/data" --out "$work/eval" \
+  --seeds "$seeds"
 echo "== 5/5 model cards and $models/MANIFEST.json"
 "$python" "$repo/tools/model_cards.py" --work "$work" --models "$models" --eval "$work/eval" \
   "${names[@]}"

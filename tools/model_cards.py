@@ -90,11 +90,29 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     return [line for line in lines if not line.startswith("![")]
 
 
+def _metric_lines(row: str, headline: dict[str, Any], report: dict[str, Any] | None) -> list[str]:
+    if report is None:
+        return ["Not measured: this build wrote no evaluation report.", ""]
+    return [
+        "`tfembed-eval` on the test split of the data above, all four shipped models "
+        f"together; this model is the row {row}. Headline: "
+        + ", ".join(
+            f"{metric} {headline[metric]['mean']:.3f}"
+            for metric in HEADLINE_METRICS
+            if metric in headline
+        )
+        + ".",
+        "",
+        *_report_lines(report),
+        "",
+    ]
+
+
 def card(
     name: str,
     metadata: dict[str, Any],
     manifest: dict[str, Any],
-    report: dict[str, Any],
+    report: dict[str, Any] | None,
     seconds: float | None,
     has_tflite: bool,
 ) -> str:
@@ -104,7 +122,7 @@ def card(
     frames, bins = grid["clip_frames"], grid["n_mels"] if domain == "mel" else grid["n_pitches"]
     config = metadata["train_config"]
     row = metadata["variant"]
-    headline = report["metrics"].get(row, {})
+    headline = report["metrics"].get(row, {}) if report else {}
     lines = [
         f"# {name}: tfembed {metadata['variant']}, {metadata['tower']} tower ({domain})",
         "",
@@ -165,17 +183,7 @@ def card(
         "",
         "## Test metrics",
         "",
-        f"`tfembed-eval` on the test split of the data above, all four shipped models "
-        f"together; this model is the row {row}. Headline: "
-        + ", ".join(
-            f"{metric} {headline[metric]['mean']:.3f}"
-            for metric in HEADLINE_METRICS
-            if metric in headline
-        )
-        + ".",
-        "",
-        *_report_lines(report),
-        "",
+        *_metric_lines(row, headline, report),
         "## Intended use and limits",
         "",
         "- Intended use: features for research on piano music from scores: similarity "
@@ -197,10 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", required=True, type=Path, help="the build's work folder")
     parser.add_argument("--models", required=True, type=Path, help="saved_models/")
-    parser.add_argument("--eval", required=True, type=Path, help="tfembed-eval's --out")
+    parser.add_argument(
+        "--eval", required=True, type=Path, help="tfembed-eval's --out (cards say if it is missing)"
+    )
     parser.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
-    report = json.loads((args.eval / "report.json").read_text())
+    report_path = args.eval / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else None
     data_manifest = json.loads((args.work / "data" / "manifest.json").read_text())
     entries = {}
     for name in args.names:
@@ -216,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             (folder / TFLITE_NAME).is_file(),
         )
         write_bytes_atomically(folder / CARD_NAME, [text.encode()])
-        metrics = report["metrics"].get(metadata["variant"], {})
+        metrics = report["metrics"].get(metadata["variant"], {}) if report else {}
         entries[name] = {
             "variant": metadata["variant"],
             "domain": metadata["domain"],
