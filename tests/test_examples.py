@@ -49,7 +49,7 @@ def test_nearest_neighbours_over_a_folder_of_midi_files(tmp_path) -> None:
     assert embed_main(["--saved_model", "sym_sym", str(folder), "--out", str(out)]) == 0
     found = _example("nearest_pieces").nearest(out)
     assert time.perf_counter() - started < MINUTE
-    assert len(found) == 5
+    assert len(found) == len(list(folder.glob("*.mid")))  # an opus writes one file per work
     assert found["copy_of_bwv66.6.mid"][0] == "bach_bwv66.6.mid"
     assert found["copy_of_bwv66.6.mid"][1] == pytest.approx(1.0, abs=1e-5)
     assert all(
