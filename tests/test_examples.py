@@ -29,8 +29,7 @@ def test_a_composer_classifier_trains_on_tfsmlayer_features_in_a_minute(tiny_dat
     started = time.perf_counter()
     scores = _example("composer_classifier").main(str(tiny_dataset), "mel_mel", epochs=20)
     assert time.perf_counter() - started < MINUTE
-    assert 0.0 <= scores["accuracy"] <= 1.0
-    assert 0.0 < scores["chance"] < 1.0
+    assert 0.0 < scores["chance"] < scores["accuracy"] <= 1.0  # measured: 0.474 < 0.724
 
 
 def test_nearest_neighbours_over_a_folder_of_midi_files(tmp_path) -> None:
