@@ -37,10 +37,19 @@ HEADLINE_METRICS = ("rank_am", "rank_gm", "composer_micro_f1", "key_micro_f1", "
 
 
 def training_seconds(log_dir: Path) -> float | None:
-    """Wall time from the first to the last value logged in a run's TensorBoard folder."""
+    """Wall time from the first to the last training or validation value of a run's log.
+
+    Other tags (the operative config, example clips) are logged again when a
+    finished run is resumed, so they would stretch the span to the rerun.
+    """
     events = EventAccumulator(str(log_dir), size_guidance={TENSORS: 0})
     events.Reload()
-    times = [record.wall_time for tag in events.Tags()[TENSORS] for record in events.Tensors(tag)]
+    times = [
+        record.wall_time
+        for tag in events.Tags()[TENSORS]
+        if tag.startswith(("train/", "validation/"))
+        for record in events.Tensors(tag)
+    ]
     return max(times) - min(times) if times else None
 
 
