@@ -13,7 +13,7 @@
 # training steps per variant (default 600); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
 # row and task in the evaluation (default 2, the least that gives a spread: nine rows
 # x four tasks x 3 seeds took too long for the build on 2 shared cores);
-# TFEMBED_WORKERS: preparation workers.
+# TFEMBED_WORKERS: preparation workers; TFEMBED_BUILD_TRAIN_ONLY=1 stops after training.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
