@@ -197,9 +197,10 @@ def card(
         "",
         "- Intended use: features for research on piano music from scores: similarity "
         "search, probes for composer or key, a front end for small classifiers.",
-        "- Trained only on piano renderings of a few hundred classical scores with a "
-        "General MIDI soundfont: no performance timing, no recording room, no other "
-        "instruments. How it does on real recordings was **not measured**.",
+        f"- Trained only on piano renderings of {sum(manifest['counts']['pieces'].values())} "
+        "scores of Western classical and early music with a General MIDI soundfont: no "
+        "performance timing, no recording room, no other instruments. How it does on "
+        "real recordings was **not measured**.",
         "- A short training run on a small corpus (see Recipe): the figures above are "
         "those of this build, not of the paper.",
         "- Files are checked against `saved_models/MANIFEST.json` when tfembed loads the "
