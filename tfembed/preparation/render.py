@@ -13,7 +13,11 @@ rendering by up to 0.6% of full scale (measured on four corpus pieces).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +94,74 @@ def check_fluidsynth() -> None:
         ) from error
 
 
+@dataclasses.dataclass(frozen=True)
+class SynthMessages:
+    """What fluidsynth printed while rendering one piece (it writes straight to stderr).
+
+    Attributes:
+        count: Lines printed.
+        first: The first of them ("" if none).
+    """
+
+    count: int
+    first: str
+
+    def summary(self) -> dict[str, int | str] | None:
+        """``{"count", "first"}``, or ``None`` when nothing was printed."""
+        return {"count": self.count, "first": self.first} if self.count else None
+
+
+@contextlib.contextmanager
+def _captured_synth_messages() -> Iterator[list[str]]:
+    """Collects what the fluidsynth library prints to file descriptor 2 in the block.
+
+    A piece with thousands of simultaneous notes makes fluidsynth print one warning
+    per note it cannot play ("Ringbuffer full", "Failed to allocate a synthesis
+    process"): tens of thousands of lines. They are collected here instead and
+    summarised by the caller; lines that are not fluidsynth's are passed on.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if line.startswith("fluidsynth:"):
+                    lines.append(line.removeprefix("fluidsynth:").strip())
+                else:
+                    print(line, file=sys.stderr)
+
+
+def check_soundfont(soundfont: str | os.PathLike) -> None:
+    """Loads a soundfont once, so that an unusable one stops a run before any piece.
+
+    Raises:
+        RenderSetupError: Fluidsynth cannot load it (not a soundfont, corrupt),
+            with what fluidsynth said.
+    """
+    check_fluidsynth()
+    import fluidsynth
+
+    with _captured_synth_messages() as messages:
+        synth = fluidsynth.Synth()
+        try:
+            loaded = synth.sfload(str(soundfont))
+        finally:
+            synth.delete()
+    if loaded == -1:
+        said = f" (fluidsynth: {'; '.join(messages[:3])})" if messages else ""
+        raise RenderSetupError(
+            f"fluidsynth cannot load the soundfont {soundfont}{said}; give a General MIDI "
+            f".sf2 file with --soundfont or ${SOUNDFONT_ENV}"
+        )
+
+
 def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
     """Yields ``(sample, order, event)``; at one sample pedals, then offs, then ons."""
     channels = {}
@@ -108,7 +180,14 @@ def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
 
 
 def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
-    """Renders a sequence as piano, mono, peak-normalised.
+    """Renders a sequence as piano (see :func:`render_piano_quietly`), without its messages."""
+    return render_piano_quietly(sequence, grid, soundfont)[0]
+
+
+def render_piano_quietly(
+    sequence, grid: FrameGrid, soundfont: str | os.PathLike
+) -> tuple[np.ndarray, SynthMessages]:
+    """Renders a sequence as piano, mono, peak-normalised, and collects fluidsynth's messages.
 
     Args:
         sequence: A ``note_seq`` NoteSequence with at least one note.
@@ -117,7 +196,8 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
 
     Returns:
         float32 samples in [-1, 1]: the sequence's ``total_time`` plus
-        :data:`TAIL_SECONDS`, peak-normalised to 1 (all zeros if silent).
+        :data:`TAIL_SECONDS`, peak-normalised to 1 (all zeros if silent); and what
+        fluidsynth printed meanwhile (not shown).
 
     Raises:
         RenderSetupError: Fluidsynth cannot load or the soundfont is unusable.
@@ -125,6 +205,16 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
     check_fluidsynth()
     import fluidsynth
 
+    with _captured_synth_messages() as messages:
+        stereo = _render(fluidsynth, sequence, grid, soundfont)
+    mono = (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * 0.5
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    audio = mono / peak if peak > 0 else mono
+    return audio, SynthMessages(len(messages), messages[0] if messages else "")
+
+
+def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
+    """Plays the sequence's events at their samples; returns int16 ``[samples, 2]``."""
     synth = fluidsynth.Synth(samplerate=float(grid.sample_rate))
     try:
         soundfont_id = synth.sfload(str(soundfont))
@@ -151,7 +241,4 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
             pieces.append(synth.get_samples(total - rendered))
     finally:
         synth.delete()
-    stereo = np.concatenate(pieces).reshape(-1, 2)
-    mono = (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * 0.5
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-    return mono / peak if peak > 0 else mono
+    return np.concatenate(pieces).reshape(-1, 2)
