@@ -6,8 +6,8 @@ import argparse
 import signal
 import sys
 
-from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS, PrepareError, prepare
-from tfembed.preparation.render import RenderSetupError
+from tfembed.errors import TfembedError
+from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS, prepare
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             max_piece_seconds=args.max_piece_seconds,
             long_pieces=args.long_pieces,
         )
-    except (PrepareError, RenderSetupError) as error:
+    except TfembedError as error:
         print(f"tfembed-prepare: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
