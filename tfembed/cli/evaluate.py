@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics measured on fewer test pieces are not tested for significance",
     )
     args = parser.parse_args(argv)
-    from tfembed.dataset.clips import DatasetError
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return 1
+    from tfembed.errors import TfembedError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
-    from tfembed.evaluation.featurizers import EvaluationError
 
     try:
         evaluate(
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap_rounds=args.bootstrap_rounds,
             min_test_pieces=args.min_test_pieces,
         )
-    except (EvaluationError, DatasetError, FileNotFoundError) as error:
+    except (TfembedError, FileNotFoundError) as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)
         return 1
     print((Path(args.out) / REPORT_MD).read_text())

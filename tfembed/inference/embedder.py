@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfembed.errors import PieceError
+from tfembed.errors import ExportError, PieceError
 from tfembed.features.framegrid import FrameGrid
 
 METADATA_NAME = "metadata.json"  # the name tfembed.export writes (kept free of its imports)
@@ -99,6 +99,7 @@ class Embedder:
 
         Raises:
             FileNotFoundError: ``path`` is not an exported tfembed model.
+            ExportError: Its ``metadata.json`` or ``saved_model.pb`` is corrupt.
         """
         self.path = Path(path)
         metadata_path = self.path / METADATA_NAME
@@ -107,16 +108,30 @@ class Embedder:
                 f"{self.path} is not a tfembed SavedModel ({METADATA_NAME} is missing; "
                 "write one with tfembed-export)"
             )
-        self.metadata: dict[str, Any] = json.loads(metadata_path.read_text())
-        self.domain: str = self.metadata["domain"]
-        self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
-        self.embedding_size: int = int(self.metadata["embedding_size"])
+        try:
+            self.metadata: dict[str, Any] = json.loads(metadata_path.read_text())
+            self.domain: str = self.metadata["domain"]
+            self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
+            self.embedding_size: int = int(self.metadata["embedding_size"])
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ExportError(
+                f"{metadata_path} is corrupt ({type(error).__name__}: {error}); "
+                "export the model again with tfembed-export"
+            ) from error
         self.sample_rate: int = self.grid.sample_rate
         self.batch_size = batch_size
         self._soundfont = soundfont
         # Keep the loaded object: its functions are only valid while it lives.
-        self._model = tf.saved_model.load(str(self.path))
-        self._serve = self._model.serve
+        try:
+            self._model = tf.saved_model.load(str(self.path))
+            self._serve = self._model.serve
+        except Exception as error:  # protobuf DecodeError, OSError, tf.errors.*: all mean corrupt
+            reason = getattr(error, "message", None) or str(error) or type(error).__name__
+            raise ExportError(
+                f"{self.path} holds a SavedModel that cannot be loaded "
+                f"({type(error).__name__}: {reason.splitlines()[0][:200]}); "
+                "export the model again with tfembed-export"
+            ) from error
 
     @property
     def pad_value(self) -> float:
