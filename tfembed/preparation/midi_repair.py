@@ -203,7 +203,8 @@ def repair_midi(data: bytes) -> RepairedMidi:
     dropped: Counter = Counter()
     examples: dict[str, str] = {}
     other_chunks = tempos = 0
-    while position + 8 <= len(data):
+    # Like mido, read the tracks the header declares and ignore what follows them.
+    while position + 8 <= len(data) and len(tracks) < declared:
         name, length = struct.unpack(">4sL", data[position : position + 8])
         start, end = position + 8, position + 8 + length
         where = f"track {len(tracks) + 1}" if name == b"MTrk" else f"chunk {name!r}"
@@ -230,8 +231,6 @@ def repair_midi(data: bytes) -> RepairedMidi:
         + (": tempo label not used" if name == "tempo" else "")
         for name, count in sorted(dropped.items())
     ]
-    if position != len(data) and len(data) - position >= 8:
-        repairs.append(f"ignored {len(data) - position} bytes after the last chunk")
     if declared != len(tracks):
         repairs.append(f"the header declares {declared} track(s); the file holds {len(tracks)}")
     if other_chunks:

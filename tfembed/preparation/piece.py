@@ -17,8 +17,10 @@ from tfembed.preparation.labels import key_signature_at, onsets_per_second, temp
 from tfembed.preparation.midi import CleanedSequence, clean_sequence, read_midi
 from tfembed.preparation.render import render_piano, render_piano_quietly
 
-SILENCE_PEAK = 10 ** (-60 / 20)
-"""A clip whose audio never reaches -60 dB of the piece's peak is silent, whatever its roll."""
+SILENCE_MARGIN = 1.0
+"""A clip whose log-mel never rises this far (in nats) above the floor ``log(log_offset)``
+is silent, whatever its roll: about -48 dB of the piece's peak, where a held piano
+note has died away into the rendering's noise (measured: -58 dB, 0.05 above the floor)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,8 +140,8 @@ def prepare_piece(
     both are cut into ``floor(total_time * fps / clip_frames)`` consecutive clips.
     Clips in which no note sounds are left out, so that every kept clip ``i`` is
     followed in time by clip ``i + 1`` unless ``i + 1`` was left out. A clip is
-    silent when its piano roll is empty or when its audio stays below
-    :data:`SILENCE_PEAK` (a note held for minutes has long died away); a clip whose
+    silent when its piano roll is empty or when its log-mel stays within
+    :data:`SILENCE_MARGIN` of silence (a note held for minutes has long died away); a clip whose
     only notes are outside the roll's pitches is counted as out of range.
 
     Raises:
@@ -167,7 +169,7 @@ def prepare_piece(
     for note in outside:
         onset = frame_of(note.start_time, grid)
         sounding_outside[onset : max(frame_of(note.end_time, grid), onset + 1)] = True
-    clip_samples = clip_frames * grid.hop_length
+    silence = math.log(grid.log_offset) + SILENCE_MARGIN
     onset_frames = np.sort([frame_of(note.start_time, grid) for note in sequence.notes])
     records = []
     silent = out_of_range = 0
@@ -180,8 +182,7 @@ def prepare_piece(
             else:
                 silent += 1
             continue
-        clip_audio = audio[index * clip_samples : (index + 1) * clip_samples]
-        if not clip_audio.size or np.max(np.abs(clip_audio)) < SILENCE_PEAK:
+        if mel[frames].max() < silence:
             silent += 1
             continue
         start = index * grid.clip_seconds
