@@ -25,6 +25,11 @@ _KEY_SIGNATURE = 0x59
 _TEMPO = 0x51
 _TIME_SIGNATURE = 0x58
 _END_OF_TRACK = b"\xff\x2f\x00"
+MAX_TICKS = 50_000_000
+"""Latest tick read. pretty_midi keeps a float per tick up to the last event (note-seq
+lifts pretty_midi's own cap of 1e7 to 1e10), so a corrupt delta time could make it
+take gigabytes and minutes; 5e7 ticks is 400 MB, over 7 hours at 960 ticks per
+quarter note and 120 quarter notes per minute."""
 _MAX_DENOMINATOR_POWER = 7  # 2**7 = 128th notes; note-seq keeps denominators in int32
 _CHANNEL_DATA_BYTES = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
 _SYSTEM_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0}
@@ -123,8 +128,15 @@ def _track_events(reader: _Reader, dropped: Counter, examples: dict) -> tuple[li
     carried = 0  # delta time of dropped events, given to the next kept one
     running = None
     tempos = 0
+    tick = 0
     while reader.position < reader.end:
         delta = carried + reader.number()
+        tick += delta - carried
+        if tick > MAX_TICKS:
+            raise PieceError(
+                f"corrupt MIDI: an event of {reader.where} at tick {tick:,}, beyond the "
+                f"{MAX_TICKS:,} read (a delta time or length is probably corrupt)"
+            )
         status = reader.byte()
         if status < 0x80:
             if running is None:
