@@ -368,3 +368,11 @@ def test_a_shard_left_by_a_killed_merge_is_removed(three_pieces: Path, tmp_path:
     assert prepare_main(["--midi_dir", str(three_pieces), "--out", str(out)]) == 0
     assert not leftover.exists()
     assert json.loads((out / "manifest.json").read_text())["counts"]["failed_pieces"] == 0
+
+
+def test_a_piece_whose_notes_all_start_after_the_cap_is_refused_not_crashed() -> None:
+    from tfembed.errors import PieceError
+    from tfembed.preparation.midi import clean_sequence
+
+    with pytest.raises(PieceError, match="no note starts before the cap of 20 s"):
+        clean_sequence(sequence_with([(60, 30.0, 31.0)]), 20.0)  # found by tools/fuzz_midi.py

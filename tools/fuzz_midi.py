@@ -23,6 +23,7 @@ import argparse
 import json
 import multiprocessing
 import random
+import re
 import sys
 import time
 import traceback
@@ -181,7 +182,7 @@ def fuzz(
             outcomes[outcome] += 1
             by_mutation[kind][outcome] += 1
             if outcome == "refused":
-                refusals[detail.split(":")[0][:60]] += 1
+                refusals[re.sub(r"0x[0-9a-f]+|b'.*'|[\d,]+", "N", detail)[:80]] += 1
             elif outcome in ("crash", "hang"):
                 saved = out / f"{outcome}-{index:05d}-{path.stem}-{kind}.mid"
                 saved.write_bytes(data)

@@ -125,8 +125,8 @@ def clean_sequence(
         The cleaned sequence.
 
     Raises:
-        PieceError: The piece has no notes, only drum notes, or is too long and
-            the policy is ``"skip"``.
+        PieceError: The piece has no notes, only drum notes, no note before the
+            cap, or is too long and the policy is ``"skip"``.
     """
     if long_piece_policy not in ("cut", "skip"):
         raise ValueError(f"long_piece_policy must be 'cut' or 'skip', not {long_piece_policy!r}")
@@ -160,5 +160,11 @@ def clean_sequence(
             kept_changes = [change for change in changes if change.time < cut_at]
             del changes[:]
             changes.extend(kept_changes)
+    if not cleaned.notes:
+        first = min(note.start_time for note in pitched)
+        raise PieceError(
+            f"no note starts before the cap of {max_seconds:.0f} s (the first at {first:.0f} s); "
+            "raise --max_piece_seconds"
+        )
     cleaned.total_time = max(note.end_time for note in cleaned.notes)
     return CleanedSequence(cleaned, len(sequence.notes) - len(pitched), cut_at)
