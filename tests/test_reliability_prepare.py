@@ -376,3 +376,35 @@ def test_a_piece_whose_notes_all_start_after_the_cap_is_refused_not_crashed() ->
 
     with pytest.raises(PieceError, match="no note starts before the cap of 20 s"):
         clean_sequence(sequence_with([(60, 30.0, 31.0)]), 20.0)  # found by tools/fuzz_midi.py
+
+
+def _with_track_events(data: bytes, events: bytes) -> bytes:
+    """``data`` with ``events`` inserted at the start of its first track."""
+    start = data.index(b"MTrk") + 8
+    length = int.from_bytes(data[start - 4 : start], "big") + len(events)
+    return data[: start - 4] + length.to_bytes(4, "big") + events + data[start:]
+
+
+@pytest.mark.parametrize(
+    ("change", "repair"),
+    [
+        (  # an empty track chunk, declared in the header: pretty_midi fails on it
+            lambda data: data[:10] + b"\x00\x02" + data[12:] + b"MTrk\x00\x00\x00\x00",
+            "1 empty track(s)",
+        ),
+        (  # a system exclusive message with a data byte over 0x7f: mido refuses it
+            lambda data: _with_track_events(data, b"\x00\xf0\x03\x41\xff\xf7"),
+            "dropped 1 malformed system exclusive event(s)",
+        ),
+    ],
+)
+def test_defects_found_by_fuzzing_keep_the_notes(tmp_path: Path, change, repair: str) -> None:
+    notes = scale_notes(6.0)
+    whole = write_raw_midi(tmp_path / "whole.mid", notes)
+    odd = tmp_path / "odd.mid"
+    odd.write_bytes(change(whole.read_bytes()))
+
+    parsed = parse_midi(odd)
+
+    assert len(parsed.sequence.notes) == len(notes)
+    assert any(line.startswith(repair) for line in parsed.repairs), parsed.repairs

@@ -164,6 +164,13 @@ def _track_events(reader: _Reader, dropped: Counter, examples: dict) -> tuple[li
                 reader.position = reader.end  # anything after it is not part of the track
         elif status in (0xF0, 0xF7):
             payload = reader.take(reader.number())
+            inner = payload[1:] if payload[:1] == b"\xf0" else payload
+            inner = inner[:-1] if inner[-1:] == b"\xf7" else inner
+            if any(byte > 0x7F for byte in inner):  # mido refuses such a system exclusive
+                dropped["system exclusive"] += 1
+                examples.setdefault("system exclusive", "a data byte over 0x7f")
+                carried = delta
+                continue
             event = bytes([status]) + _encode_number(len(payload)) + payload
         else:
             count = _CHANNEL_DATA_BYTES.get(status >> 4) if status < 0xF0 else None
@@ -182,6 +189,9 @@ def _track_events(reader: _Reader, dropped: Counter, examples: dict) -> tuple[li
             event = bytes([status]) + data
         carried = 0
         events.append((delta, event))
+    if not events:
+        dropped["empty track"] += 1  # pretty_midi fails on a track without any event
+        examples.setdefault("empty track", "no event at all; an end of track was added")
     if not events or events[-1][1] != _END_OF_TRACK:
         events.append((carried, _END_OF_TRACK))
     return events, tempos
@@ -238,7 +248,11 @@ def repair_midi(data: bytes) -> RepairedMidi:
     if not tracks:
         raise PieceError("corrupt MIDI: no track chunk (MTrk) in the file")
     repairs = [
-        f"dropped {count} malformed {name} event(s) ({examples[name]})"
+        (
+            f"{count} empty track(s) ({examples[name]})"
+            if name == "empty track"
+            else f"dropped {count} malformed {name} event(s) ({examples[name]})"
+        )
         + (": key label unknown" if name == "key signature" else "")
         + (": tempo label not used" if name == "tempo" else "")
         for name, count in sorted(dropped.items())
