@@ -146,8 +146,12 @@ def _track_events(reader: _Reader, dropped: Counter, examples: dict) -> tuple[li
                 )
             reader.position -= 1
             status = running
-        elif status != 0xFF:
+        elif status < 0xF0:
             running = status
+        elif status != 0xFF:
+            running = (
+                None  # system messages cancel running status (meta events keep it, as in mido)
+            )
         if status == 0xFF:
             kind = reader.byte()
             payload = reader.take(reader.number())

@@ -359,9 +359,12 @@ def prepare(
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises:
-        PrepareError: Bad options, a different earlier run in ``out_dir``, or no
-            piece could be prepared.
-        tfembed.render.RenderSetupError: Fluidsynth or the soundfont is missing.
+        PrepareError: Bad options, a different earlier run in ``out_dir``, no
+            piece could be prepared, or the disk is full (finished pieces are kept).
+        tfembed.locking.LockError: Another process is preparing into ``out_dir``,
+            or it is a file.
+        tfembed.preparation.render.RenderSetupError: Fluidsynth or the soundfont
+            is missing or cannot be loaded.
     """
     started = time.perf_counter()
     if workers < 1:
