@@ -52,5 +52,16 @@ def exported_models(
     paths = {"mel": root / "mel", "roll": root / "roll"}
     for domain, tower in (("mel", "first"), ("roll", "second")):
         args = ["--model_dir", str(run), "--out", str(paths[domain]), "--tower", tower]
-        assert export_main([*args, "--data", str(tiny_dataset)]) == 0
+        assert export_main(args) == 0
     return paths
+
+
+END_TO_END_FIXTURES = {"tiny_dataset", "exported_models"}
+"""Tests that use these run the real pipeline end to end (fluidsynth, music21)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test that prepares real data ``slow``: ``-m "not slow"`` is the fast tier."""
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -17,6 +17,8 @@ from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.preparation.corpus import corpus_midi
 from tfembed.preparation.render import find_soundfont, render_piano
 
+pytestmark = pytest.mark.slow  # the real pipeline end to end
+
 
 @pytest.fixture(scope="module")
 def mel(exported_models) -> tfembed.embedder.Embedder:

@@ -11,13 +11,19 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from midi_files import scale_notes, sequence_with
 
+import tfembed
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.export import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.features.frontend import log_mel
+from tfembed.features.frontend import normalized_log_mel
+from tfembed.preparation.render import find_soundfont, render_piano
+
+pytestmark = pytest.mark.slow  # the real pipeline end to end
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +56,7 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
     mel_run, tiny_dataset, tmp_path
 ) -> None:
     out = tmp_path / "saved"
-    assert (
-        export_main(["--model_dir", str(mel_run), "--out", str(out), "--data", str(tiny_dataset)])
-        == 0
-    )
+    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["domain"] == "mel" and metadata["variant"] == "MEL_SYM"
     best_step = json.loads((mel_run / "best" / "best.json").read_text())["step"]
@@ -70,20 +73,49 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
         assert "tfembed" not in sys.modules and "tensorflow_io" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, capture_output=True)
-    model, _, _ = load_trained(mel_run)
+    model, *_ = load_trained(mel_run)
     expected = model.first_tower(clips, training=False).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "embeddings.npy"), expected, atol=1e-5)
 
 
-def test_audio_signature_matches_the_prepared_mel(mel_run, tiny_dataset, tmp_path) -> None:
+def test_audio_signature_matches_the_prepared_mel(mel_run, tmp_path) -> None:
     out = tmp_path / "saved"
     assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
     layer = keras.layers.TFSMLayer(str(out), call_endpoint="serve")
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, 7 * 16000).astype(np.float32)
     reloaded = keras.layers.TFSMLayer(str(out), call_endpoint="embed_audio")
     from_audio = np.asarray(reloaded(audio))
-    mel = log_mel(audio, DEFAULT_GRID).numpy()[: 2 * 192].reshape(2, 192, 96)
-    np.testing.assert_allclose(from_audio, np.asarray(layer(mel)), atol=1e-4)
+    assert from_audio.shape == (3, 128)  # 7 s: two whole windows and a padded one
+    mel = normalized_log_mel(audio, DEFAULT_GRID).numpy()
+    silence = np.full([3 * 192 - len(mel), 96], DEFAULT_GRID.silence("mel"), np.float32)
+    windows = np.concatenate([mel, silence]).reshape(3, 192, 96)
+    np.testing.assert_allclose(from_audio, np.asarray(layer(windows)), atol=1e-4)
+
+
+def test_bare_savedmodel_embeds_audio_as_tfembed_load_does(mel_run, tmp_path) -> None:
+    out = tmp_path / "saved"
+    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
+    rendered = render_piano(sequence_with(scale_notes(7.7)), DEFAULT_GRID, find_soundfont())
+    audio = (0.3 * rendered / np.abs(rendered).max()).astype(np.float32)
+    assert len(audio) % DEFAULT_GRID.clip_samples
+    loaded = tf.saved_model.load(str(out))
+    bare = loaded.embed_audio(audio).numpy()
+    through_tfembed = tfembed.load(out).embed_audio(audio, sample_rate=16000)
+    np.testing.assert_allclose(bare, through_tfembed.embedding, atol=1e-5)
+    assert through_tfembed.padded.tolist() == [False, False, True]
+
+
+def test_export_refuses_an_out_folder_with_other_files(mel_run, tmp_path, capsys) -> None:
+    out = tmp_path / "not_an_export"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+    again = tmp_path / "saved"
+    for _ in range(2):  # an earlier export is replaced whole
+        assert export_main(["--model_dir", str(mel_run), "--out", str(again)]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["not_an_export", "saved"]
 
 
 def test_probe_head_trains_on_the_savedmodel_as_a_tfsmlayer(mel_run, tmp_path) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the real pipeline end to end
+
 REPO = Path(__file__).resolve().parents[1]
 HEAR_VENV = Path(os.environ.get("TFEMBED_HEAR_VENV", REPO / ".venv-hear"))
 

@@ -41,7 +41,7 @@ def test_zero_vectors_and_float16_give_finite_loss_and_gradients() -> None:
     anchors = tf.Variable(tf.zeros([8, 128], tf.float16))
     positives = tf.cast(tf.random.normal([8, 128]), tf.float16)
     with tf.GradientTape() as tape:
-        loss = semantic_relevance_loss(anchors, positives)
+        loss = semantic_relevance_loss(anchors, positives, 4, 10.0)
     gradient = tape.gradient(loss, anchors)
     assert loss.dtype == tf.float32
     assert np.isfinite(float(loss)) and np.isclose(float(loss), np.log(4), atol=1e-3)

@@ -18,6 +18,8 @@ from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.prepare import PrepareError, prepare
 from tfembed.preparation.render import RenderSetupError
 
+pytestmark = pytest.mark.slow  # the real pipeline end to end
+
 FPS = DEFAULT_GRID.frames_per_second
 
 

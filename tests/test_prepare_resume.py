@@ -14,6 +14,8 @@ from midi_files import scale_notes, write_raw_midi
 
 from tfembed.preparation.prepare import PIECES_DIR
 
+pytestmark = pytest.mark.slow  # the real pipeline end to end
+
 PIECES = 16
 
 

@@ -39,7 +39,10 @@ def _corrupt_exports(root: Path) -> dict[str, Path]:
     (bad_model / "metadata.json").write_text(json.dumps(metadata))
     (bad_model / "saved_model.pb").write_bytes(b"\x08\x01\x12\xff\xff garbage, not a protobuf")
     (bad_model / "variables").mkdir()
-    return {"metadata.json is corrupt": bad_metadata, "cannot be loaded": bad_model}
+    return {
+        "metadata.json is unreadable or corrupt": bad_metadata,
+        "the SavedModel cannot be loaded": bad_model,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,7 @@ def test_embed_refuses_corrupt_exports_and_a_file_as_out_in_one_line(
         assert status == 1
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("tfembed-embed: error: ") and expected in error
-        assert str(folder) in error and "tfembed-export" in error
+        assert str(folder) in error and "export the model again" in error
     (tmp_path / "file").write_text("x")
     status = embed_main(["--saved_model", str(folder), str(midi), "--out", str(tmp_path / "file")])
     assert status == 1

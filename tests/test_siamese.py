@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from tfembed.dataset.clips import load_clips
-from tfembed.dataset.pairs import neighbour_pairs
+from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.pairs import count_pairs, keyed_pairs, neighbour_pairs, sample_pairs
+from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.models.siamese import VARIANTS, build_siamese
 
 SMALL_WIDTHS = (4, 8, 8, 8, 16)
@@ -23,20 +25,42 @@ def test_pairs_are_exactly_the_adjacent_clips_of_one_piece(tiny_dataset) -> None
         if first["piece_id"] == second["piece_id"]
         and second["clip_index"] == first["clip_index"] + 1
     ]
-    batches = list(
-        neighbour_pairs(tiny_dataset, "train", "mel", "roll", 1, shuffle_buffer=0, repeat=False)
-    )
-    assert len(batches) == len(adjacent) > 0
-    for (first, second), (expected_first, expected_second) in zip(batches, adjacent, strict=True):
-        np.testing.assert_array_equal(first[0], expected_first["mel"])
-        np.testing.assert_array_equal(second[0], expected_second["roll"])
+    dataset = open_dataset(tiny_dataset)
+    pairs = list(keyed_pairs(dataset, "train").as_numpy_iterator())
+    assert len(pairs) == len(adjacent) == count_pairs(dataset, "train") > 0
+    for (piece, index, first, second), (expected_first, expected_second) in zip(
+        pairs, adjacent, strict=True
+    ):
+        assert (piece, index) == (expected_first["piece_id"], expected_first["clip_index"])
+        np.testing.assert_array_equal(first["mel"], expected_first["mel"])
+        np.testing.assert_array_equal(second["roll"], expected_second["roll"])
+
+
+def test_a_batch_never_holds_one_pair_twice(tiny_dataset) -> None:
+    dataset = open_dataset(tiny_dataset)
+    available = count_pairs(dataset, "train")
+    batches = neighbour_pairs(dataset, "train", "mel", "mel", available, seed=0)
+    for first, _ in batches.take(3):
+        flat = np.asarray(first).reshape(available, -1)
+        assert len(np.unique(flat, axis=0)) == available
+
+
+def test_the_validation_sample_is_seeded_and_spans_every_piece(tiny_dataset) -> None:
+    dataset = open_dataset(tiny_dataset)
+    pieces = {piece for piece, *_ in keyed_pairs(dataset, "validation").as_numpy_iterator()}
+    sample = sample_pairs(dataset, "validation", len(pieces), seed=3)
+    assert set(sample.piece_ids) == pieces
+    again = sample_pairs(dataset, "validation", len(pieces), seed=3)
+    np.testing.assert_array_equal(sample.first["mel"], again.first["mel"])
+    other = sample_pairs(dataset, "validation", len(pieces), seed=4)
+    assert list(other.clip_indices) != list(sample.clip_indices)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_trains_on_real_pairs(tiny_dataset, variant) -> None:
     spec = VARIANTS[variant]
-    pairs = neighbour_pairs(tiny_dataset, "train", spec.first, spec.second, 8, seed=0)
-    model = build_siamese(variant, widths=SMALL_WIDTHS)
+    pairs = neighbour_pairs(open_dataset(tiny_dataset), "train", spec.first, spec.second, 8, seed=0)
+    model = build_siamese(variant, DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
@@ -55,8 +79,8 @@ def test_every_variant_trains_on_real_pairs(tiny_dataset, variant) -> None:
 def test_mixed_precision_path_keeps_float32_embeddings(tiny_dataset) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        pairs = neighbour_pairs(tiny_dataset, "train", "mel", "mel", 8, seed=0)
-        model = build_siamese("MEL_MEL", widths=SMALL_WIDTHS)
+        pairs = neighbour_pairs(open_dataset(tiny_dataset), "train", "mel", "mel", 8, seed=0)
+        model = build_siamese("MEL_MEL", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0)
         optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
         model.compile(optimizer=optimizer)
         history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)
@@ -69,10 +93,9 @@ def test_mixed_precision_path_keeps_float32_embeddings(tiny_dataset) -> None:
 
 
 def test_spec_augment_masks_mel_but_leaves_roll(tiny_dataset) -> None:
-    plain = neighbour_pairs(tiny_dataset, "train", "mel", "roll", 4, shuffle_buffer=0, repeat=False)
-    masked = neighbour_pairs(
-        tiny_dataset, "train", "mel", "roll", 4, shuffle_buffer=0, repeat=False, spec_augment=True
-    )
+    dataset = open_dataset(tiny_dataset)
+    plain = neighbour_pairs(dataset, "train", "mel", "roll", 4, seed=0)
+    masked = neighbour_pairs(dataset, "train", "mel", "roll", 4, seed=0, spec_augment=True)
     (mel, roll), (masked_mel, masked_roll) = next(iter(plain)), next(iter(masked))
     np.testing.assert_array_equal(roll, masked_roll)
     changed = np.asarray(mel) != np.asarray(masked_mel)

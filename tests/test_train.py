@@ -125,8 +125,9 @@ def test_sigterm_saves_a_usable_checkpoint(tiny_dataset, tmp_path) -> None:
     assert not (tmp_path / "checkpoints").exists()
     process.send_signal(signal.SIGTERM)
     stdout = process.communicate(timeout=120)[0]
-    assert process.returncode == 0
+    assert process.returncode == 128 + signal.SIGTERM  # as a shell reports it; no export
     assert "stopped by signal 15" in stdout
+    assert not (tmp_path / "saved_model").exists()
     stopped_at = _latest_step(tmp_path)
     assert 3 <= stopped_at < 100000
     assert (
@@ -173,3 +174,88 @@ def test_mixed_float16_training_runs_on_cpu(tiny_dataset, tmp_path) -> None:
     exported = tf.saved_model.load(str(tmp_path / "saved_model"))
     embeddings = exported.serve(np.zeros([2, 192, 96], np.float32))
     assert embeddings.dtype == tf.float32 and np.isfinite(embeddings.numpy()).all()
+
+
+def _arguments(config: str, data, model_dir, *bindings: str) -> list[str]:
+    arguments = ["--config", config, "--config", "tiny.gin"]
+    arguments += ["--data", str(data), "--model_dir", str(model_dir)]
+    for binding in bindings:
+        arguments += ["--gin_param", binding]
+    return arguments
+
+
+def test_resuming_with_another_model_is_refused_and_leaves_the_run(
+    tiny_dataset, tmp_path, capsys
+) -> None:
+    assert train_main(_arguments("mel_mel.gin", tiny_dataset, tmp_path)) == 0
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    for config, binding in (
+        ("sym_sym.gin", "train.steps = 8"),
+        ("mel_mel.gin", "train.widths = (4, 8, 8, 8, 32)"),
+    ):
+        assert train_main(_arguments(config, tiny_dataset, tmp_path, binding)) == 1
+        assert "other model or data settings" in capsys.readouterr().err
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before
+    assert train_main(_arguments("mel_mel.gin", tiny_dataset, tmp_path, "train.steps = 8")) == 0
+    assert "changed settings: steps: 6 -> 8" in capsys.readouterr().err
+    assert _latest_step(tmp_path) == 8
+
+
+@pytest.mark.parametrize(
+    ("binding", "status", "message"),
+    [
+        ("train.checkpoint_every = 0", 2, "train.checkpoint_every must be at least 1"),
+        ("train.variant = 'MEL_MELL'", 2, "unknown variant 'MEL_MELL'"),
+        ("train.batch_size = 4096", 2, "larger than the"),
+        ("train.steps = (", 2, "cannot parse the gin config"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(
+    tiny_dataset, tmp_path, capsys, binding, status, message
+) -> None:
+    assert train_main(_arguments("mel_mel.gin", tiny_dataset, tmp_path, binding)) == status
+    error = capsys.readouterr().err
+    assert error.startswith("tfembed-train: error: ") and message in error
+    assert "Traceback" not in error
+    assert not tmp_path.joinpath("run.json").exists()
+
+
+def test_bad_folders_are_one_line_errors(tiny_dataset, tmp_path, capsys) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    assert train_main(_arguments("mel_mel.gin", tiny_dataset, a_file)) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert train_main(_arguments("mel_mel.gin", tmp_path / "nowhere", tmp_path / "run")) == 1
+    assert "is not a finished tfembed dataset" in capsys.readouterr().err
+    assert train_main(_arguments("mel_mel.gin", tiny_dataset, tiny_dataset)) == 1
+    assert "is not a tfembed run" in capsys.readouterr().err
+
+
+def test_the_same_seed_gives_the_same_weights(tiny_dataset, tmp_path) -> None:
+    for name in ("a", "b"):
+        assert train_main(_arguments("mel_mel.gin", tiny_dataset, tmp_path / name)) == 0
+    reader_a = tf.train.load_checkpoint(str(tmp_path / "a" / "checkpoints"))
+    reader_b = tf.train.load_checkpoint(str(tmp_path / "b" / "checkpoints"))
+    names = [name for name in reader_a.get_variable_to_shape_map() if "model" in name]
+    assert names
+    for name in names:
+        np.testing.assert_array_equal(reader_a.get_tensor(name), reader_b.get_tensor(name))
+
+
+def test_training_makes_the_validation_rank_clearly_better(tiny_dataset, tmp_path) -> None:
+    arguments = _arguments(
+        "mel_mel.gin",
+        tiny_dataset,
+        tmp_path / "trained",
+        "train.steps = 80",
+        "train.validate_every = 80",
+        "train.checkpoint_every = 80",
+    )
+    untrained = _arguments("mel_mel.gin", tiny_dataset, tmp_path / "untrained", "train.steps = 0")
+    assert train_main(untrained) == 0
+    assert train_main(arguments) == 0
+    reference = read_scalars(tmp_path / "untrained" / "logs", "validation/rank_at_100_am")
+    ranks = read_scalars(tmp_path / "trained" / "logs", "validation/rank_at_100_am")
+    assert ranks[1][0] == reference[1][0]  # step 0: the same untrained tower (seeded)
+    assert ranks[1][-1] < 0.7 * reference[1][-1]

@@ -49,7 +49,7 @@ def _export_models(data: str, steps: int, root: Path) -> dict[str, Path]:
     models = {"mel": root / "mel", "roll": root / "roll"}
     for domain, tower in (("mel", "first"), ("roll", "second")):
         args = ["--model_dir", str(run), "--out", str(models[domain]), "--tower", tower]
-        assert export_main([*args, "--data", data]) == 0
+        assert export_main(args) == 0
     return models
 
 

@@ -34,30 +34,31 @@ def _peak_rss_mb() -> float:
 
 
 def _step_throughput(data: str, variant: str, steps: int) -> float:
-    import keras
-    import tensorflow as tf
 
+    from tfembed.dataset.manifest import open_dataset
     from tfembed.dataset.pairs import neighbour_pairs
-    from tfembed.models.siamese import VARIANTS, build_siamese
+    from tfembed.models.siamese import VARIANTS
+    from tfembed.training.config import TrainConfig
+    from tfembed.training.trainer import Trainer
 
     spec = VARIANTS[variant]
-    model = build_siamese(variant)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    batches = iter(neighbour_pairs(data, "train", spec.first, spec.second, BATCH_SIZE, seed=0))
-    step = tf.function(model.train_step)
+    dataset = open_dataset(data)
+    trainer = Trainer(TrainConfig(variant=variant, batch_size=BATCH_SIZE), dataset.grid)
+    batches = iter(neighbour_pairs(dataset, "train", spec.first, spec.second, BATCH_SIZE, seed=0))
     for _ in range(3):
-        step(next(batches))
+        trainer.train_step(next(batches))
     fixed = next(batches)
     started = time.perf_counter()
     for _ in range(steps):
-        float(step(fixed)["loss"])
+        float(trainer.train_step(fixed))
     return steps * BATCH_SIZE / (time.perf_counter() - started)
 
 
 def _pipeline_throughput(data: str, batches: int) -> float:
+    from tfembed.dataset.manifest import open_dataset
     from tfembed.dataset.pairs import neighbour_pairs
 
-    iterator = iter(neighbour_pairs(data, "train", "mel", "roll", BATCH_SIZE, seed=0))
+    iterator = iter(neighbour_pairs(open_dataset(data), "train", "mel", "roll", BATCH_SIZE, seed=0))
     next(iterator)
     started = time.perf_counter()
     for _ in range(batches):
@@ -93,7 +94,7 @@ def _train_peak_rss(data: str, steps: int) -> tuple[float, int]:
 
 
 def _child(data: str, steps: int) -> None:
-    from tfembed.dataset.clips import read_manifest
+    from tfembed.dataset.manifest import read_manifest
 
     _step_throughput(data, "MEL_MEL", steps)
     manifest = read_manifest(data)

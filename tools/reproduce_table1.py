@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from tfembed.evaluation.report import METRIC_DIRECTIONS, format_value
+from tfembed.evaluation.report import METRIC_DIRECTIONS, TABLE1_COLUMNS, format_value
+from tfembed.models.siamese import VARIANTS
 
-VARIANTS = ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
 PAPER = {
     # Gururani, Lerch and Bretan, "A Comparison of Music Input Domains for
     # Self-Supervised Feature Learning", ICML 2019 ML4MD workshop, Table 1.
@@ -35,21 +35,7 @@ PAPER = {
     "MEL_SYM": (12.30, 5.52, 0.228, 0.089, 0.384, 0.353, 0.189, 0.095, 7.467, 0.540),
     "SYM_MEL": (12.35, 5.53, 0.255, 0.099, 0.383, 0.350, 0.169, 0.086, 8.328, 0.458),
 }
-COLUMNS = tuple(
-    (header, metric, METRIC_DIRECTIONS[metric])
-    for header, metric in (
-        ("Rank AM", "rank_am"),
-        ("Rank GM", "rank_gm"),
-        ("Composer microF", "composer_micro_f1"),
-        ("Composer macroF", "composer_macro_f1"),
-        ("Key microF", "key_micro_f1"),
-        ("Key macroF", "key_macro_f1"),
-        ("Tempo 8%", "tempo_within_8pct"),
-        ("Tempo 4%", "tempo_within_4pct"),
-        ("Density MAE", "density_mae"),
-        ("Density R^2", "density_r2"),
-    )
-)
+COLUMNS = tuple((header, metric, METRIC_DIRECTIONS[metric]) for header, metric in TABLE1_COLUMNS)
 
 
 def _run(command: list[str]) -> float:

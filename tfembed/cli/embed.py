@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         embedder = Embedder(args.saved_model, args.batch_size, args.soundfont)
         embedder.hop_frames(args.hop)
-    except (FileNotFoundError, ValueError, TfembedError) as error:
+    except (TfembedError, ValueError) as error:
         print(f"tfembed-embed: error: {error}", file=sys.stderr)
         return 1
     index = embed_files(embedder, args.inputs, args.out, args.hop)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap_rounds=args.bootstrap_rounds,
             min_test_pieces=args.min_test_pieces,
         )
-    except (TfembedError, FileNotFoundError) as error:
+    except TfembedError as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)
         return 1
     print((Path(args.out) / REPORT_MD).read_text())

@@ -1,4 +1,4 @@
-"""``tfembed-train``: train a siamese variant from a gin config."""
+"""``tfembed-train``: train a siamese variant from a gin config, then export it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfembed.cli import run_reporting_errors
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs ``tfembed-train``; returns the process exit status."""
+SIGNAL_EXIT_BASE = 128
+"""A run stopped by signal N exits with 128 + N, as shells report it."""
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfembed-train", description=__doc__)
     parser.add_argument(
         "--config",
@@ -22,37 +26,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gin_param", action="append", default=[], help="extra binding, e.g. 'train.steps = 500'"
     )
-    args = parser.parse_args(argv)
-    from tfembed.errors import TfembedError
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tfembed.export import export_tower
     from tfembed.training.configs import parse_configs
+    from tfembed.training.run_folder import RunFolder
     from tfembed.training.train import train
 
-    try:
-        parse_configs(args.config, args.gin_param)
-    except TfembedError as error:
-        print(f"tfembed-train: error: {error}", file=sys.stderr)
-        return 2
-    metrics = train(args.data, args.model_dir)
+    parse_configs(args.config, args.gin_param)
+    result = train(args.data, args.model_dir)
     print(
-        "done: "
-        + ", ".join(
-            f"{name} {value:.3f}" for name, value in metrics.items() if name != "stopped_by_signal"
-        )
+        f"done: step {result.step}"
+        + "".join(f", {name} {value:.3f}" for name, value in result.metrics.items())
     )
     print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
-    if metrics.get("stopped_by_signal"):
-        return 0
-    from tfembed.dataset.clips import grid_of, read_manifest
-    from tfembed.export import export_tower
-
-    saved = export_tower(
-        args.model_dir,
-        Path(args.model_dir) / "saved_model",
-        args.data,
-        grid_of(read_manifest(args.data)),
-    )
+    if result.stopped_by_signal is not None:
+        return SIGNAL_EXIT_BASE + result.stopped_by_signal
+    saved = export_tower(args.model_dir, RunFolder.at(args.model_dir).saved_model)
     print(f"SavedModel of the test-time tower: {saved}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs ``tfembed-train``; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    return run_reporting_errors("tfembed-train", lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Reading prepared datasets: the manifest and the clips of a split.
+"""The clips of one split of a prepared dataset, as a ``tf.data.Dataset``.
 
 This module imports only TensorFlow, never note-seq, so training and evaluation
 stay light.
@@ -7,44 +7,19 @@ stay light.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import tensorflow as tf
 
-from tfembed.dataset.manifest import (
-    MANIFEST_NAME,
-    SPLITS,
-    DatasetError,
-    grid_of,
-    read_manifest,
-)
+from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.dataset.schema import parse_clip
 
-__all__ = [
-    "MANIFEST_NAME",
-    "SPLITS",
-    "DatasetError",
-    "grid_of",
-    "load_clips",
-    "read_manifest",
-    "shard_paths",
-]
 
-
-def shard_paths(data_dir: str | os.PathLike, split: str) -> list[str]:
-    """Returns the shard files of ``split`` in order, as listed in the manifest."""
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    manifest = read_manifest(data_dir)
-    shards = manifest["shards"].get(split, [])
-    return [str(Path(data_dir) / shard["file"]) for shard in shards]
-
-
-def load_clips(data_dir: str | os.PathLike, split: str) -> tf.data.Dataset:
+def load_clips(data: str | os.PathLike | PreparedDataset, split: str) -> tf.data.Dataset:
     """Returns the clips of one split, in piece order then clip order.
 
     Args:
-        data_dir: A folder written by ``tfembed-prepare``.
+        data: A folder written by ``tfembed-prepare``, or the dataset opened with
+            :func:`tfembed.dataset.manifest.open_dataset`.
         split: ``train``, ``validation`` or ``test``.
 
     Returns:
@@ -53,7 +28,9 @@ def load_clips(data_dir: str | os.PathLike, split: str) -> tf.data.Dataset:
         ``tempo_explicit``, ``note_density``, ``piece_id``, ``clip_index``,
         ``start_time`` and ``split``. Unknown labels are ``-1``.
     """
-    grid = grid_of(read_manifest(data_dir))
-    paths = shard_paths(data_dir, split)
+    dataset = open_dataset(data)
+    paths = dataset.shard_paths(split)
     records = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string))
-    return records.map(lambda record: parse_clip(record, grid), num_parallel_calls=tf.data.AUTOTUNE)
+    return records.map(
+        lambda record: parse_clip(record, dataset.grid), num_parallel_calls=tf.data.AUTOTUNE
+    )

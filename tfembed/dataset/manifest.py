@@ -1,7 +1,13 @@
-"""The manifest of a prepared dataset, readable without TensorFlow."""
+"""A prepared dataset opened once: its manifest, frame grid and shard files.
+
+Readable without TensorFlow. Training, evaluation and export open a dataset
+with :func:`open_dataset` and pass the :class:`PreparedDataset` down, so the
+manifest is read and checked in one place.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,7 +24,8 @@ def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
     """Reads ``manifest.json`` of a prepared dataset.
 
     Raises:
-        DatasetError: If the folder has no manifest (preparation never finished).
+        DatasetError: The folder has no manifest (preparation never finished) or
+            it cannot be read as JSON.
     """
     path = Path(data_dir) / MANIFEST_NAME
     if not path.is_file():
@@ -26,9 +33,70 @@ def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
             f"{path} not found: {data_dir} is not a finished tfembed dataset "
             "(run tfembed-prepare, or rerun it to finish an interrupted preparation)"
         )
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+        FrameGrid.from_dict(manifest["frame_grid"])
+        manifest["shards"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DatasetError(
+            f"{path} is unreadable or not a tfembed manifest ({type(error).__name__}: {error}); "
+            "prepare the dataset again"
+        ) from error
+    return manifest
 
 
 def grid_of(manifest: dict[str, Any]) -> FrameGrid:
     """Returns the frame grid a dataset was prepared with."""
     return FrameGrid.from_dict(manifest["frame_grid"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedDataset:
+    """A dataset written by ``tfembed-prepare``, read once.
+
+    Attributes:
+        root: Its folder.
+        manifest: The parsed ``manifest.json``.
+        grid: The frame grid of its clips.
+    """
+
+    root: Path
+    manifest: dict[str, Any] = dataclasses.field(repr=False)
+    grid: FrameGrid
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest file."""
+        return self.root / MANIFEST_NAME
+
+    def shard_paths(self, split: str) -> list[str]:
+        """The shard files of ``split`` in order, as listed in the manifest."""
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        return [str(self.root / shard["file"]) for shard in self.manifest["shards"].get(split, [])]
+
+    def clip_count(self, split: str) -> int:
+        """Clips in ``split``."""
+        return int(self.manifest["counts"]["clips"].get(split, 0))
+
+    def describe(self) -> dict[str, Any]:
+        """What a run or an export records about the dataset it used."""
+        return {
+            "data_dir": str(self.root.resolve()),
+            "manifest": str(self.manifest_path.resolve()),
+            "created": self.manifest.get("created"),
+            "frame_grid": self.grid.to_dict(),
+        }
+
+
+def open_dataset(data: str | os.PathLike | PreparedDataset) -> PreparedDataset:
+    """Opens a prepared dataset (a folder, or one already opened).
+
+    Raises:
+        DatasetError: The folder is not a finished tfembed dataset.
+    """
+    if isinstance(data, PreparedDataset):
+        return data
+    root = Path(data)
+    manifest = read_manifest(root)
+    return PreparedDataset(root, manifest, grid_of(manifest))

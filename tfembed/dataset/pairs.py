@@ -8,85 +8,103 @@ pairs shuffled, batched with a fixed size and prefetched.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
-from tfembed.dataset.clips import grid_of, read_manifest, shard_paths
-from tfembed.dataset.schema import parse_clip
+from tfembed.dataset.manifest import PreparedDataset
+from tfembed.dataset.schema import parse_clip, parse_key
+from tfembed.features.framegrid import DOMAINS, FrameGrid
 
-DOMAINS = ("mel", "roll")
 
+def _pairs_of_shard(path: tf.Tensor, grid: FrameGrid) -> tf.data.Dataset:
+    """``(piece_id, clip_index of the first clip, first, second)`` of one shard.
 
-def _pairs_of_shard(path: tf.Tensor, grid, left: str, right: str) -> tf.data.Dataset:
+    ``first`` and ``second`` are dicts of both domains (``mel``, ``roll``).
+    """
     clips = tf.data.TFRecordDataset(path).map(lambda record: parse_clip(record, grid))
-    empty = tf.zeros([grid.clip_frames, grid.n_mels], tf.float32)
-    initial = (tf.constant(""), tf.constant(-2, tf.int64), empty, empty)
+    empty = {domain: tf.zeros(grid.clip_shape(domain), tf.float32) for domain in DOMAINS}
+    initial = (tf.constant(""), tf.constant(-2, tf.int64), empty)
 
     def step(previous, clip):
-        piece, index, previous_mel, previous_roll = previous
+        piece, index, earlier = previous
         is_pair = tf.logical_and(
             tf.equal(piece, clip["piece_id"]), tf.equal(index + 1, clip["clip_index"])
         )
-        earlier = {"mel": previous_mel, "roll": previous_roll}
-        output = (is_pair, earlier[left], clip[right])
-        return (clip["piece_id"], clip["clip_index"], clip["mel"], clip["roll"]), output
+        current = {domain: clip[domain] for domain in DOMAINS}
+        return (clip["piece_id"], clip["clip_index"], current), (
+            is_pair,
+            piece,
+            index,
+            earlier,
+            current,
+        )
 
     pairs = clips.scan(initial, step)
-    return pairs.filter(lambda is_pair, first, second: is_pair).map(
-        lambda is_pair, first, second: (first, second)
-    )
+    return pairs.filter(lambda is_pair, *rest: is_pair).map(lambda is_pair, *rest: rest)
+
+
+def _check_domains(*domains: str) -> None:
+    for domain in domains:
+        if domain not in DOMAINS:
+            raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
+
+
+def keyed_pairs(dataset: PreparedDataset, split: str) -> tf.data.Dataset:
+    """Every neighbour pair of a split once, in file order, with its key.
+
+    Returns:
+        A dataset of ``(piece_id, clip_index, first, second)``: ``clip_index`` is
+        the first clip's; ``first`` and ``second`` are dicts of both domains.
+    """
+    paths = tf.constant(dataset.shard_paths(split), tf.string)
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    return files.flat_map(lambda path: _pairs_of_shard(path, dataset.grid))
 
 
 def neighbour_pairs(
-    data_dir: str | os.PathLike,
+    dataset: PreparedDataset,
     split: str,
     left: str,
     right: str,
     batch_size: int,
     shuffle_buffer: int = 2048,
-    repeat: bool = True,
     seed: int | None = None,
     spec_augment: bool = False,
-    drop_remainder: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of neighbour pairs ``(left domain of clip i, right domain of clip i + 1)``.
+    """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
     Args:
-        data_dir: A prepared dataset.
+        dataset: An opened prepared dataset.
         split: ``train``, ``validation`` or ``test``.
         left: Domain of the first clip, ``"mel"`` or ``"roll"``.
         right: Domain of its neighbour.
-        batch_size: Pairs per batch.
-        shuffle_buffer: Pairs in the shuffle buffer (0 keeps file order).
-        repeat: Loop over the split forever (training) or once (evaluation).
-        seed: Seed of the shuffle and the shard order.
+        batch_size: Pairs per batch (every batch is full; at most the pairs of
+            the split, see :func:`count_pairs`).
+        shuffle_buffer: Pairs in the shuffle buffer.
+        seed: Seed of the shard order and the shuffle; with a seed the order of
+            pairs is the same on every run.
         spec_augment: Mask a random band and span of every mel clip
-            (:func:`tfembed.augment.mask_mel`); roll clips are left as they are.
-        drop_remainder: Drop the last partial batch (training keeps every batch
-            the same size).
+            (:func:`tfembed.dataset.augment.mask_mel`); roll clips are left as they are.
 
     Returns:
-        A dataset of ``(first, second)`` float32 ``[batch, frames, 96]`` tensors.
+        A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
     """
-    for domain in (left, right):
-        if domain not in DOMAINS:
-            raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
-    grid = grid_of(read_manifest(data_dir))
-    paths = shard_paths(data_dir, split)
+    _check_domains(left, right)
+    paths = dataset.shard_paths(split)
+    if not paths:
+        raise ValueError(f"{dataset.root}: the {split} split has no clips")
     files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
-    if shuffle_buffer:
-        files = files.shuffle(len(paths), seed=seed)
-    if repeat:
-        files = files.repeat()
+    files = files.shuffle(len(paths), seed=seed)
     pairs = files.interleave(
-        lambda path: _pairs_of_shard(path, grid, left, right),
+        lambda path: _pairs_of_shard(path, dataset.grid),
         cycle_length=min(len(paths), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle_buffer,
+        deterministic=seed is not None,
     )
-    if shuffle_buffer:
-        pairs = pairs.shuffle(shuffle_buffer, seed=seed)
+    pairs = pairs.map(lambda piece, index, first, second: (first[left], second[right]))
+    pairs = pairs.shuffle(shuffle_buffer, seed=seed)
     if spec_augment:
         from tfembed.dataset.augment import mask_mel
 
@@ -97,4 +115,93 @@ def neighbour_pairs(
             )
 
         pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return pairs.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    # Batches are cut within one pass over the split, then the passes repeat: a
+    # batch never holds the same pair twice, so no negative is its own positive.
+    batches = pairs.batch(batch_size, drop_remainder=True).repeat()
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def count_pairs(dataset: PreparedDataset, split: str) -> int:
+    """Neighbour pairs in a split; one fast pass that parses only the clips' keys."""
+    records = tf.data.TFRecordDataset(tf.constant(dataset.shard_paths(split), tf.string))
+    keys = records.map(parse_key, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def step(state, key):
+        piece, index, count = state
+        is_pair = tf.logical_and(tf.equal(piece, key[0]), tf.equal(index + 1, key[1]))
+        return (key[0], key[1], count + tf.cast(is_pair, tf.int64))
+
+    initial = (tf.constant(""), tf.constant(-2, tf.int64), tf.constant(0, tf.int64))
+    return int(keys.reduce(initial, step)[2])
+
+
+@dataclasses.dataclass(frozen=True)
+class PairSample:
+    """A fixed sample of neighbour pairs, in both domains.
+
+    Attributes:
+        first: Domain -> float32 ``[n, frames, bins]`` clips ``i``.
+        second: Domain -> float32 ``[n, frames, bins]`` clips ``i + 1``.
+        piece_ids: ``[n]`` piece id (bytes) of each pair.
+        clip_indices: ``[n]`` index of each pair's first clip in its piece.
+    """
+
+    first: dict[str, np.ndarray]
+    second: dict[str, np.ndarray]
+    piece_ids: np.ndarray
+    clip_indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.piece_ids)
+
+
+def sample_pairs(dataset: PreparedDataset, split: str, count: int, seed: int = 0) -> PairSample:
+    """A fixed, seeded sample of up to ``count`` pairs drawn from every piece of a split.
+
+    Pieces are taken in a seeded random order and each gives pairs in turn
+    (one from each piece, then a second from each, ...), so every piece that has a
+    pair is represented before any gives two. Two passes over the split: the
+    first reads the keys, the second keeps the chosen pairs.
+    """
+    keys: dict[bytes, list[int]] = {}
+    records = tf.data.TFRecordDataset(tf.constant(dataset.shard_paths(split), tf.string))
+    previous: tuple[bytes, int] = (b"", -2)
+    for piece, index in records.map(parse_key).as_numpy_iterator():
+        if previous == (piece, int(index) - 1):
+            keys.setdefault(piece, []).append(int(index) - 1)
+        previous = (piece, int(index))
+    rng = np.random.default_rng(seed)
+    pieces = sorted(keys)
+    rng.shuffle(pieces)
+    order = {piece: rng.permutation(keys[piece]).tolist() for piece in pieces}
+    chosen: set[tuple[bytes, int]] = set()
+    for turn in range(max((len(indices) for indices in order.values()), default=0)):
+        for piece in pieces:
+            if len(chosen) < count and turn < len(order[piece]):
+                chosen.add((piece, order[piece][turn]))
+    kept: dict[str, list] = {"piece": [], "index": []}
+    firsts: dict[str, list] = {domain: [] for domain in DOMAINS}
+    seconds: dict[str, list] = {domain: [] for domain in DOMAINS}
+    if chosen:
+        for piece, index, first, second in keyed_pairs(dataset, split).as_numpy_iterator():
+            if (piece, int(index)) in chosen:
+                kept["piece"].append(piece)
+                kept["index"].append(int(index))
+                for domain in DOMAINS:
+                    firsts[domain].append(first[domain])
+                    seconds[domain].append(second[domain])
+
+    def stacked(clips: dict[str, list]) -> dict[str, np.ndarray]:
+        return {
+            domain: np.stack(values)
+            if values
+            else np.zeros((0, *dataset.grid.clip_shape(domain)), np.float32)
+            for domain, values in clips.items()
+        }
+
+    return PairSample(
+        stacked(firsts),
+        stacked(seconds),
+        np.array(kept["piece"], dtype=object),
+        np.array(kept["index"], dtype=np.int64),
+    )

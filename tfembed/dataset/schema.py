@@ -1,8 +1,10 @@
 """The on-disk schema of a prepared clip: one ``tf.train.Example`` per clip.
 
-Mel clips are stored as float16 bytes (half the disk of float32; the rounding error
-of a log-mel value is below 0.01) and piano rolls as uint8 bytes; :func:`parse_clip`
-returns both as float32 ``[clip_frames, 96]`` tensors.
+The schema is written once, as the fields of :class:`ClipLabels` plus the two
+clip arrays; serialising and parsing both derive from it. Mel clips are stored as
+float16 bytes (half the disk of float32; the rounding error of a log-mel value is
+below 0.01) and piano rolls as uint8 bytes; :func:`parse_clip` returns both as
+float32 ``[clip_frames, bins]`` tensors.
 """
 
 from __future__ import annotations
@@ -47,16 +49,27 @@ class ClipLabels:
     split: str
 
 
-def _bytes(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+CLIP_ARRAYS = {"mel": (tf.float16, np.float16), "roll": (tf.uint8, np.uint8)}
+"""Stored dtype (TensorFlow, numpy) of each clip array, kept as raw bytes."""
+
+_STORED_DTYPES = {"str": tf.string, "int": tf.int64, "float": tf.float32, "bool": tf.int64}
+"""How each label type of :class:`ClipLabels` is stored."""
+
+LABEL_DTYPES = {
+    field.name: _STORED_DTYPES[str(field.type)] for field in dataclasses.fields(ClipLabels)
+}
+"""Stored dtype of every label, derived from :class:`ClipLabels`."""
 
 
-def _int(value: int) -> tf.train.Feature:
+def _feature(value: object, type_name: str) -> tf.train.Feature:
+    """One ``tf.train.Feature`` of a value stored as ``type_name`` (a label type, or bytes)."""
+    if type_name == "bytes":
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    if type_name == "str":
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+    if type_name == "float":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-
-def _float(value: float) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
 
 
 def serialize_clip(mel: np.ndarray, roll: np.ndarray, labels: ClipLabels) -> bytes:
@@ -70,47 +83,39 @@ def serialize_clip(mel: np.ndarray, roll: np.ndarray, labels: ClipLabels) -> byt
     Returns:
         A serialised ``tf.train.Example``.
     """
+    arrays = {"mel": mel, "roll": roll}
     features = {
-        "mel": _bytes(np.asarray(mel, dtype=np.float16).tobytes()),
-        "roll": _bytes(np.asarray(roll, dtype=np.uint8).tobytes()),
-        "piece_id": _bytes(labels.piece_id.encode()),
-        "clip_index": _int(labels.clip_index),
-        "start_time": _float(labels.start_time),
-        "composer": _int(labels.composer),
-        "composer_name": _bytes(labels.composer_name.encode()),
-        "key_signature": _int(labels.key_signature),
-        "tempo": _float(labels.tempo),
-        "tempo_explicit": _int(labels.tempo_explicit),
-        "note_density": _float(labels.note_density),
-        "split": _bytes(labels.split.encode()),
+        name: _feature(np.asarray(arrays[name], dtype=dtypes[1]).tobytes(), "bytes")
+        for name, dtypes in CLIP_ARRAYS.items()
     }
+    for field in dataclasses.fields(ClipLabels):
+        features[field.name] = _feature(getattr(labels, field.name), str(field.type))
     example = tf.train.Example(features=tf.train.Features(feature=features))
     return example.SerializeToString()
 
 
 _FEATURE_SPEC = {
-    "mel": tf.io.FixedLenFeature([], tf.string),
-    "roll": tf.io.FixedLenFeature([], tf.string),
-    "piece_id": tf.io.FixedLenFeature([], tf.string),
-    "clip_index": tf.io.FixedLenFeature([], tf.int64),
-    "start_time": tf.io.FixedLenFeature([], tf.float32),
-    "composer": tf.io.FixedLenFeature([], tf.int64),
-    "composer_name": tf.io.FixedLenFeature([], tf.string),
-    "key_signature": tf.io.FixedLenFeature([], tf.int64),
-    "tempo": tf.io.FixedLenFeature([], tf.float32),
-    "tempo_explicit": tf.io.FixedLenFeature([], tf.int64),
-    "note_density": tf.io.FixedLenFeature([], tf.float32),
-    "split": tf.io.FixedLenFeature([], tf.string),
+    **{name: tf.io.FixedLenFeature([], tf.string) for name in CLIP_ARRAYS},
+    **{name: tf.io.FixedLenFeature([], dtype) for name, dtype in LABEL_DTYPES.items()},
 }
 
 
 def parse_clip(serialized: tf.Tensor, grid: FrameGrid) -> dict[str, tf.Tensor]:
     """Parses a serialised clip into a dict of tensors (mel and roll as float32)."""
     parsed = tf.io.parse_single_example(serialized, _FEATURE_SPEC)
-    clip_shape = [grid.clip_frames, grid.n_mels]
-    mel = tf.io.decode_raw(parsed["mel"], tf.float16)
-    parsed["mel"] = tf.reshape(tf.cast(mel, tf.float32), clip_shape)
-    roll = tf.io.decode_raw(parsed["roll"], tf.uint8)
-    parsed["roll"] = tf.reshape(tf.cast(roll, tf.float32), [grid.clip_frames, grid.n_pitches])
-    parsed["tempo_explicit"] = tf.cast(parsed["tempo_explicit"], tf.bool)
+    for name, (dtype, _) in CLIP_ARRAYS.items():
+        values = tf.cast(tf.io.decode_raw(parsed[name], dtype), tf.float32)
+        parsed[name] = tf.reshape(values, grid.clip_shape(name))
+    for field in dataclasses.fields(ClipLabels):
+        if field.type == "bool":
+            parsed[field.name] = tf.cast(parsed[field.name], tf.bool)
     return parsed
+
+
+_KEY_SPEC = {name: _FEATURE_SPEC[name] for name in ("piece_id", "clip_index")}
+
+
+def parse_key(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Parses only ``(piece_id, clip_index)`` of a serialised clip: a fast pass over a split."""
+    parsed = tf.io.parse_single_example(serialized, _KEY_SPEC)
+    return parsed["piece_id"], parsed["clip_index"]

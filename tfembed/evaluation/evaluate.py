@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfembed.atomic import write_json_atomically, write_npz_atomically
-from tfembed.dataset.clips import grid_of, read_manifest
+from tfembed.dataset.manifest import open_dataset
 from tfembed.evaluation.featurizers import (
     EvaluationError,
     Featurizer,
@@ -278,8 +278,8 @@ def evaluate(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = read_manifest(data_dir)
-    grid = grid_of(manifest)
+    dataset = open_dataset(data_dir)
+    manifest, grid = dataset.manifest, dataset.grid
     paths = [Path(path) for path in saved_models]
     models, others = _featurizers(paths, grid, baselines)
     rows = models + others
@@ -287,7 +287,7 @@ def evaluate(
     splits = {}
     for split in ("train", "validation", "test"):
         try:
-            splits[split] = featurize_split(data_dir, split, rows, batch_size)
+            splits[split] = featurize_split(dataset, split, rows, batch_size)
         except ValueError as error:
             raise EvaluationError(str(error)) from error
     test = splits["test"]

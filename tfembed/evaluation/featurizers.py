@@ -54,7 +54,7 @@ def saved_model_featurizer(
     """Loads an exported tower and checks that it fits the dataset's frame grid.
 
     Raises:
-        FileNotFoundError: The folder is not a tfembed export.
+        ExportError: The folder is not a tfembed export.
         EvaluationError: Its frame grid differs from the dataset's.
     """
     model = Embedder(path)
@@ -77,7 +77,7 @@ def random_tower_featurizer(
 ) -> Featurizer:
     """The tower design of the trained models, with its initial random weights."""
     keras.utils.set_random_seed(seed)
-    tower = build_tower(f"random_{domain}", grid.clip_frames, grid.n_mels, tuple(widths))
+    tower = build_tower(f"random_{domain}", *grid.clip_shape(domain), tuple(widths))
 
     def embed(clips: np.ndarray) -> np.ndarray:
         return tower(clips, training=False).numpy()

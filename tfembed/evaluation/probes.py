@@ -30,16 +30,14 @@ class ProbeTask:
 
     Attributes:
         name: Task name in the report.
-        label: Label it reads (see ``tfembed.evaluation.splits.LABELS``).
+        label: Label it reads (see ``tfembed.evaluation.split_features.LABELS``).
         metrics: Metric names it reports, in order; the first is its main one.
-        higher_is_better: Per metric, whether larger is better.
         classes: Number of classes (0 for regression).
     """
 
     name: str
     label: str
     metrics: tuple[str, ...]
-    higher_is_better: tuple[bool, ...]
     classes: int = 0
 
     def known(self, labels: dict[str, np.ndarray]) -> np.ndarray:
@@ -81,18 +79,16 @@ def probe_tasks(composers: int) -> list[ProbeTask]:
             "composer",
             "composer",
             ("composer_micro_f1", "composer_macro_f1"),
-            (True, True),
             composers,
         ),
         ProbeTask(
             "key",
             "key_signature",
             ("key_micro_f1", "key_macro_f1"),
-            (True, True),
             len(KEY_NAMES),
         ),
-        ProbeTask("tempo", "tempo", ("tempo_within_8pct", "tempo_within_4pct"), (True, True)),
-        ProbeTask("density", "note_density", ("density_mae", "density_r2"), (False, True)),
+        ProbeTask("tempo", "tempo", ("tempo_within_8pct", "tempo_within_4pct")),
+        ProbeTask("density", "note_density", ("density_mae", "density_r2")),
     ]
 
 

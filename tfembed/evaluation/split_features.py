@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 from tqdm import tqdm
 
-from tfembed.dataset.clips import load_clips, read_manifest
+from tfembed.dataset.clips import load_clips
+from tfembed.dataset.manifest import PreparedDataset
 from tfembed.evaluation.featurizers import Featurizer
 
 LABELS = (
@@ -39,16 +39,16 @@ class SplitFeatures:
 
 
 def featurize_split(
-    data_dir: str | os.PathLike,
+    dataset: PreparedDataset,
     split: str,
     featurizers: list[Featurizer],
     batch_size: int = 128,
 ) -> SplitFeatures:
     """Reads a split once, in batches, and computes every featurizer's features."""
-    total = read_manifest(data_dir)["counts"]["clips"].get(split, 0)
+    total = dataset.clip_count(split)
     features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
     labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}
-    batches = load_clips(data_dir, split).batch(batch_size).as_numpy_iterator()
+    batches = load_clips(dataset, split).batch(batch_size).as_numpy_iterator()
     with tqdm(total=total, desc=f"embedding {split}", unit="clip", leave=False) as progress:
         for batch in batches:
             for featurizer in featurizers:
@@ -57,7 +57,7 @@ def featurize_split(
                 labels[name].append(batch[name])
             progress.update(len(batch["piece_id"]))
     if not labels["piece_id"]:
-        raise ValueError(f"{data_dir}: the {split} split has no clips")
+        raise ValueError(f"{dataset.root}: the {split} split has no clips")
     return SplitFeatures(
         {name: np.concatenate(parts) for name, parts in features.items()},
         {name: np.concatenate(parts) for name, parts in labels.items()},

@@ -9,7 +9,11 @@ model's metadata; read it back with :meth:`FrameGrid.from_dict`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+DOMAINS = ("mel", "roll")
+"""The two input domains: synthesized audio as log-mel, and the piano roll."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,23 @@ class FrameGrid:
     def highest_pitch(self) -> int:
         """MIDI pitch of the top piano-roll row (116)."""
         return self.lowest_pitch + self.n_pitches - 1
+
+    def bins(self, domain: str) -> int:
+        """Rows per frame of a domain: ``n_mels`` for ``mel``, ``n_pitches`` for ``roll``."""
+        if domain == "mel":
+            return self.n_mels
+        if domain == "roll":
+            return self.n_pitches
+        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
+
+    def clip_shape(self, domain: str) -> tuple[int, int]:
+        """Shape ``(clip_frames, bins)`` of one clip of a domain."""
+        return (self.clip_frames, self.bins(domain))
+
+    def silence(self, domain: str) -> float:
+        """Value of a frame in which nothing sounds: ``log(log_offset)`` for mel, 0 for roll."""
+        self.bins(domain)  # checks the name
+        return math.log(self.log_offset) if domain == "mel" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the grid as a JSON-serialisable dict (fields plus derived values)."""

@@ -65,13 +65,29 @@ def log_mel(audio: tf.Tensor, grid: FrameGrid) -> tf.Tensor:
     return tf.math.log(mel_power + grid.log_offset)
 
 
+def peak_normalize(audio: tf.Tensor) -> tf.Tensor:
+    """Scales mono audio so that its largest magnitude is 1 (silence stays silent).
+
+    The renderings the models are trained on are normalised this way, once per
+    piece; preparation, ``embed_audio`` in exported models and the HEAR API all
+    normalise with this one function.
+    """
+    audio = tf.convert_to_tensor(audio, dtype=tf.float32)
+    return tf.math.divide_no_nan(audio, tf.reduce_max(tf.abs(audio)))
+
+
+def normalized_log_mel(audio: tf.Tensor, grid: FrameGrid) -> tf.Tensor:
+    """:func:`log_mel` of peak-normalised ``[samples]`` audio: the models' audio input."""
+    return log_mel(peak_normalize(audio), grid)
+
+
 @functools.lru_cache(maxsize=4)
 def compiled_log_mel(grid: FrameGrid):
-    """Returns :func:`log_mel` of ``[samples]`` audio as a graph function for one grid.
+    """Returns :func:`normalized_log_mel` of ``[samples]`` audio as a graph function.
 
-    Preparation and ``tfembed-embed`` both compute their mels with it (40% faster
-    than eager).
+    Preparation computes its mels with it (40% faster than eager).
     """
     return tf.function(
-        lambda audio: log_mel(audio, grid), input_signature=[tf.TensorSpec([None], tf.float32)]
+        lambda audio: normalized_log_mel(audio, grid),
+        input_signature=[tf.TensorSpec([None], tf.float32)],
     )

@@ -10,8 +10,6 @@ one clip with a hop, and runs them through the ``serve`` signature in batches.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.errors import ExportError, PieceError
+from tfembed.export_format import read_metadata
 from tfembed.features.framegrid import FrameGrid
+from tfembed.features.windows import embed_windows, window_layout
 
-METADATA_NAME = "metadata.json"  # the name tfembed.export writes (kept free of its imports)
 DEFAULT_BATCH_SIZE = 64
 
 
@@ -53,24 +52,6 @@ class Embeddings:
         return dataclasses.asdict(self)
 
 
-def window_starts(total_frames: int, clip_frames: int, hop_frames: int) -> np.ndarray:
-    """Returns the first frames of the windows that cover ``total_frames`` frames.
-
-    Windows of ``clip_frames`` start at frame 0 and every ``hop_frames`` after, as
-    long as the earlier ones leave frames uncovered, so the last window may reach
-    past the end; input shorter than one window gets one window.
-
-    Raises:
-        ValueError: No frames, or a hop below one frame.
-    """
-    if total_frames < 1:
-        raise ValueError("no frames to embed")
-    if hop_frames < 1:
-        raise ValueError(f"the hop must be at least one frame, not {hop_frames}")
-    count = 1 + max(0, math.ceil((total_frames - clip_frames) / hop_frames))
-    return np.arange(count) * hop_frames
-
-
 class Embedder:
     """A loaded SavedModel that embeds MIDI files, audio and clips.
 
@@ -98,45 +79,26 @@ class Embedder:
                 preparation when ``None``.
 
         Raises:
-            FileNotFoundError: ``path`` is not an exported tfembed model.
-            ExportError: Its ``metadata.json`` or ``saved_model.pb`` is corrupt.
+            ExportError: ``path`` is not a tfembed export, or it cannot be loaded.
         """
         self.path = Path(path)
-        metadata_path = self.path / METADATA_NAME
-        if not metadata_path.is_file():
-            raise FileNotFoundError(
-                f"{self.path} is not a tfembed SavedModel ({METADATA_NAME} is missing; "
-                "write one with tfembed-export)"
-            )
-        try:
-            self.metadata: dict[str, Any] = json.loads(metadata_path.read_text())
-            self.domain: str = self.metadata["domain"]
-            self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
-            self.embedding_size: int = int(self.metadata["embedding_size"])
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ExportError(
-                f"{metadata_path} is corrupt ({type(error).__name__}: {error}); "
-                "export the model again with tfembed-export"
-            ) from error
+        self.metadata: dict[str, Any] = read_metadata(self.path)
+        self.domain: str = self.metadata["domain"]
+        self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
+        self.embedding_size: int = int(self.metadata["embedding_size"])
         self.sample_rate: int = self.grid.sample_rate
         self.batch_size = batch_size
         self._soundfont = soundfont
         # Keep the loaded object: its functions are only valid while it lives.
         try:
             self._model = tf.saved_model.load(str(self.path))
-            self._serve = self._model.serve
-        except Exception as error:  # protobuf DecodeError, OSError, tf.errors.*: all mean corrupt
-            reason = getattr(error, "message", None) or str(error) or type(error).__name__
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            message = getattr(error, "message", None) or str(error)
             raise ExportError(
-                f"{self.path} holds a SavedModel that cannot be loaded "
-                f"({type(error).__name__}: {reason.splitlines()[0][:200]}); "
+                f"{self.path}: the SavedModel cannot be loaded ({message.strip()[:200]}); "
                 "export the model again with tfembed-export"
             ) from error
-
-    @property
-    def pad_value(self) -> float:
-        """The value of a silent frame in the model's domain."""
-        return math.log(self.grid.log_offset) if self.domain == "mel" else 0.0
+        self._serve = self._model.serve
 
     def hop_frames(self, hop_seconds: float | None) -> int:
         """Frames between window starts for a hop in seconds (default: one clip)."""
@@ -151,60 +113,34 @@ class Embedder:
             )
         return hop
 
-    def _embed_batches(self, batches) -> np.ndarray:
-        """Runs ``serve`` on an iterable of clip batches; returns ``[clips, size]``."""
-        embedded = [self._serve(tf.constant(batch, tf.float32)).numpy() for batch in batches]
-        if not embedded:
-            return np.zeros((0, self.embedding_size), np.float32)
-        return np.concatenate(embedded)
-
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Embeds clips of the model's domain, in batches.
 
         Args:
-            clips: float ``[n, clip_frames, 96]`` (e.g. the ``mel`` or ``roll`` of
+            clips: float ``[n, clip_frames, bins]`` (e.g. the ``mel`` or ``roll`` of
                 prepared clips).
 
         Returns:
             float32 ``[n, embedding_size]``.
         """
         clips = np.asarray(clips, dtype=np.float32)
-        expected = (self.grid.clip_frames, self.grid.n_mels)
+        expected = self.grid.clip_shape(self.domain)
         if clips.ndim != 3 or clips.shape[1:] != expected:
             raise ValueError(f"clips must have shape [n, {expected[0]}, {expected[1]}]")
-        return self._embed_batches(
-            clips[start : start + self.batch_size]
+        embedded = [
+            self._serve(tf.constant(clips[start : start + self.batch_size])).numpy()
             for start in range(0, len(clips), self.batch_size)
-        )
-
-    def embed_windows(self, frames: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Embeds the windows of one clip that start at ``starts``, in batches.
-
-        Only one batch of windows is held at a time. Frames past the end are
-        filled with the domain's silence (:attr:`pad_value`).
-
-        Args:
-            frames: ``[frames, 96]`` features of the model's domain.
-            starts: First frame of each window.
-
-        Returns:
-            float32 ``[len(starts), embedding_size]``.
-        """
-        clip = self.grid.clip_frames
-        frames = np.asarray(frames, dtype=np.float32)
-        missing = int(np.max(starts, initial=0)) + clip - len(frames)
-        if missing > 0:
-            silence = np.full((missing, frames.shape[1]), self.pad_value, np.float32)
-            frames = np.concatenate([frames, silence])
-        return self._embed_batches(
-            np.stack(
-                [frames[first : first + clip] for first in starts[index : index + self.batch_size]]
-            )
-            for index in range(0, len(starts), self.batch_size)
-        )
+        ]
+        if not embedded:
+            return np.zeros((0, self.embedding_size), np.float32)
+        return np.concatenate(embedded)
 
     def embed_frames(self, frames: np.ndarray, hop_seconds: float | None = None) -> Embeddings:
-        """Embeds ``[frames, 96]`` features of the model's domain window by window.
+        """Embeds ``[frames, bins]`` features of the model's domain window by window.
+
+        Windows are laid out and padded with the domain's silence by the same
+        functions as the exported ``audio_windows`` signature
+        (:mod:`tfembed.features.windows`).
 
         Args:
             frames: A log-mel or piano roll on the model's frame grid.
@@ -217,13 +153,25 @@ class Embedder:
         if not len(frames):
             raise PieceError(f"shorter than one frame (1/{self.grid.frames_per_second} s)")
         clip = self.grid.clip_frames
-        starts = window_starts(len(frames), clip, self.hop_frames(hop_seconds))
-        padded = starts + clip > len(frames)
-        embedding = self.embed_windows(frames, starts)
+        starts, padded = window_layout(len(frames), clip, self.hop_frames(hop_seconds))
+        embedding = embed_windows(
+            self._serve,
+            tf.constant(frames, tf.float32),
+            starts,
+            clip,
+            self.grid.silence(self.domain),
+            self.embedding_size,
+            self.batch_size,
+        )
+        return self._embeddings(embedding.numpy(), starts.numpy(), padded.numpy())
+
+    def _embeddings(
+        self, embedding: np.ndarray, start_frames: np.ndarray, padded: np.ndarray
+    ) -> Embeddings:
         whole = embedding[~padded] if (~padded).any() else embedding
         return Embeddings(
             embedding=embedding,
-            timestamps=starts / self.grid.frames_per_second,
+            timestamps=start_frames / self.grid.frames_per_second,
             padded=padded,
             piece_embedding=whole.mean(axis=0),
         )
@@ -262,30 +210,28 @@ class Embedder:
                 "audio needs a mel model, give it MIDI files"
             )
 
-    def audio_frames(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Returns the log-mel of audio as the model sees it.
-
-        The audio is downmixed to mono, resampled to the model's rate and
-        peak-normalised like the piano renderings the models are trained on.
+    def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mono float32 audio at the model's rate, checked (normalised later, in the graph).
 
         Raises:
             DomainError: The model reads piano rolls, not audio.
             PieceError: The audio is empty, silent, or holds NaN samples.
         """
-        from tfembed.features.frontend import compiled_log_mel
         from tfembed.inference.audio import check_samples, resample, to_mono
 
         self._require_mel()
         mono = to_mono(samples)
         check_samples(mono)
-        mono = resample(mono, int(sample_rate), self.sample_rate)
-        mono = mono / np.max(np.abs(mono))
-        return compiled_log_mel(self.grid)(mono).numpy()
+        return resample(mono, int(sample_rate), self.sample_rate)
 
     def embed_audio(
         self, samples: np.ndarray, sample_rate: int, hop_seconds: float | None = None
     ) -> Embeddings:
-        """Embeds audio (mel models only).
+        """Embeds audio (mel models only) with the export's ``audio_windows`` signature.
+
+        The SavedModel peak-normalises the audio, computes its log-mel and cuts
+        windows in its own graph, so this gives what
+        ``tf.saved_model.load(path).embed_audio(audio)`` gives.
 
         Args:
             samples: float ``[samples]`` or ``[samples, channels]`` in [-1, 1].
@@ -295,8 +241,24 @@ class Embedder:
         Raises:
             DomainError: The model reads piano rolls.
             PieceError: The audio is empty, silent, or holds NaN samples.
+            ExportError: The export predates the ``audio_windows`` signature.
         """
-        return self.embed_frames(self.audio_frames(samples, sample_rate), hop_seconds)
+        audio = self.prepare_audio(samples, sample_rate)
+        return self.embed_prepared_audio(audio, self.hop_frames(hop_seconds))
+
+    def embed_prepared_audio(self, audio: np.ndarray, hop_frames: int) -> Embeddings:
+        """Embeds mono audio at the model's rate through ``audio_windows``."""
+        if not hasattr(self._model, "audio_windows"):
+            raise ExportError(
+                f"{self.path} has no audio_windows signature (exported by an older "
+                "tfembed); export it again with tfembed-export"
+            )
+        result = self._model.audio_windows(
+            tf.constant(audio, tf.float32), tf.constant(hop_frames, tf.int32)
+        )
+        return self._embeddings(
+            result["embedding"].numpy(), result["start_frame"].numpy(), result["padded"].numpy()
+        )
 
     def embed_audio_file(
         self, path: str | os.PathLike, hop_seconds: float | None = None

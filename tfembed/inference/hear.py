@@ -14,7 +14,8 @@ Any HEAR evaluation kit can score an exported mel model through this module::
 
 Audio arrives as ``[n_sounds, n_samples]`` at ``model.sample_rate`` in [-1, 1]
 (a TensorFlow tensor, or anything ``numpy.asarray`` reads); each sound is
-peak-normalised like the piano renderings the models are trained on. Outputs are
+peak-normalised like the piano renderings the models are trained on, by the
+exported graph itself. Outputs are
 TensorFlow float32 tensors, as the API asks of TensorFlow models. Only TensorFlow
 and numpy are imported (no tensorflow-io, note-seq or torch).
 """
@@ -24,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.features.frontend import compiled_log_mel
-from tfembed.inference.embedder import Embedder
+from tfembed.errors import ConfigError
+from tfembed.inference.embedder import DomainError, Embedder
 
 TIMESTAMP_HOP_FRAMES = 3
 """Frames between timestamps: 3 / 64 s = 46.875 ms, within HEAR's suggested 50 ms."""
@@ -56,13 +57,14 @@ def load_model(model_file_path: str = "") -> HearModel:
         model_file_path: The SavedModel folder.
 
     Raises:
-        ValueError: No path was given, or the model reads piano rolls.
+        ConfigError: No path was given.
+        DomainError: The model reads piano rolls.
     """
     if not model_file_path:
-        raise ValueError("tfembed has no default model: pass the SavedModel folder (--model)")
+        raise ConfigError("tfembed has no default model: pass the SavedModel folder (--model)")
     embedder = Embedder(model_file_path)
     if embedder.domain != "mel":
-        raise ValueError(
+        raise DomainError(
             f"{model_file_path} is a {embedder.domain!r} model; HEAR needs a mel (audio) model"
         )
     return HearModel(embedder)
@@ -74,12 +76,15 @@ def _sounds(audio) -> np.ndarray:
         raise ValueError(f"audio must be [n_sounds, n_samples], not {list(sounds.shape)}")
     if not np.isfinite(sounds).all():
         raise ValueError("audio holds NaN or infinite samples")
-    peaks = np.max(np.abs(sounds), axis=1, keepdims=True, initial=0.0)
-    return sounds / np.where(peaks > 0, peaks, 1.0)
+    return sounds
 
 
 def get_timestamp_embeddings(audio, model: HearModel) -> tuple[tf.Tensor, tf.Tensor]:
     """Embeds 3-second windows centred every 46.875 ms.
+
+    Each sound goes through the export's own ``audio_windows`` graph (peak
+    normalisation, log-mel, windows), padded with half a window of silence on
+    each side.
 
     Args:
         audio: ``[n_sounds, n_samples]`` mono audio at ``model.sample_rate``.
@@ -95,15 +100,15 @@ def get_timestamp_embeddings(audio, model: HearModel) -> tuple[tf.Tensor, tf.Ten
     sounds = _sounds(audio)
     count, length = sounds.shape
     steps = length // grid.hop_length // TIMESTAMP_HOP_FRAMES + 1  # up to the last sample
-    starts = np.arange(steps) * TIMESTAMP_HOP_FRAMES
     half = grid.clip_samples // 2
     embeddings = np.zeros((count, steps, embedder.embedding_size), np.float32)
     for index, sound in enumerate(sounds):  # one sound at a time: long sounds fit in memory
         padded = np.pad(sound, [half, grid.clip_samples - half])
         # Padded frame s is centred on the sound's frame s - clip_frames / 2, so
         # the window starting at s is centred on frame s (within half a frame).
-        embeddings[index] = embedder.embed_windows(compiled_log_mel(grid)(padded), starts)
-    timestamps = starts * (1000.0 / grid.frames_per_second)
+        windows = embedder.embed_prepared_audio(padded, TIMESTAMP_HOP_FRAMES)
+        embeddings[index] = windows.embedding[:steps]
+    timestamps = np.arange(steps) * (TIMESTAMP_HOP_FRAMES * 1000.0 / grid.frames_per_second)
     return (
         tf.constant(embeddings, tf.float32),
         tf.constant(np.tile(timestamps, (count, 1)), tf.float32),

@@ -15,11 +15,14 @@ import tensorflow as tf
 _EPSILON = 1e-6
 
 
+def unit_vectors(vectors: tf.Tensor) -> tf.Tensor:
+    """Scales vectors to unit length along the last axis, in float32; zero stays zero."""
+    return tf.math.l2_normalize(tf.cast(vectors, tf.float32), axis=-1, epsilon=_EPSILON)
+
+
 def cosine_similarity(left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     """Cosine similarity along the last axis, in float32; zero vectors give 0, not NaN."""
-    left = tf.math.l2_normalize(tf.cast(left, tf.float32), axis=-1, epsilon=_EPSILON)
-    right = tf.math.l2_normalize(tf.cast(right, tf.float32), axis=-1, epsilon=_EPSILON)
-    return tf.reduce_sum(left * right, axis=-1)
+    return tf.reduce_sum(unit_vectors(left) * unit_vectors(right), axis=-1)
 
 
 def draw_negatives(batch_size: tf.Tensor, num_negatives: int, seed: int | None = None) -> tf.Tensor:
@@ -38,8 +41,8 @@ def draw_negatives(batch_size: tf.Tensor, num_negatives: int, seed: int | None =
 def semantic_relevance_loss(
     anchors: tf.Tensor,
     positives: tf.Tensor,
-    num_candidates: int = 4,
-    smoothing: float = 10.0,
+    num_candidates: int,
+    smoothing: float,
     negatives: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Mean ``-log P(positive | anchor)`` over the batch.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfembed.models.losses import unit_vectors
+
 RANK_CANDIDATES = 100
 RECALL_AT = (1, 5, 10)
 
@@ -64,8 +66,8 @@ def neighbour_ranks(
     Returns:
         float32 ``[n]`` ranks, 1 = best; a tie counts against the positive.
     """
-    queries = tf.math.l2_normalize(tf.cast(queries, tf.float32), axis=-1, epsilon=1e-6)
-    pool = tf.math.l2_normalize(tf.cast(pool, tf.float32), axis=-1, epsilon=1e-6)
+    queries = unit_vectors(queries)
+    pool = unit_vectors(pool)
     own = tf.reduce_sum(queries * tf.gather(pool, positives), axis=-1, keepdims=True)
     rival_similarities = tf.einsum("nd,nkd->nk", queries, tf.gather(pool, rivals))
     return 1.0 + tf.reduce_sum(tf.cast(rival_similarities >= own, tf.float32), axis=1)

@@ -12,8 +12,10 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from tfembed.errors import ConfigError
+from tfembed.features.framegrid import FrameGrid
 from tfembed.models.losses import semantic_relevance_loss
-from tfembed.models.towers import DEFAULT_WIDTHS, build_tower
+from tfembed.models.towers import build_tower
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,17 @@ VARIANTS = {
 }
 
 
+def variant_spec(variant: str) -> Variant:
+    """The :class:`Variant` of a name.
+
+    Raises:
+        ConfigError: The name is not one of :data:`VARIANTS`.
+    """
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
 class SiameseModel(keras.Model):
     """Two towers (or one, shared) trained with the semantic relevance loss."""
 
@@ -48,8 +61,8 @@ class SiameseModel(keras.Model):
         self,
         first_tower: keras.Model,
         second_tower: keras.Model,
-        num_candidates: int = 4,
-        smoothing: float = 10.0,
+        num_candidates: int,
+        smoothing: float,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,7 +70,6 @@ class SiameseModel(keras.Model):
         self.second_tower = second_tower
         self.num_candidates = num_candidates
         self.smoothing = smoothing
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def call(self, inputs, training: bool = False):
         """Embeds a pair ``(first, second)``; returns both float32 embeddings."""
@@ -67,43 +79,38 @@ class SiameseModel(keras.Model):
             self.second_tower(second, training=training),
         )
 
-    @property
-    def metrics(self) -> list:
-        """The loss tracker, reset by Keras at each epoch."""
-        return [self.loss_tracker]
-
-    def _loss(self, data, training: bool) -> tf.Tensor:
+    def pair_loss(self, data, training: bool) -> tf.Tensor:
+        """The semantic relevance loss of a batch of pairs ``(first, second)``."""
         first, second = self(data, training=training)
         return semantic_relevance_loss(first, second, self.num_candidates, self.smoothing)
 
     def train_step(self, data) -> dict[str, tf.Tensor]:
         """One Adam step on a batch of pairs; the loss is scaled under mixed precision."""
         with tf.GradientTape() as tape:
-            loss = self._loss(data, training=True)
+            loss = self.pair_loss(data, training=True)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data) -> dict[str, tf.Tensor]:
-        """The loss on a batch of pairs, without training."""
-        self.loss_tracker.update_state(self._loss(data, training=False))
-        return {"loss": self.loss_tracker.result()}
+        return {"loss": loss}
 
 
 def build_siamese(
     variant: str,
-    frames: int = 192,
-    bins: int = 96,
-    widths: tuple[int, ...] = DEFAULT_WIDTHS,
-    num_candidates: int = 4,
-    smoothing: float = 10.0,
+    grid: FrameGrid,
+    widths: tuple[int, ...],
+    num_candidates: int,
+    smoothing: float,
 ) -> SiameseModel:
-    """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    spec = VARIANTS[variant]
-    first = build_tower(f"{spec.first}_tower", frames, bins, widths)
-    second = first if spec.shared else build_tower(f"{spec.second}_tower", frames, bins, widths)
+    """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
+
+    Each tower's input is one clip of its domain on ``grid``
+    (``[clip_frames, n_mels]`` or ``[clip_frames, n_pitches]``).
+    """
+    spec = variant_spec(variant)
+    first = build_tower(f"{spec.first}_tower", *grid.clip_shape(spec.first), widths)
+    second = (
+        first
+        if spec.shared
+        else build_tower(f"{spec.second}_tower", *grid.clip_shape(spec.second), widths)
+    )
     return SiameseModel(first, second, num_candidates, smoothing, name=variant.lower())

@@ -20,14 +20,12 @@ import errno
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import sys
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +43,13 @@ from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_s
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
 from tfembed.preparation.splits import assign_splits
+from tfembed.versions import tool_versions
 
 PIECES_DIR = "pieces"
 RUN_OPTIONS_NAME = "run_options.json"
 FORMAT_VERSION = 1
 DEFAULT_MAX_PIECE_SECONDS = 1200.0
 _VERSIONED_PACKAGES = (
-    "tensorflow",
-    "tensorflow-cpu",
-    "keras",
-    "numpy",
     "note-seq",
     "pyfluidsynth",
     "music21",
@@ -181,16 +176,6 @@ def _init_worker(threads: int) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("tfembed", *_VERSIONED_PACKAGES):
-        try:
-            versions[name] = package_metadata.version(name)
-        except package_metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _list_pieces(
@@ -561,7 +546,7 @@ def _merge(
         "shards": shards,
         "pieces": sorted(done, key=lambda summary: summary["piece_id"]),
         "failures": failures,
-        "versions": _versions(),
+        "versions": tool_versions(*_VERSIONED_PACKAGES),
     }
 
 

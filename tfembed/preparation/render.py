@@ -40,6 +40,7 @@ SOUNDFONT_CANDIDATES = (
 TAIL_SECONDS = 1.0
 """Audio rendered after the last note ends, so its release is not cut off."""
 
+_INT16_SCALE = 32768.0  # fluidsynth renders 16-bit samples
 _PEDAL_CONTROLS = (64, 66, 67)  # sustain, sostenuto, soft
 _DRUM_CHANNEL = 9
 _MELODIC_CHANNELS = tuple(channel for channel in range(16) if channel != _DRUM_CHANNEL)
@@ -187,7 +188,7 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
 def render_piano_quietly(
     sequence, grid: FrameGrid, soundfont: str | os.PathLike
 ) -> tuple[np.ndarray, SynthMessages]:
-    """Renders a sequence as piano, mono, peak-normalised, and collects fluidsynth's messages.
+    """Renders a sequence as piano, mono (normalised later, with the log-mel), quietly.
 
     Args:
         sequence: A ``note_seq`` NoteSequence with at least one note.
@@ -196,8 +197,9 @@ def render_piano_quietly(
 
     Returns:
         float32 samples in [-1, 1]: the sequence's ``total_time`` plus
-        :data:`TAIL_SECONDS`, peak-normalised to 1 (all zeros if silent); and what
-        fluidsynth printed meanwhile (not shown).
+        :data:`TAIL_SECONDS`, as fluidsynth renders them (the log-mel front-end
+        peak-normalises: :func:`tfembed.features.frontend.normalized_log_mel`); and
+        what fluidsynth printed meanwhile (collected, not shown).
 
     Raises:
         RenderSetupError: Fluidsynth cannot load or the soundfont is unusable.
@@ -206,15 +208,12 @@ def render_piano_quietly(
     import fluidsynth
 
     with _captured_synth_messages() as messages:
-        stereo = _render(fluidsynth, sequence, grid, soundfont)
-    mono = (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * 0.5
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-    audio = mono / peak if peak > 0 else mono
+        audio = _render(fluidsynth, sequence, grid, soundfont)
     return audio, SynthMessages(len(messages), messages[0] if messages else "")
 
 
 def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
-    """Plays the sequence's events at their samples; returns int16 ``[samples, 2]``."""
+    """Plays the sequence's events at their samples; returns float32 mono samples."""
     synth = fluidsynth.Synth(samplerate=float(grid.sample_rate))
     try:
         soundfont_id = synth.sfload(str(soundfont))
@@ -241,4 +240,5 @@ def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike)
             pieces.append(synth.get_samples(total - rendered))
     finally:
         synth.delete()
-    return np.concatenate(pieces).reshape(-1, 2)
+    stereo = np.concatenate(pieces).reshape(-1, 2)
+    return (stereo[:, 0].astype(np.float32) + stereo[:, 1]) * (0.5 / _INT16_SCALE)

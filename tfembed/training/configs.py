@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import tokenize
 from pathlib import Path
 
 import gin
@@ -56,7 +57,7 @@ def parse_configs(names: list[str], bindings: list[str]) -> None:
             gin.parse_config_files_and_bindings(
                 [str(path) for path in paths], bindings, finalize_config=False
             )
-    except (OSError, ValueError, KeyError, SyntaxError) as error:
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError, tokenize.TokenError) as error:
         raise ConfigError(f"cannot parse the gin config: {error}") from error
     finally:
         logging.disable(logging.NOTSET)

@@ -1,0 +1,124 @@
+"""The layout of a training run folder: every file name in one place.
+
+::
+
+    RUN/run.json               the settings and the dataset (manifest, frame grid)
+    RUN/operative_config.gin   the gin config as run (for people and TensorBoard)
+    RUN/checkpoints/           the latest checkpoints (step, weights, Adam state)
+    RUN/best/                  the checkpoint with the best validation rank@100
+    RUN/best/best.json         its step and rank
+    RUN/logs/                  TensorBoard summaries and the embedding projector
+    RUN/saved_model/           the export written at the end of training
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from tfembed.errors import RunError
+
+RUN_RECORD_NAME = "run.json"
+OPERATIVE_CONFIG_NAME = "operative_config.gin"
+CHECKPOINTS_DIR = "checkpoints"
+BEST_DIR = "best"
+BEST_RECORD_NAME = "best.json"
+LOGS_DIR = "logs"
+SAVED_MODEL_DIR = "saved_model"
+LOCK_NAME = ".lock"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """Paths of one training run."""
+
+    path: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike) -> RunFolder:
+        """The run folder at ``path``.
+
+        Raises:
+            RunError: ``path`` exists and is not a folder.
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunError(f"--model_dir {path} is a file, not a folder; choose another path")
+        return cls(path)
+
+    @property
+    def record(self) -> Path:
+        """``run.json``."""
+        return self.path / RUN_RECORD_NAME
+
+    @property
+    def operative_config(self) -> Path:
+        """``operative_config.gin``."""
+        return self.path / OPERATIVE_CONFIG_NAME
+
+    @property
+    def checkpoints(self) -> Path:
+        """Folder of the latest checkpoints."""
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def best(self) -> Path:
+        """Folder of the best-validation checkpoint."""
+        return self.path / BEST_DIR
+
+    @property
+    def best_record(self) -> Path:
+        """``best/best.json``."""
+        return self.best / BEST_RECORD_NAME
+
+    @property
+    def logs(self) -> Path:
+        """TensorBoard folder."""
+        return self.path / LOGS_DIR
+
+    @property
+    def saved_model(self) -> Path:
+        """Default export folder."""
+        return self.path / SAVED_MODEL_DIR
+
+    @property
+    def lock(self) -> Path:
+        """Lock file held while a process trains in the folder."""
+        return self.path / LOCK_NAME
+
+    def read_record(self) -> dict[str, Any]:
+        """Reads ``run.json``.
+
+        Raises:
+            RunError: The folder is not a tfembed run, or the file is unreadable.
+        """
+        if not self.record.is_file():
+            raise RunError(
+                f"{self.path} is not a tfembed training run ({RUN_RECORD_NAME} is missing; "
+                "train one with tfembed-train)"
+            )
+        try:
+            return json.loads(self.record.read_text())
+        except (OSError, ValueError) as error:
+            raise RunError(f"{self.record} is unreadable ({error})") from error
+
+    def checkpoint_path(self, which: str) -> str:
+        """The checkpoint to load: ``best`` (falls back to the latest) or ``latest``.
+
+        Raises:
+            RunError: Unknown choice, or the run has no checkpoint.
+        """
+        if which not in ("best", "latest"):
+            raise RunError(f"checkpoint must be 'best' or 'latest', not {which!r}")
+        latest = tf.train.latest_checkpoint(str(self.checkpoints))
+        chosen = (
+            (tf.train.latest_checkpoint(str(self.best)) or latest) if which == "best" else latest
+        )
+        if chosen is None:
+            raise RunError(f"{self.path} has no checkpoint (train it with tfembed-train)")
+        return chosen

@@ -1,0 +1,109 @@
+"""The Trainer: optimizer, strategy, step function, save and restore.
+
+Kept apart from the loop in :mod:`tfembed.training.train`, as magenta/ddsp's
+``train_util.Trainer`` is. The loop is a custom one, not ``Model.fit``:
+MultiWorkerMirroredStrategy fails with Keras 3 ``fit`` on TensorFlow 2.17
+(keras-team/keras#20585) and works with a custom loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import keras
+import tensorflow as tf
+
+from tfembed.errors import RunError
+from tfembed.features.framegrid import FrameGrid
+from tfembed.models.siamese import build_siamese, variant_spec
+from tfembed.training.config import TrainConfig
+
+
+def precision_policy_name(mixed_precision: str) -> str:
+    """The Keras policy of ``train.mixed_precision`` (``auto``: float16 on GPU only)."""
+    if mixed_precision == "auto":
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return mixed_precision
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Sets the global Keras precision policy for the block, and restores it after."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def make_strategy(distribution: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy of ``train.distribution``."""
+    if distribution == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class Trainer:
+    """A siamese model with its optimizer and step counter, under a strategy.
+
+    Build it inside :func:`precision_policy` when training in mixed precision.
+
+    Attributes:
+        config: The run's settings.
+        strategy: The distribution strategy.
+        model: The siamese model.
+        optimizer: Adam (wrapped in loss scaling under mixed_float16).
+        step: The global step, saved with the checkpoint.
+        checkpoint: What is saved and restored.
+    """
+
+    def __init__(self, config: TrainConfig, grid: FrameGrid, strategy=None) -> None:
+        self.config = config
+        self.strategy = strategy or make_strategy(config.distribution)
+        spec = variant_spec(config.variant)
+        with self.strategy.scope():
+            self.model = build_siamese(
+                config.variant, grid, config.widths, config.num_candidates, config.smoothing
+            )
+            optimizer = keras.optimizers.Adam(config.learning_rate)
+            if keras.mixed_precision.global_policy().name == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.model.compile(optimizer=optimizer)
+            self.model.build(
+                [(None, *grid.clip_shape(spec.first)), (None, *grid.clip_shape(spec.second))]
+            )
+            optimizer.build(self.model.trainable_variables)
+            self.optimizer = optimizer
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=optimizer, step=self.step)
+
+    def restore(self, path: str) -> int:
+        """Restores weights, optimizer state and step from a checkpoint; returns the step.
+
+        Raises:
+            RunError: The checkpoint does not fit this model.
+        """
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise RunError(
+                f"checkpoint {path} does not fit the configured model ({error}); "
+                "resume with the run's own settings or choose another --model_dir"
+            ) from error
+        return int(self.step.numpy())
+
+    @tf.function
+    def train_step(self, batch) -> tf.Tensor:
+        """One optimizer step on a (distributed) batch of pairs; returns the mean loss."""
+        losses = self.strategy.run(
+            lambda pairs: self.model.train_step(pairs)["loss"], args=(batch,)
+        )
+        self.step.assign_add(1)
+        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+
+    def learning_rate(self) -> float:
+        """The optimizer's current learning rate."""
+        rate = self.optimizer.learning_rate
+        return float(rate.numpy() if hasattr(rate, "numpy") else rate)

@@ -1,0 +1,104 @@
+"""Validation during training: loss and rank@100 on a fixed, seeded sample of pairs.
+
+The sample is drawn from every validation piece (see
+:func:`tfembed.dataset.pairs.sample_pairs`). rank@100 is measured as at test
+time: the test-time tower (the first) embeds clip ``i`` and clip ``i + 1`` in its
+own domain, and each query's rivals exclude both its neighbour and the query clip
+itself, so the same measure chooses the best checkpoint for every variant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfembed.dataset.manifest import PreparedDataset
+from tfembed.dataset.pairs import PairSample, sample_pairs
+from tfembed.models.losses import semantic_relevance_loss
+from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
+from tfembed.models.siamese import SiameseModel, Variant
+
+MIN_PAIRS = 20
+"""Fewer validation pairs than this and the run is trained without validation."""
+
+EMBED_CHUNK = 64
+"""Clips embedded per call: a 512-clip forward pass peaks at gigabytes."""
+
+
+def own_clip_exclusions(sample: PairSample) -> np.ndarray:
+    """Pool positions each query must not get as a rival: its neighbour and itself.
+
+    The pool holds the sample's second clips: pair ``j``'s second clip is the
+    query clip of pair ``i`` when ``j`` is the same piece's previous pair.
+
+    Returns:
+        int ``[n, 2]``: the query's own pair (its neighbour) and the pool entry
+        that is the query clip (its own pair again when there is none).
+    """
+    position = {
+        (piece, int(index)): row
+        for row, (piece, index) in enumerate(
+            zip(sample.piece_ids, sample.clip_indices, strict=True)
+        )
+    }
+    rows = np.arange(len(sample))
+    itself = [
+        position.get((piece, int(index) - 1), row)
+        for row, (piece, index) in enumerate(
+            zip(sample.piece_ids, sample.clip_indices, strict=True)
+        )
+    ]
+    return np.stack([rows, np.asarray(itself, np.int64)], axis=1)
+
+
+def _embed(tower, clips: np.ndarray) -> tf.Tensor:
+    return tf.concat(
+        [
+            tower(clips[start : start + EMBED_CHUNK], training=False)
+            for start in range(0, len(clips), EMBED_CHUNK)
+        ],
+        axis=0,
+    )
+
+
+class Validation:
+    """A fixed validation sample and its rivals, measured on a model.
+
+    Attributes:
+        sample: The validation pairs.
+        available: Whether the split gave enough pairs to validate.
+    """
+
+    def __init__(self, dataset: PreparedDataset, variant: Variant, pairs: int, seed: int) -> None:
+        self.variant = variant
+        self.sample = sample_pairs(dataset, "validation", pairs, seed)
+        self.available = len(self.sample) >= MIN_PAIRS
+        self.rivals = None
+        if self.available:
+            count = len(self.sample)
+            self.rivals = tf.constant(
+                draw_rivals(
+                    count,
+                    own_clip_exclusions(self.sample),
+                    seed=seed,
+                    candidates=min(RANK_CANDIDATES, count - 1),
+                )
+            )
+
+    def measure(self, model: SiameseModel) -> dict[str, float]:
+        """Validation loss (the training pairs' domains) and test-time rank@100."""
+        first, second = self.variant.first, self.variant.second
+        queries = _embed(model.first_tower, self.sample.first[first])
+        loss = semantic_relevance_loss(
+            queries,
+            _embed(model.second_tower, self.sample.second[second]),
+            model.num_candidates,
+            model.smoothing,
+        )
+        pool = _embed(model.first_tower, self.sample.second[first])
+        ranks = neighbour_ranks(queries, pool, tf.range(tf.shape(queries)[0]), self.rivals)
+        return {
+            "validation/loss": float(loss),
+            "validation/rank_at_100_am": float(tf.reduce_mean(ranks)),
+            "validation/rank_at_100_gm": float(tf.exp(tf.reduce_mean(tf.math.log(ranks)))),
+        }
