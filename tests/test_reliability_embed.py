@@ -35,7 +35,12 @@ def _corrupt_exports(root: Path) -> dict[str, Path]:
     (bad_metadata / "saved_model.pb").write_bytes(b"")
     bad_model = root / "bad_model"
     bad_model.mkdir()
-    metadata = {"domain": "roll", "frame_grid": DEFAULT_GRID.to_dict(), "embedding_size": 128}
+    metadata = {
+        "domain": "roll",
+        "frame_grid": DEFAULT_GRID.to_dict(),
+        "embedding_size": 128,
+        "variant": "SYM_SYM",
+    }
     (bad_model / "metadata.json").write_text(json.dumps(metadata))
     (bad_model / "saved_model.pb").write_bytes(b"\x08\x01\x12\xff\xff garbage, not a protobuf")
     (bad_model / "variables").mkdir()
