@@ -17,7 +17,8 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 
 from tfembed.atomic import write_json_atomically
 from tfembed.cli.prepare import main as prepare_main
-from tfembed.dataset.clips import SPLITS, load_clips, read_manifest
+from tfembed.dataset.clips import load_clips
+from tfembed.dataset.manifest import SPLITS, read_manifest
 from tfembed.locking import LOCK_NAME, LockError, hold_lock
 from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.midi import parse_midi

@@ -139,8 +139,19 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore")  # pretty_midi warns about odd files; outcomes are counted
 
 
+def _warm_up() -> None:
+    """Imports what :func:`run_one` uses (TensorFlow included: seconds, more on a busy machine)."""
+    import importlib
+
+    for module in ("tfembed.preparation.piece", "tfembed.preparation.prepare"):
+        importlib.import_module(module)
+
+
 def _new_pool(context) -> multiprocessing.pool.Pool:
-    return context.Pool(1, initializer=_init_worker, maxtasksperchild=2000)
+    """A one-worker pool, warmed up so that import time is not counted against an input."""
+    pool = context.Pool(1, initializer=_init_worker)
+    pool.apply(_warm_up)
+    return pool
 
 
 def fuzz(
