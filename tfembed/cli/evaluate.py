@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics measured on fewer test pieces are not tested for significance",
     )
     args = parser.parse_args(argv)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return 1
     from tfembed.errors import TfembedError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from tfembed.errors import PieceError
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 """File suffixes decoded as audio (case-insensitive)."""
 
-_INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7}
+_INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7, "uint8": 2.0**7}
+_INTEGER_OFFSETS = {"uint8": 128.0}  # 8-bit WAV is unsigned: silence is 128
+_TENSORFLOW_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]")
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -101,9 +104,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         samples = decoded.to_tensor().numpy()
         rate = int(decoded.rate.numpy())
     except (tf.errors.OpError, ValueError, RuntimeError) as error:
-        message = getattr(error, "message", str(error)).split("[Op:")[0].strip()
+        message = _TENSORFLOW_NODE.sub("", getattr(error, "message", str(error))).strip()
         raise PieceError(f"cannot decode {path.suffix} audio: {message}") from error
     scale = _INTEGER_SCALES.get(samples.dtype.name)
-    mono = to_mono(samples / scale if scale else samples)
+    offset = _INTEGER_OFFSETS.get(samples.dtype.name, 0.0)
+    mono = to_mono((samples - offset) / scale if scale else samples)
     check_samples(mono)
     return resample(mono, rate, sample_rate)
