@@ -28,6 +28,7 @@ from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
 from tfembed.errors import ConfigError, RunError
+from tfembed.locking import hold_lock
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
 from tfembed.training.monitoring import clip_images, write_projector
@@ -139,21 +140,30 @@ def train(
 
     Raises:
         TfembedError: Bad settings, a dataset or run folder that cannot be
-            used, or a resume with settings that change the model or the data.
+            used, a resume with settings that change the model or the data, or
+            another process training in the same folder (``LockError``, naming
+            its PID).
     """
     config = config or TrainConfig()
     dataset = open_dataset(data_dir)
     run = RunFolder.at(model_dir)
     record = run_record(config, dataset)
-    resume_from = check_resume(run, record)
     _check_batch(dataset, config)
+    with hold_lock(run.path, "training run"):
+        return _train_locked(config, dataset, run, record)
+
+
+def _train_locked(
+    config: TrainConfig, dataset: PreparedDataset, run: RunFolder, record: dict
+) -> TrainResult:
+    """The part of :func:`train` that runs while it holds the run folder's lock."""
+    resume_from = check_resume(run, record)
     keras.utils.set_random_seed(config.seed)
     with precision_policy(precision_policy_name(config.mixed_precision)):
         trainer = Trainer(config, dataset.grid)
         if resume_from is not None:
             print(f"resuming {run.path} from step {trainer.restore(resume_from)}")
-        # Nothing is written in the run folder before the restore has succeeded.
-        run.path.mkdir(parents=True, exist_ok=True)
+        # Nothing but the lock is written in the run folder before the restore succeeded.
         write_json_atomically(run.record, record)
         write_bytes_atomically(run.operative_config, [gin.operative_config_str().encode()])
         return _loop(trainer, dataset, run)
