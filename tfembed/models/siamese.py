@@ -100,17 +100,21 @@ def build_siamese(
     widths: tuple[int, ...],
     num_candidates: int,
     smoothing: float,
+    synchronized: bool = False,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
     Each tower's input is one clip of its domain on ``grid``
-    (``[clip_frames, n_mels]`` or ``[clip_frames, n_pitches]``).
+    (``[clip_frames, n_mels]`` or ``[clip_frames, n_pitches]``). ``synchronized``
+    makes the towers' batch normalisation synchronized across replicas
+    (multi-worker training); it adds no weight, so checkpoints load either way.
     """
     spec = variant_spec(variant)
-    first = build_tower(f"{spec.first}_tower", *grid.clip_shape(spec.first), widths)
-    second = (
-        first
-        if spec.shared
-        else build_tower(f"{spec.second}_tower", *grid.clip_shape(spec.second), widths)
-    )
+
+    def tower(domain: str) -> keras.Model:
+        shape = grid.clip_shape(domain)
+        return build_tower(f"{domain}_tower", *shape, widths, synchronized=synchronized)
+
+    first = tower(spec.first)
+    second = first if spec.shared else tower(spec.second)
     return SiameseModel(first, second, num_candidates, smoothing, name=variant.lower())
