@@ -1,4 +1,4 @@
-"""Runs a multi-worker job on this machine: N copies of a command, each with its own TF_CONFIG.
+r"""Runs a multi-worker job on this machine: N copies of a command, each with its own TF_CONFIG.
 
 Every worker gets ``TF_CONFIG`` naming all workers on free localhost ports
 (worker 0 is the chief) and ``CUDA_VISIBLE_DEVICES=-1``; the rest of the
@@ -9,7 +9,7 @@ worker (tfembed-train then saves a checkpoint and stops at the same step on all)
 
 Usage::
 
-    python tools/local_cluster.py --workers 2 -- tfembed-train --config mel_mel.gin \\
+    python tools/local_cluster.py --workers 2 -- tfembed-train --config mel_mel.gin \
         --data DATA --model_dir RUN --gin_param "train.distribution = 'multi_worker'"
     python tools/local_cluster.py --workers 2 -- python -m tfembed.cli.train ...
 """
