@@ -82,7 +82,8 @@ def test_two_workers_end_with_identical_weights_a_falling_loss_and_an_export(
     clips = np.stack(
         [clip["mel"] for clip in load_clips(tiny_dataset, "test").take(5).as_numpy_iterator()]
     )
-    exported = tf.saved_model.load(str(run / "saved_model")).serve(clips).numpy()
+    saved_model = tf.saved_model.load(str(run / "saved_model"))
+    exported = saved_model.serve(clips).numpy()
     best, *_ = load_trained(run, "best")
     assert exported.shape == (5, 128)
     np.testing.assert_allclose(exported, best.first_tower(clips, training=False), atol=1e-5)
