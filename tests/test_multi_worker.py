@@ -144,3 +144,32 @@ def test_a_killed_worker_fails_the_job_and_the_same_command_resumes(tiny_dataset
     assert _latest_step(run) == resumed_from + 3
     digests = _digests(again.stdout)
     assert len(digests) == 2 and len(set(digests.values())) == 1
+
+
+def test_sigterm_to_the_job_stops_every_worker_after_the_same_step(tiny_dataset, tmp_path) -> None:
+    run = tmp_path / "run"
+    log = tmp_path / "job.log"
+    endless = ("train.steps = 100000", "train.validate_every = 100000")
+    with log.open("w") as output:
+        job = subprocess.Popen(
+            _command(tiny_dataset, run, *endless),
+            env=_environment(tmp_path / "scratch"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        _wait_for(lambda: _latest_step(run) >= 3, "checkpoint", log)
+        job.send_signal(signal.SIGTERM)
+        status = job.wait(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    output = log.read_text()
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    stops = re.findall(r"^\[worker (\d)\] stopped by signal 15 at step (\d+);", output, re.M)
+    assert sorted(worker for worker, _ in stops) == ["0", "1"]
+    assert len({step for _, step in stops}) == 1
+    assert _latest_step(run) == int(stops[0][1])
+    model, *_ = load_trained(run, "latest")
+    assert set(_digests(output).values()) == {weights_digest(model)}
