@@ -33,6 +33,10 @@ class ClipLabels:
             (``False`` means the MIDI default of 120 was assumed).
         note_density: Note onsets per second within the clip.
         split: ``train``, ``validation`` or ``test``.
+        tempo_source: ``stated`` (a tempo event in the file), ``drawn`` (no
+            tempo stated; rendered at a tempo drawn for the piece) or ``default``
+            (no tempo stated; rendered at 120). Empty in data prepared before
+            this label existed.
     """
 
     piece_id: str
@@ -45,6 +49,7 @@ class ClipLabels:
     tempo_explicit: bool
     note_density: float
     split: str
+    tempo_source: str = ""
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -83,6 +88,7 @@ def serialize_clip(mel: np.ndarray, roll: np.ndarray, labels: ClipLabels) -> byt
         "tempo_explicit": _int(labels.tempo_explicit),
         "note_density": _float(labels.note_density),
         "split": _bytes(labels.split.encode()),
+        "tempo_source": _bytes(labels.tempo_source.encode()),
     }
     example = tf.train.Example(features=tf.train.Features(feature=features))
     return example.SerializeToString()
@@ -101,6 +107,7 @@ _FEATURE_SPEC = {
     "tempo_explicit": tf.io.FixedLenFeature([], tf.int64),
     "note_density": tf.io.FixedLenFeature([], tf.float32),
     "split": tf.io.FixedLenFeature([], tf.string),
+    "tempo_source": tf.io.FixedLenFeature([], tf.string, default_value=b""),
 }
 
 

@@ -28,6 +28,8 @@ class PieceInfo:
         composer_name: Composer name.
         split: ``train``, ``validation`` or ``test``.
         tempo_explicit: Whether the file holds a tempo event.
+        tempo_source: ``stated``, ``drawn`` or ``default`` (see
+            :mod:`tfembed.preparation.tempo`).
     """
 
     piece_id: str
@@ -35,6 +37,7 @@ class PieceInfo:
     composer_name: str
     split: str
     tempo_explicit: bool
+    tempo_source: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +163,7 @@ def prepare_piece(
             tempo_explicit=info.tempo_explicit,
             note_density=onsets_per_second(onset_frames, frames.start, grid),
             split=info.split,
+            tempo_source=info.tempo_source,
         )
         records.append(serialize_clip(mel[frames], clip_roll, labels))
     if not records:

@@ -42,7 +42,8 @@ from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.render import check_fluidsynth, find_soundfont
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
-from tfembed.preparation.splits import assign_splits
+from tfembed.preparation.splits import assign_splits, work_of, works_per_split
+from tfembed.preparation.tempo import DEFAULT_TEMPO_POLICY, TEMPO_POLICIES
 
 PIECES_DIR = "pieces"
 RUN_OPTIONS_NAME = "run_options.json"
@@ -76,6 +77,7 @@ class PieceJob:
     grid: FrameGrid
     max_piece_seconds: float
     long_pieces: str
+    tempo_policy: str = DEFAULT_TEMPO_POLICY
 
 
 def _prepare_one(job: PieceJob) -> dict[str, Any]:
@@ -86,6 +88,7 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
     from tfembed.preparation.corpus import corpus_midi
     from tfembed.preparation.midi import clean_sequence, read_midi
     from tfembed.preparation.piece import PieceInfo, prepare_piece
+    from tfembed.preparation.tempo import apply_tempo_policy
 
     piece = job.piece
     started = time.perf_counter()
@@ -94,13 +97,22 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
         "file": piece.path,
         "composer": piece.composer_name,
         "split": piece.split,
+        "work": work_of(piece),
     }
     try:
         path = corpus_midi(piece.path) if piece.origin == MUSIC21_ORIGIN else piece.path
         sequence, tempo_explicit = read_midi(path)
+        sequence, tempo_source = apply_tempo_policy(
+            sequence, tempo_explicit, piece.piece_id, job.tempo_policy
+        )
         cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
         info = PieceInfo(
-            piece.piece_id, job.composer, piece.composer_name, piece.split, tempo_explicit
+            piece.piece_id,
+            job.composer,
+            piece.composer_name,
+            piece.split,
+            tempo_explicit,
+            tempo_source,
         )
         prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
     except PieceError as error:
@@ -121,6 +133,8 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
             seconds=prepared.seconds,
             silent_clips=prepared.silent_clips,
             tempo_explicit=tempo_explicit,
+            tempo_source=tempo_source,
+            rendered_qpm=round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
             dropped_drum_notes=cleaned.dropped_drum_notes,
             cut_at_seconds=cleaned.cut_at_seconds,
             title=piece.title,
@@ -300,6 +314,7 @@ def prepare(
     max_piece_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
     long_pieces: str = "cut",
     grid: FrameGrid = DEFAULT_GRID,
+    tempo_policy: str = DEFAULT_TEMPO_POLICY,
 ) -> dict[str, Any]:
     """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
 
@@ -309,7 +324,8 @@ def prepare(
         metadata: A MAESTRO-style CSV for ``midi_dir``.
         corpus: ``"music21"`` for the score corpus that ships with music21.
         composers: Corpus folders to use (default: ten composer classes).
-        pieces_per_composer: Cap on corpus pieces per composer.
+        pieces_per_composer: Cap on corpus pieces per composer; ``None`` uses
+            the corpus default, 0 takes every piece.
         max_score_kb: Largest corpus score taken (uncompressed KB); ``None`` uses
             the corpus default.
         workers: Worker processes.
@@ -317,6 +333,9 @@ def prepare(
         max_piece_seconds: Pieces longer than this are cut or skipped.
         long_pieces: ``"cut"`` or ``"skip"`` for pieces over ``max_piece_seconds``.
         grid: The frame grid.
+        tempo_policy: ``draw`` renders a file that states no tempo at a tempo
+            drawn for the piece; ``stated`` renders it at 120 and leaves its
+            tempo unknown (see :mod:`tfembed.preparation.tempo`).
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -331,12 +350,19 @@ def prepare(
         raise PrepareError(f"--workers must be at least 1, not {workers}")
     if long_pieces not in ("cut", "skip"):
         raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
+    if tempo_policy not in TEMPO_POLICIES:
+        raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
     if corpus is not None and max_score_kb is None:
         from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
 
         max_score_kb = DEFAULT_MAX_SCORE_KB
+    if corpus is not None and pieces_per_composer is None:
+        from tfembed.preparation.corpus import DEFAULT_PIECES_PER_COMPOSER
+
+        pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
+    pieces_per_composer = pieces_per_composer or None  # 0: no cap
     pieces, listing_problems, source = _list_pieces(
         midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
     )
@@ -350,6 +376,7 @@ def prepare(
         "max_piece_seconds": max_piece_seconds,
         "long_pieces": long_pieces,
         "frame_grid": grid.to_dict(),
+        "tempo_policy": tempo_policy,
     }
 
     out = Path(out_dir)
@@ -374,6 +401,7 @@ def prepare(
             grid,
             max_piece_seconds,
             long_pieces,
+            tempo_policy,
         )
         for piece in pending
     ]
@@ -455,6 +483,9 @@ def _merge(
         **{key: value for key, value in run_options.items() if key != "format_version"},
         "vocabularies": {"composer": vocabulary, "key_signature": list(KEY_NAMES)},
         "counts": _counts(done, failures),
+        "works": works_per_split(
+            (summary["split"], summary.get("work", summary["piece_id"])) for summary in done
+        ),
         "shards": shards,
         "pieces": sorted(done, key=lambda summary: summary["piece_id"]),
         "failures": failures,
