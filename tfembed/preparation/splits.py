@@ -12,6 +12,10 @@ from tfembed.preparation.sources import Piece
 SPLIT_SHARES = {"test": 0.3, "train": 0.6, "validation": 0.1}
 """Target share of each composer's pieces in each split (ties go in this order)."""
 
+FIRST_SPLITS = ("train", "test", "validation")
+"""Splits of a composer's three largest works: every split holds every composer
+that has three works, and test every composer that has two."""
+
 MIN_TEST_PIECES = 3
 """Test pieces wanted per composer, where its works allow without emptying train."""
 
@@ -34,9 +38,9 @@ def assign_splits(pieces: list[Piece]) -> list[Piece]:
     mass, performances of a sonata), so nothing in test is a sibling of what a
     model or probe was trained on. Within each composer, the works without a
     split are dealt out largest first (ties in the order of the sha1 of the work
-    id), each to the split furthest below its target number of pieces: 30% test
-    (and at least 3 pieces where the composer has 6 or more), 60% train, 10%
-    validation. The assignment never depends on the order files were found in.
+    id): the first three to train, test and validation, each next one to the
+    split furthest below its target number of pieces: 30% test (and at least 3
+    pieces where the composer has 6 or more), 60% train, 10% validation. The assignment never depends on the order files were found in.
     A work that the metadata puts in a split (any of its pieces) stays there whole.
     """
     given = {work_of(piece): piece.split for piece in pieces if piece.split is not None}
@@ -52,8 +56,11 @@ def assign_splits(pieces: list[Piece]) -> list[Piece]:
             composer_works,
             key=lambda work: (-len(composer_works[work]), hashlib.sha1(work.encode()).digest()),
         )
-        for work in order:
-            split = max(SPLIT_SHARES, key=lambda name: targets[name] - placed[name])
+        for position, work in enumerate(order):
+            if position < len(FIRST_SPLITS):
+                split = FIRST_SPLITS[position]
+            else:
+                split = max(SPLIT_SHARES, key=lambda name: targets[name] - placed[name])
             placed[split] += len(composer_works[work])
             split_of[work] = split
     return [dataclasses.replace(piece, split=split_of[work_of(piece)]) for piece in pieces]
