@@ -28,10 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         "--bootstrap_rounds", type=int, default=1000, help="draws of the significance test"
     )
     parser.add_argument(
+        "--min_test_works",
         "--min_test_pieces",
+        dest="min_test_works",
         type=int,
         default=5,
-        help="metrics measured on fewer test pieces are not tested for significance",
+        help="metrics measured on fewer test works are not tested for significance",
     )
     args = parser.parse_args(argv)
     from tfembed.dataset.clips import DatasetError
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds,
             baselines=not args.no_baselines,
             bootstrap_rounds=args.bootstrap_rounds,
-            min_test_pieces=args.min_test_pieces,
+            min_test_works=args.min_test_works,
         )
     except (EvaluationError, DatasetError, FileNotFoundError) as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ LABELS = (
     "key_signature",
     "tempo",
     "tempo_explicit",
+    "tempo_source",
     "note_density",
     "piece_id",
     "clip_index",

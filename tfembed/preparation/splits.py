@@ -40,7 +40,8 @@ def assign_splits(pieces: list[Piece]) -> list[Piece]:
     split are dealt out largest first (ties in the order of the sha1 of the work
     id): the first three to train, test and validation, each next one to the
     split furthest below its target number of pieces: 30% test (and at least 3
-    pieces where the composer has 6 or more), 60% train, 10% validation. The assignment never depends on the order files were found in.
+    pieces where the composer has 6 or more), 60% train, 10% validation. The
+    assignment never depends on the order files were found in.
     A work that the metadata puts in a split (any of its pieces) stays there whole.
     """
     given = {work_of(piece): piece.split for piece in pieces if piece.split is not None}
