@@ -427,6 +427,7 @@ def evaluate(
             splits[split] = featurize_split(data_dir, split, rows, batch_size)
         except ValueError as error:
             raise EvaluationError(str(error)) from error
+    timing = {"embedding": time.perf_counter() - started}
     test = splits["test"]
     model_names = [model.name for model in models]
     write_npz_atomically(
@@ -448,10 +449,14 @@ def evaluate(
         *piece_draws(test_works, bootstrap_rounds),
         work_of,
     )
+    mark = time.perf_counter()
     rank_counts = _score_ranks(test, names, scores)
+    timing["ranking"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     task_counts, skipped_tasks, chosen = _score_probes(
         splits, names, seeds, len(manifest["vocabularies"]["composer"]), scores
     )
+    timing["probes"] = time.perf_counter() - mark
     variants = _variant_rows(models, model_names)
     per_export = _merge_seeds(scores, variants)
     table_rows = list(variants) + [row.name for row in others]
@@ -502,6 +507,7 @@ def evaluate(
             if plot is not None
         ],
         "seconds": round(time.perf_counter() - started, 1),
+        "timing_seconds": {phase: round(seconds, 1) for phase, seconds in timing.items()},
     }
     write_json_atomically(out / REPORT_JSON, report)
     write_markdown(report, out / REPORT_MD)
