@@ -184,7 +184,7 @@ class _Scores:
 
     def works_of(self, piece_ids: np.ndarray) -> np.ndarray:
         """The work of each of these pieces."""
-        return np.array([self.work_of.get(piece, piece) for piece in piece_ids.astype(str)])
+        return _works(self.work_of, piece_ids)
 
     def weights(self, piece_ids: np.ndarray) -> np.ndarray:
         """``[draws, clips]`` bootstrap weights of clips (or pieces) with these piece ids."""
@@ -195,12 +195,14 @@ class _Scores:
         return len(np.unique(self.works_of(piece_ids)))
 
 
+def _works(work_of: dict[str, str], piece_ids: np.ndarray) -> np.ndarray:
+    """The work of each piece id (bytes or str); a piece missing from ``work_of`` is its own."""
+    return np.array([work_of.get(piece, piece) for piece in np.asarray(piece_ids).astype(str)])
+
+
 def _work_of(manifest: dict[str, Any]) -> dict[str, str]:
     """Piece id -> work, from the manifest (each piece its own work in older data)."""
-    return {
-        piece["piece_id"].encode().decode(): piece.get("work", piece["piece_id"])
-        for piece in manifest["pieces"]
-    }
+    return {piece["piece_id"]: piece.get("work", piece["piece_id"]) for piece in manifest["pieces"]}
 
 
 def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict[str, int]:
@@ -440,13 +442,10 @@ def evaluate(
         },
     )
     work_of = _work_of(manifest)
-    test_works = np.array(
-        [work_of.get(piece, piece) for piece in test.labels["piece_id"].astype(str)]
-    )
     scores = _Scores(
         {name: {} for name in names},
         {name: {} for name in names},
-        *piece_draws(test_works, bootstrap_rounds),
+        *piece_draws(_works(work_of, test.labels["piece_id"]), bootstrap_rounds),
         work_of,
     )
     mark = time.perf_counter()
