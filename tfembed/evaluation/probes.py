@@ -17,6 +17,7 @@ rendering (a default of 120 would be a guess, not a label).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -234,6 +235,7 @@ def train_linear_probe(
         A function from features to outputs (see :data:`Predict`), and the
         chosen strength.
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
 
@@ -242,7 +244,11 @@ def train_linear_probe(
     if task.classes:
         fitted = []
         for strength in LOGISTIC_C:
-            model = LogisticRegression(C=strength, max_iter=300).fit(train_x, train[1])
+            with warnings.catch_warnings():
+                # A weakly regularised fit may stop at the iteration cap; the
+                # validation score of each strength decides, converged or not.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = LogisticRegression(C=strength, max_iter=300).fit(train_x, train[1])
             main = task.score(validation[1], model.predict(validation_x))[task.metrics[0]]
             fitted.append((-main, strength, model))
     else:
