@@ -44,12 +44,25 @@ def featurize_split(
     split: str,
     featurizers: list[Featurizer],
     batch_size: int = 128,
+    stride: int = 1,
 ) -> SplitFeatures:
-    """Reads a split once, in batches, and computes every featurizer's features."""
-    total = read_manifest(data_dir)["counts"]["clips"].get(split, 0)
+    """Reads a split once, in batches, and computes every featurizer's features.
+
+    Args:
+        data_dir: A prepared dataset.
+        split: The split to read.
+        featurizers: The rows to compute.
+        batch_size: Clips per batch.
+        stride: Keep only clips whose index within their piece is a multiple of
+            this (1 keeps every clip).
+    """
+    total = -(-read_manifest(data_dir)["counts"]["clips"].get(split, 0) // stride)
     features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
     labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}
-    batches = load_clips(data_dir, split).batch(batch_size).as_numpy_iterator()
+    clips = load_clips(data_dir, split)
+    if stride > 1:
+        clips = clips.filter(lambda clip: clip["clip_index"] % stride == 0)
+    batches = clips.batch(batch_size).as_numpy_iterator()
     with tqdm(total=total, desc=f"embedding {split}", unit="clip", leave=False) as progress:
         for batch in batches:
             for featurizer in featurizers:
