@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5,
         help="metrics measured on fewer test works are not tested for significance",
     )
+    parser.add_argument(
+        "--train_stride",
+        type=int,
+        default=3,
+        help="probes train on every Nth clip of each train piece (default 3; 1 takes all)",
+    )
     args = parser.parse_args(argv)
     from tfembed.dataset.clips import DatasetError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             baselines=not args.no_baselines,
             bootstrap_rounds=args.bootstrap_rounds,
             min_test_works=args.min_test_works,
+            train_stride=args.train_stride,
         )
     except (EvaluationError, DatasetError, FileNotFoundError) as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)
