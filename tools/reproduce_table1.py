@@ -6,7 +6,7 @@ and writes ``table1.md`` and ``table1.json``: our numbers beside the paper's,
 and where the ranking of the variants agrees with the paper's and where not.
 Every stage resumes: run the same command again after an interruption.
 
-CPU budget (default): 24 pieces per composer, 1,500 steps per variant.
+CPU budget (default): 40 pieces per composer, 1,500 steps per variant.
 GPU budget: ``--pieces_per_composer 1000 --steps 20000`` (all corpus pieces).
 
 Usage::
@@ -156,7 +156,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/table1", help="folder for data, runs, reports")
     parser.add_argument("--data", help="an already prepared dataset (skips preparation)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps per variant")
-    parser.add_argument("--pieces_per_composer", type=int, default=24)
+    parser.add_argument("--pieces_per_composer", type=int, default=40)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seeds", type=int, default=3, help="probe seeds")
     args = parser.parse_args()
