@@ -80,18 +80,19 @@ def test_report_has_every_row_metric_and_plot(report_dir, tiny_dataset) -> None:
     assert "| MEL_SYM (mel) |" in markdown and "Rank@100 AM" in markdown
 
 
-def test_significance_marks_the_best_model(report_dir) -> None:
+def test_significance_marks_the_best_row_models_and_baselines_together(report_dir) -> None:
     report = json.loads((report_dir / "report.json").read_text())
     assert {"rank_am", "composer_micro_f1", "density_r2"} <= set(report["significance"])
+    names = [row["name"] for row in report["rows"]]
     for metric, comparison in report["significance"].items():
-        values = {
-            name: report["metrics"][name][metric]["mean"]
-            for name in ("MEL_SYM (mel)", "MEL_SYM (roll)")
-        }
+        values = {name: report["metrics"][name][metric]["mean"] for name in names}
         best = max(values, key=lambda name: values[name] * (1 if METRIC_DIRECTIONS[metric] else -1))
         assert comparison["best"] == best
         assert comparison["winners"][0] == best
-        assert comparison["alpha"] == pytest.approx(0.05)  # one pair of models
+        assert set(comparison["p_values"]) == set(names) - {best}  # baselines are tested too
+        assert comparison["alpha"] == pytest.approx(0.05 / (len(names) - 1))
+        for name in names:
+            assert report["metrics"][name][metric]["se"] >= 0
 
 
 def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_models, tiny_dataset):
@@ -168,7 +169,7 @@ def test_density_probe_on_roll_statistics_predicts_note_density(tiny_dataset) ->
     def pairs(split):
         return splits[split].features[featurizer.name], splits[split].labels["note_density"]
 
-    predict = train_probe(density, pairs("train"), pairs("validation"), seed=0)
+    predict, _ = train_probe(density, pairs("train"), pairs("validation"), seed=0)
     features, truth = pairs("test")
     assert density.score(truth, predict(features))["density_r2"] > 0.5
 

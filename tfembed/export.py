@@ -69,7 +69,13 @@ def load_trained(
     grid = FrameGrid.from_dict(record["dataset"]["frame_grid"])
     path = run.checkpoint_path(checkpoint)
     model = build_siamese(
-        config.variant, grid, config.widths, config.num_candidates, config.smoothing
+        config.variant,
+        grid,
+        config.widths,
+        config.num_candidates,
+        config.smoothing,
+        config.negatives,
+        config.projection,
     )
     step = tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(model=model, step=step).restore(path).expect_partial()

@@ -33,6 +33,8 @@ class PieceInfo:
         composer_name: Composer name.
         split: ``train``, ``validation`` or ``test``.
         tempo_explicit: Whether the file holds a tempo event.
+        tempo_source: ``stated``, ``drawn`` or ``default`` (see
+            :mod:`tfembed.preparation.tempo`).
     """
 
     piece_id: str
@@ -40,6 +42,7 @@ class PieceInfo:
     composer_name: str
     split: str
     tempo_explicit: bool
+    tempo_source: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +204,7 @@ def prepare_piece(
             tempo_explicit=info.tempo_explicit,
             note_density=onsets_per_second(onset_frames, frames.start, grid),
             split=info.split,
+            tempo_source=info.tempo_source,
         )
         records.append(serialize_clip(mel[frames], clip_roll, labels))
     if not records:

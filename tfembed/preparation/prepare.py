@@ -43,7 +43,8 @@ from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
-from tfembed.preparation.splits import assign_splits
+from tfembed.preparation.splits import assign_splits, work_of, works_per_split
+from tfembed.preparation.tempo import DEFAULT_TEMPO_POLICY, TEMPO_POLICIES
 from tfembed.versions import tool_versions
 
 PIECES_DIR = "pieces"
@@ -73,6 +74,7 @@ class PieceJob:
     grid: FrameGrid
     max_piece_seconds: float
     long_pieces: str
+    tempo_policy: str = DEFAULT_TEMPO_POLICY
 
 
 def _prepare_one(job: PieceJob) -> dict[str, Any]:
@@ -84,6 +86,7 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
     from tfembed.preparation.midi import UnreadableFileError, clean_sequence, parse_midi
     from tfembed.preparation.piece import PieceInfo, prepare_piece
     from tfembed.preparation.render import RenderSetupError
+    from tfembed.preparation.tempo import apply_tempo_policy
 
     piece = job.piece
     started = time.perf_counter()
@@ -92,13 +95,22 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
         "file": piece.path,
         "composer": piece.composer_name,
         "split": piece.split,
+        "work": work_of(piece),
     }
     try:
         path = corpus_midi(piece.path) if piece.origin == MUSIC21_ORIGIN else piece.path
         parsed = parse_midi(path)
-        cleaned = clean_sequence(parsed.sequence, job.max_piece_seconds, job.long_pieces)
+        sequence, tempo_source = apply_tempo_policy(
+            parsed.sequence, parsed.tempo_explicit, piece.piece_id, job.tempo_policy
+        )
+        cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
         info = PieceInfo(
-            piece.piece_id, job.composer, piece.composer_name, piece.split, parsed.tempo_explicit
+            piece.piece_id,
+            job.composer,
+            piece.composer_name,
+            piece.split,
+            parsed.tempo_explicit,
+            tempo_source,
         )
         prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
     except (RenderSetupError, KeyboardInterrupt):
@@ -130,6 +142,8 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
             seconds=prepared.seconds,
             silent_clips=prepared.silent_clips,
             tempo_explicit=parsed.tempo_explicit,
+            tempo_source=tempo_source,
+            rendered_qpm=round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
             dropped_drum_notes=cleaned.dropped_drum_notes,
             cut_at_seconds=cleaned.cut_at_seconds,
             title=piece.title,
@@ -334,6 +348,7 @@ def prepare(
     grid: FrameGrid = DEFAULT_GRID,
     runner: str = "local",
     pipeline_options: str | None = None,
+    tempo_policy: str = DEFAULT_TEMPO_POLICY,
 ) -> dict[str, Any]:
     """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
 
@@ -343,7 +358,8 @@ def prepare(
         metadata: A MAESTRO-style CSV for ``midi_dir``.
         corpus: ``"music21"`` for the score corpus that ships with music21.
         composers: Corpus folders to use (default: ten composer classes).
-        pieces_per_composer: Cap on corpus pieces per composer.
+        pieces_per_composer: Cap on corpus pieces per composer; ``None`` uses
+            the corpus default, 0 takes every piece.
         max_score_kb: Largest corpus score taken (uncompressed KB); ``None`` uses
             the corpus default.
         workers: Worker processes.
@@ -354,6 +370,9 @@ def prepare(
         runner: ``"local"`` (a process pool of ``workers``) or ``"beam"`` (an
             Apache Beam pipeline, see :mod:`tfembed.preparation.beam_pipeline`).
         pipeline_options: Beam pipeline options, as on a command line (``beam`` only).
+        tempo_policy: ``draw`` renders a file that states no tempo at a tempo
+            drawn for the piece; ``stated`` renders it at 120 and leaves its
+            tempo unknown (see :mod:`tfembed.preparation.tempo`).
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -373,6 +392,8 @@ def prepare(
         raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
     if runner not in ("local", "beam"):
         raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
+    if tempo_policy not in TEMPO_POLICIES:
+        raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
     check_soundfont(soundfont_path)
@@ -380,6 +401,11 @@ def prepare(
         from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
 
         max_score_kb = DEFAULT_MAX_SCORE_KB
+    if corpus is not None and pieces_per_composer is None:
+        from tfembed.preparation.corpus import DEFAULT_PIECES_PER_COMPOSER
+
+        pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
+    pieces_per_composer = pieces_per_composer or None  # 0: no cap
     pieces, listing_problems, source = _list_pieces(
         midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
     )
@@ -395,6 +421,7 @@ def prepare(
         "max_piece_seconds": max_piece_seconds,
         "long_pieces": long_pieces,
         "frame_grid": grid.to_dict(),
+        "tempo_policy": tempo_policy,
     }
 
     out = Path(out_dir)
@@ -461,6 +488,7 @@ def _prepare_locked(
             grid,
             run_options["max_piece_seconds"],
             run_options["long_pieces"],
+            run_options["tempo_policy"],
         )
         for piece in pending
     ]
@@ -588,6 +616,9 @@ def _merge(
         **{key: value for key, value in run_options.items() if key != "format_version"},
         "vocabularies": {"composer": vocabulary, "key_signature": list(KEY_NAMES)},
         "counts": _counts(done, failures),
+        "works": works_per_split(
+            (summary["split"], summary.get("work", summary["piece_id"])) for summary in done
+        ),
         "shards": shards,
         "pieces": sorted(done, key=lambda summary: summary["piece_id"]),
         "failures": failures,

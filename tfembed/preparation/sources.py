@@ -29,6 +29,9 @@ class Piece:
         composer_name: Composer label ("" when unknown).
         split: Split given by the metadata, or ``None`` to assign one.
         title: Title when the metadata gives one.
+        work: The work the piece belongs to (movements of a sonata, several
+            performances of one composition); splits never divide a work.
+            Empty means the piece is a work of its own.
     """
 
     piece_id: str
@@ -37,6 +40,7 @@ class Piece:
     composer_name: str
     split: str | None = None
     title: str = ""
+    work: str = ""
 
 
 class SourceError(TfembedError):
@@ -73,7 +77,9 @@ def list_midi_dir(
     (files directly in ``midi_dir`` have no composer). With a metadata CSV in
     MAESTRO's format (``canonical_composer``, ``canonical_title``, ``split``,
     ``midi_filename`` relative to ``midi_dir``), exactly the listed files are
-    prepared, with the listed composer and split.
+    prepared, with the listed composer and split. A piece's work is its file,
+    or with metadata its composer and ``canonical_title``, so that several
+    performances of one composition stay in one split.
 
     Returns:
         The pieces, sorted by path, and problems found while listing (files
@@ -93,7 +99,15 @@ def list_midi_dir(
                 continue
             relative = path.relative_to(root).as_posix()
             composer = readable_name(relative.split("/")[0]) if "/" in relative else ""
-            pieces.append(Piece(piece_id_for(relative), MIDI_ORIGIN, str(path), composer))
+            pieces.append(
+                Piece(
+                    piece_id_for(relative),
+                    MIDI_ORIGIN,
+                    str(path),
+                    composer,
+                    work=readable_name(relative),
+                )
+            )
         return pieces, []
     return _list_from_metadata(root, Path(metadata))
 
@@ -147,14 +161,17 @@ def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[d
         if not path.is_file():
             problems.append({"file": str(path), "problem": "listed in the metadata but missing"})
             continue
+        composer, title = row["canonical_composer"].strip(), row.get("canonical_title", "").strip()
         pieces.append(
             Piece(
                 piece_id_for(relative),
                 MIDI_ORIGIN,
                 str(path),
-                row["canonical_composer"].strip(),
+                composer,
                 split,
-                row.get("canonical_title", "").strip(),
+                title,
+                # Performances of one composition share composer and title.
+                f"{composer}/{title}" if title else relative,
             )
         )
     return sorted(pieces, key=lambda piece: piece.path), problems

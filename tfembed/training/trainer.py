@@ -38,6 +38,22 @@ def precision_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_global_policy(previous)
 
 
+def learning_rate_schedule(
+    config: TrainConfig,
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of ``train.lr_schedule``: constant, or warm-up then cosine decay."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, max(1, config.steps))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        max(1, config.steps - config.warmup_steps),
+        warmup_target=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+    )
+
+
 def make_strategy(distribution: str) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy of ``train.distribution``.
 
@@ -86,9 +102,11 @@ class Trainer:
                 config.widths,
                 config.num_candidates,
                 config.smoothing,
+                config.negatives,
+                config.projection,
                 synchronized=config.distribution == "multi_worker",
             )
-            optimizer = keras.optimizers.Adam(config.learning_rate)
+            optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.model.compile(optimizer=optimizer)
@@ -142,6 +160,5 @@ class Trainer:
         return loss, self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
 
     def learning_rate(self) -> float:
-        """The optimizer's current learning rate."""
-        rate = self.optimizer.learning_rate
-        return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+        """The optimizer's current learning rate (the schedule's value at this step)."""
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))

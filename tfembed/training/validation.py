@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.dataset.pairs import PairSample, sample_pairs
-from tfembed.models.losses import semantic_relevance_loss
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
 from tfembed.models.siamese import SiameseModel, Variant
 
@@ -94,11 +93,8 @@ class Validation:
         """Validation loss (the training pairs' domains) and test-time rank@100."""
         first, second = self.variant.first, self.variant.second
         queries = embed_in_chunks(model.first_tower, self.sample.first[first])
-        loss = semantic_relevance_loss(
-            queries,
-            embed_in_chunks(model.second_tower, self.sample.second[second]),
-            model.num_candidates,
-            model.smoothing,
+        loss = model.loss_of_features(
+            queries, embed_in_chunks(model.second_tower, self.sample.second[second])
         )
         pool = embed_in_chunks(model.first_tower, self.sample.second[first])
         ranks = neighbour_ranks(queries, pool, tf.range(tf.shape(queries)[0]), self.rivals)
