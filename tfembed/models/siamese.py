@@ -123,6 +123,7 @@ def build_siamese(
     smoothing: float,
     negatives: str,
     projection: int,
+    synchronized: bool = False,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
@@ -137,16 +138,20 @@ def build_siamese(
         smoothing: Factor on the cosine similarity.
         negatives: ``sampled`` (the paper's) or ``in_batch``.
         projection: Hidden width of a projection head after each tower; 0 for none.
+        synchronized: Synchronized batch normalisation across replicas in the
+            towers (multi-worker training); it adds no weight, so checkpoints
+            load either way.
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {negatives!r}")
-    first = build_tower(f"{spec.first}_tower", *grid.clip_shape(spec.first), widths)
-    second = (
-        first
-        if spec.shared
-        else build_tower(f"{spec.second}_tower", *grid.clip_shape(spec.second), widths)
-    )
+
+    def tower(domain: str) -> keras.Model:
+        shape = grid.clip_shape(domain)
+        return build_tower(f"{domain}_tower", *shape, widths, synchronized=synchronized)
+
+    first = tower(spec.first)
+    second = first if spec.shared else tower(spec.second)
     heads = None
     if projection:
         size = int(first.output.shape[-1])

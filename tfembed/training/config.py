@@ -19,7 +19,7 @@ from tfembed.models.towers import DEFAULT_WIDTHS
 
 PRECISIONS = ("auto", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine")
-DISTRIBUTIONS = ("default", "mirrored")
+DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 
 MODEL_FIELDS = ("variant", "widths", "num_candidates", "smoothing", "negatives", "projection")
 """Fields that define the model: a resumed run must keep them."""
@@ -58,7 +58,9 @@ class TrainConfig:
         seed: Seeds the weights, the pair shuffle, the negatives and augmentation.
         mixed_precision: ``auto`` (mixed_float16 on GPU, float32 on CPU),
             ``float32`` or ``mixed_float16``.
-        distribution: ``default`` (one device) or ``mirrored`` (all GPUs of a box).
+        distribution: ``default`` (one device), ``mirrored`` (all GPUs of a box)
+            or ``multi_worker`` (several processes or machines, from ``TF_CONFIG``;
+            ``batch_size`` is the global batch, divided among the workers).
         spec_augment: SpecAugment-style masking of training mel clips.
     """
 

@@ -55,9 +55,25 @@ def learning_rate_schedule(
 
 
 def make_strategy(distribution: str) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy of ``train.distribution``."""
+    """The ``tf.distribute`` strategy of ``train.distribution``.
+
+    ``multi_worker`` is ``MultiWorkerMirroredStrategy``, configured from the
+    ``TF_CONFIG`` environment variable (one worker without it). It must be
+    created before any other TensorFlow operation of the process.
+
+    Raises:
+        RunError: ``multi_worker`` in a process that already ran TensorFlow.
+    """
     if distribution == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if distribution == "multi_worker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise RunError(
+                f"cannot start MultiWorkerMirroredStrategy ({error}); train.distribution = "
+                "'multi_worker' needs a fresh process (run tfembed-train) and a valid TF_CONFIG"
+            ) from error
     return tf.distribute.get_strategy()
 
 
@@ -88,6 +104,7 @@ class Trainer:
                 config.smoothing,
                 config.negatives,
                 config.projection,
+                synchronized=config.distribution == "multi_worker",
             )
             optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             if keras.mixed_precision.global_policy().name == "mixed_float16":
@@ -119,11 +136,28 @@ class Trainer:
     @tf.function
     def train_step(self, batch) -> tf.Tensor:
         """One optimizer step on a (distributed) batch of pairs; returns the mean loss."""
-        losses = self.strategy.run(
-            lambda pairs: self.model.train_step(pairs)["loss"], args=(batch,)
+        loss, _ = self.agreed_step(batch, tf.constant(0.0))
+        return loss
+
+    @tf.function
+    def agreed_step(self, batch, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One step that also tells every worker whether any of them was asked to stop.
+
+        Args:
+            batch: A (distributed) batch of pairs.
+            stop: float32 scalar, 1 when this process received SIGINT or SIGTERM.
+
+        Returns:
+            The mean loss, and the sum of ``stop`` over all replicas (above 0: stop); the workers
+            of a multi-worker job stop after the same step.
+        """
+        losses, stops = self.strategy.run(
+            lambda pairs: (self.model.train_step(pairs)["loss"], tf.identity(stop)),
+            args=(batch,),
         )
         self.step.assign_add(1)
-        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+        loss = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+        return loss, self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
 
     def learning_rate(self) -> float:
         """The optimizer's current learning rate (the schedule's value at this step)."""
