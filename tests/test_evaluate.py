@@ -106,12 +106,13 @@ def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_mode
 
 def test_a_probe_head_trains_on_real_labels_through_tfsmlayer(saved_models, tiny_dataset) -> None:
     keras.utils.set_random_seed(0)
-    clips = next(load_clips(tiny_dataset, "train").batch(256).as_numpy_iterator())
+    clips = next(load_clips(tiny_dataset, "train").batch(4096).as_numpy_iterator())
     inputs = keras.Input([192, 96])
     features = keras.layers.TFSMLayer(str(saved_models[0]), call_endpoint="serve", trainable=False)(
         inputs
     )
-    hidden = keras.layers.Dense(64, activation="relu")(features)
+    # A tower trained for a few steps gives features of small spread: scale them first.
+    hidden = keras.layers.Dense(64, activation="relu")(keras.layers.BatchNormalization()(features))
     probe = keras.Model(inputs, keras.layers.Dense(4)(hidden))
     probe.compile(
         keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)

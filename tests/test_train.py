@@ -51,8 +51,10 @@ def test_the_best_validation_checkpoint_is_kept_and_exported(tiny_dataset, tmp_p
     best = json.loads((tmp_path / "best" / "best.json").read_text())
     assert best["step"] in (2, 4, 6)
     ranks = read_scalars(tmp_path / "logs", "validation/rank_at_100_am")
-    assert best["validation/rank_at_100_am"] == pytest.approx(ranks[1].min())
-    assert best["step"] == ranks[0][np.argmin(ranks[1])]
+    steps, values = ranks[0][1:], ranks[1][1:]  # step 0 is the untrained reference
+    assert ranks[0][0] == 0 and list(steps) == [2, 4, 6]
+    assert best["validation/rank_at_100_am"] == pytest.approx(values.min())
+    assert best["step"] == steps[np.argmin(values)]
     metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
     assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best["step"])
 

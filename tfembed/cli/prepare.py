@@ -56,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tempo_policy",
         choices=["draw", "stated"],
-        default="draw",
-        help="a file that states no tempo is rendered at a tempo drawn per piece "
-        "(draw, default) or at 120 with its tempo left out of the tempo task (stated)",
+        help="a file that states no tempo is rendered at a tempo drawn per piece (draw, "
+        "the default for --corpus) or at MIDI's 120 with its tempo left out of the tempo "
+        "task (stated, the default for --midi_dir)",
     )
     parser.add_argument(
         "--max_score_kb",

@@ -44,7 +44,7 @@ from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_s
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
 from tfembed.preparation.splits import assign_splits, work_of, works_per_split
-from tfembed.preparation.tempo import DEFAULT_TEMPO_POLICY, TEMPO_POLICIES
+from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
 from tfembed.versions import tool_versions
 
 PIECES_DIR = "pieces"
@@ -74,7 +74,7 @@ class PieceJob:
     grid: FrameGrid
     max_piece_seconds: float
     long_pieces: str
-    tempo_policy: str = DEFAULT_TEMPO_POLICY
+    tempo_policy: str = MIDI_DIR_TEMPO_POLICY
 
 
 def _prepare_one(job: PieceJob) -> dict[str, Any]:
@@ -348,7 +348,7 @@ def prepare(
     grid: FrameGrid = DEFAULT_GRID,
     runner: str = "local",
     pipeline_options: str | None = None,
-    tempo_policy: str = DEFAULT_TEMPO_POLICY,
+    tempo_policy: str | None = None,
 ) -> dict[str, Any]:
     """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
 
@@ -372,7 +372,8 @@ def prepare(
         pipeline_options: Beam pipeline options, as on a command line (``beam`` only).
         tempo_policy: ``draw`` renders a file that states no tempo at a tempo
             drawn for the piece; ``stated`` renders it at 120 and leaves its
-            tempo unknown (see :mod:`tfembed.preparation.tempo`).
+            tempo unknown (see :mod:`tfembed.preparation.tempo`). ``None``:
+            ``draw`` for the corpus, ``stated`` for a folder of MIDI files.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -392,6 +393,8 @@ def prepare(
         raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
     if runner not in ("local", "beam"):
         raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
+    if tempo_policy is None:
+        tempo_policy = CORPUS_TEMPO_POLICY if corpus is not None else MIDI_DIR_TEMPO_POLICY
     if tempo_policy not in TEMPO_POLICIES:
         raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
     check_fluidsynth()

@@ -20,7 +20,11 @@ import math
 from tfembed.preparation.labels import DEFAULT_QPM
 
 TEMPO_POLICIES = ("draw", "stated")
-DEFAULT_TEMPO_POLICY = "draw"
+CORPUS_TEMPO_POLICY = "draw"
+"""Default for the music21 corpus: scores that state no tempo get one drawn per piece."""
+MIDI_DIR_TEMPO_POLICY = "stated"
+"""Default for a folder of MIDI files: a file without a tempo event is played at
+MIDI's 120, its own tempo by the standard, and left out of the tempo task."""
 DRAWN_QPM_RANGE = (50.0, 180.0)
 """Quarter notes per minute a drawn tempo lies in."""
 

@@ -266,8 +266,8 @@ def _loop(
     stopped = False
     started, started_step = time.perf_counter(), step
     with stop.installed(), writer.as_default():
-        if step == 0 and validation.available:  # the untrained tower, for reference
-            _validate(validation, trainer, best, step)
+        if step == 0 and validation.available:  # the untrained tower, a reference only
+            _validate(validation, trainer, None, step)
         while step < config.steps and not stopped:
             loss, stops = trainer.agreed_step(
                 next(iterator), tf.constant(float(stop.signal_number is not None))
@@ -306,13 +306,14 @@ def _loop(
 
 
 def _validate(
-    validation: Validation, trainer: Trainer, best: _BestCheckpoint, step: int
+    validation: Validation, trainer: Trainer, best: _BestCheckpoint | None, step: int
 ) -> dict[str, float]:
-    """Measures, logs and offers the model as the best checkpoint; returns the metrics."""
+    """Measures and logs; offers the model as the best checkpoint unless ``best`` is None."""
     metrics = validation.measure(trainer.model)
     for name, value in metrics.items():
         tf.summary.scalar(name, value, step=step)
-    best.offer(metrics, step)
+    if best is not None:
+        best.offer(metrics, step)
     return metrics
 
 
