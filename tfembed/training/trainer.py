@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfembed.errors import RunError
 from tfembed.features.framegrid import FrameGrid
-from tfembed.models.siamese import build_siamese, variant_spec
+from tfembed.models.siamese import SiameseModel, build_siamese, variant_spec
 from tfembed.training.config import TrainConfig
 
 
@@ -51,6 +51,24 @@ def learning_rate_schedule(
         max(1, config.steps - config.warmup_steps),
         warmup_target=config.learning_rate,
         warmup_steps=config.warmup_steps,
+    )
+
+
+def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
+    """The siamese model a run's settings describe.
+
+    Under ``multi_worker`` its batch norm is synchronized across workers; that
+    adds no weights, so any run's checkpoint loads into it.
+    """
+    return build_siamese(
+        config.variant,
+        grid,
+        config.widths,
+        config.num_candidates,
+        config.smoothing,
+        config.negatives,
+        config.projection,
+        synchronized=config.distribution == "multi_worker",
     )
 
 
@@ -96,16 +114,7 @@ class Trainer:
         self.strategy = strategy or make_strategy(config.distribution)
         spec = variant_spec(config.variant)
         with self.strategy.scope():
-            self.model = build_siamese(
-                config.variant,
-                grid,
-                config.widths,
-                config.num_candidates,
-                config.smoothing,
-                config.negatives,
-                config.projection,
-                synchronized=config.distribution == "multi_worker",
-            )
+            self.model = build_model(config, grid)
             optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
