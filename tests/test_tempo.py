@@ -55,7 +55,7 @@ def test_prepared_labels_follow_the_drawn_tempo(tmp_path: Path):
     write_raw_midi(tmp_path / "midi" / "stated.mid", scale_notes(12.0), tempo_event=True)
     qpm = drawn_qpm(piece_id_for("plain.mid"))
 
-    manifest = prepare(tmp_path / "out", midi_dir=tmp_path / "midi")
+    manifest = prepare(tmp_path / "out", midi_dir=tmp_path / "midi", tempo_policy="draw")
 
     summaries = {piece["file"].split("/")[-1]: piece for piece in manifest["pieces"]}
     assert summaries["plain.mid"]["tempo_source"] == "drawn"
@@ -89,3 +89,11 @@ def test_stated_policy_keeps_120_and_leaves_the_tempo_unknown(tmp_path: Path):
     clips = _clips(tmp_path / "out")
     assert {clip["tempo"] for clip in clips} == {120.0}
     assert {clip["tempo_source"] for clip in clips} == {b"default"}
+
+
+def test_a_folder_of_midi_files_keeps_its_own_tempo_by_default(tmp_path: Path):
+    write_raw_midi(tmp_path / "midi" / "plain.mid", scale_notes(12.0))
+    manifest = prepare(tmp_path / "out", midi_dir=tmp_path / "midi")
+    assert manifest["tempo_policy"] == "stated"
+    assert manifest["pieces"][0]["tempo_source"] == "default"
+    assert manifest["pieces"][0]["rendered_qpm"] == 120.0
