@@ -73,7 +73,9 @@ def test_report_has_every_row_metric_and_plot(report_dir, tiny_dataset) -> None:
     assert abs(chance - (candidates + 1) / 2) < candidates / 6
     composer = report["counts"]["composer"]["test"]
     assert composer["used"] + composer["left_out"] == test_clips
-    assert report["metrics"]["MEL_SYM (mel)"]["composer_micro_f1"]["std"] >= 0
+    model = report["metrics"]["MEL_SYM (mel)"]
+    assert model["rank_am"]["std"] == 0.0  # rank@100 has no probe seeds to spread over
+    assert 0.0 <= model["composer_micro_f1"]["std"] < 0.25
     for plot in ("projection.png", "training_curves.png"):
         assert (report_dir / plot).read_bytes()[:4] == b"\x89PNG"
     markdown = (report_dir / "report.md").read_text()
