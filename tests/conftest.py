@@ -23,7 +23,7 @@ def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset prepared from 4 real corpus pieces of each of 4 composers.
 
-    Every composer has pieces in train (2), validation (1) and test (1).
+    Every composer has pieces in train, validation and test.
     """
     out = tmp_path_factory.mktemp("tiny") / "data"
     prepare(
@@ -33,6 +33,9 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pieces_per_composer=4,
         max_piece_seconds=120,
         workers=2,
+        # Rendered at the files' own tempo, as tfembed-embed renders a MIDI file,
+        # so that prepared clips and embedded files can be compared.
+        tempo_policy="stated",
     )
     return out
 

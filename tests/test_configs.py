@@ -15,6 +15,7 @@ import pytest
 
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.models.losses import in_batch_loss
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
 from tfembed.training.configs import parse_configs, shipped_configs
@@ -95,3 +96,42 @@ def test_a_plain_install_finds_the_configs_by_bare_name(tmp_path) -> None:
     ).stdout.split()
     assert printed[0].startswith(str(target))
     assert printed[1] == str(target / "tfembed" / "configs" / "sym_mel.gin")
+
+
+@pytest.mark.parametrize(
+    ("bindings", "shared_heads"),
+    [
+        (["train.negatives = 'in_batch'"], None),
+        (["train.projection = 32"], True),
+        (["train.lr_schedule = 'cosine'", "train.warmup_steps = 1"], None),
+    ],
+)
+def test_every_recipe_lever_trains(bindings, shared_heads) -> None:
+    parse_configs(["mel_mel.gin", "tiny.gin"], bindings)
+    settings = TrainConfig()
+    trainer = Trainer(settings, DEFAULT_GRID)
+    rng = np.random.default_rng(0)
+    shape = (settings.batch_size, *DEFAULT_GRID.clip_shape("mel"))
+    batch = (rng.normal(size=shape).astype(np.float32),) * 2
+    rates = []
+    for _ in range(2):
+        rates.append(trainer.learning_rate())
+        assert np.isfinite(float(trainer.train_step(batch)))
+    if settings.lr_schedule == "cosine":
+        assert rates[0] < rates[1] == pytest.approx(settings.learning_rate)  # warm-up
+    if shared_heads is not None:
+        first, second = trainer.model.heads
+        assert (first is second) == shared_heads
+        assert trainer.model.first_tower.output.shape[-1] == 128  # features before the head
+
+
+def test_in_batch_loss_is_symmetric_and_rewards_matching_pairs() -> None:
+    rng = np.random.default_rng(0)
+    anchors = rng.normal(size=(16, 8)).astype(np.float32)
+    matched = float(in_batch_loss(anchors, anchors + 0.01, 10.0))
+    shuffled = float(in_batch_loss(anchors, np.roll(anchors, 1, axis=0), 10.0))
+    assert matched < 0.1 < np.log(16) < shuffled
+    noise = rng.normal(size=(16, 8)).astype(np.float32)
+    assert float(in_batch_loss(anchors, noise, 10.0)) == pytest.approx(
+        float(in_batch_loss(noise, anchors, 10.0)), rel=1e-5
+    )

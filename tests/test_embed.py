@@ -17,6 +17,8 @@ from tfembed.dataset.manifest import read_manifest
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
+from tfembed.inference.audio import AudioFile
+from tfembed.inference.long_audio import embed_audio_in_chunks
 from tfembed.preparation.corpus import corpus_midi
 from tfembed.preparation.render import find_soundfont, render_piano
 
@@ -260,3 +262,19 @@ def test_a_three_hour_note_is_cut_at_the_length_cap(exported_models, tmp_path, c
     index = json.loads((out / "index.json").read_text())
     assert index["files"][0]["cut_at_seconds"] == 60
     assert index["files"][0]["clips"] == 20
+
+
+def test_long_audio_in_chunks_gives_the_same_embeddings(mel, tmp_path) -> None:
+    rate = 44100
+    rng = np.random.default_rng(0)
+    tone = 0.3 * np.sin(2 * np.pi * np.cumsum(rng.uniform(200, 900, rate * 71)) / rate)
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, np.stack([tone, 0.5 * tone], axis=1), rate, subtype="PCM_16")
+    for hop_seconds in (None, 1.0):
+        whole = mel.embed_audio_file(path, hop_seconds)  # one call of the export's graph
+        embedding, starts, padded = embed_audio_in_chunks(
+            mel, AudioFile(path), mel.hop_frames(hop_seconds), chunk_seconds=13.0
+        )
+        np.testing.assert_allclose(embedding, whole.embedding, atol=1e-5)
+        np.testing.assert_array_equal(padded, whole.padded)
+        np.testing.assert_allclose(starts / 64, whole.timestamps)

@@ -76,7 +76,7 @@ def test_labels_of_a_built_sequence_are_exact(tmp_path: Path) -> None:
 def test_file_without_tempo_or_key_gets_default_tempo_and_unknown_key(tmp_path: Path) -> None:
     write_raw_midi(tmp_path / "midi" / "plain.mid", scale_notes(7.0))
 
-    prepare(tmp_path / "out", midi_dir=tmp_path / "midi")
+    prepare(tmp_path / "out", midi_dir=tmp_path / "midi", tempo_policy="stated")
 
     clips = _clips(tmp_path / "out")
     assert len(clips) == 2

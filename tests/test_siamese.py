@@ -60,7 +60,7 @@ def test_the_validation_sample_is_seeded_and_spans_every_piece(tiny_dataset) -> 
 def test_every_variant_trains_on_real_pairs(tiny_dataset, variant) -> None:
     spec = VARIANTS[variant]
     pairs = neighbour_pairs(open_dataset(tiny_dataset), "train", spec.first, spec.second, 8, seed=0)
-    model = build_siamese(variant, DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0)
+    model = build_siamese(variant, DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "sampled", 0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
@@ -80,7 +80,7 @@ def test_mixed_precision_path_keeps_float32_embeddings(tiny_dataset) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         pairs = neighbour_pairs(open_dataset(tiny_dataset), "train", "mel", "mel", 8, seed=0)
-        model = build_siamese("MEL_MEL", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0)
+        model = build_siamese("MEL_MEL", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "sampled", 0)
         optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
         model.compile(optimizer=optimizer)
         history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,8 +51,10 @@ def test_the_best_validation_checkpoint_is_kept_and_exported(tiny_dataset, tmp_p
     best = json.loads((tmp_path / "best" / "best.json").read_text())
     assert best["step"] in (2, 4, 6)
     ranks = read_scalars(tmp_path / "logs", "validation/rank_at_100_am")
-    assert best["validation/rank_at_100_am"] == pytest.approx(ranks[1].min())
-    assert best["step"] == ranks[0][np.argmin(ranks[1])]
+    steps, values = ranks[0][1:], ranks[1][1:]  # step 0 is the untrained reference
+    assert ranks[0][0] == 0 and list(steps) == [2, 4, 6]
+    assert best["validation/rank_at_100_am"] == pytest.approx(values.min())
+    assert best["step"] == steps[np.argmin(values)]
     metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
     assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best["step"])
 
@@ -177,3 +180,37 @@ def test_training_makes_the_validation_rank_clearly_better(tiny_dataset, tmp_pat
     ranks = read_scalars(tmp_path / "trained" / "logs", "validation/rank_at_100_am")
     assert ranks[1][0] == reference[1][0]  # step 0: the same untrained tower (seeded)
     assert ranks[1][-1] < 0.7 * reference[1][-1]
+
+
+def test_a_second_training_in_the_same_folder_is_refused(tiny_dataset, tmp_path) -> None:
+    command = [sys.executable, "-m", "tfembed.cli.train"]
+    command += _arguments("mel_mel.gin", tiny_dataset, tmp_path, "train.steps = 100000")
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment
+    )
+    for line in first.stdout:
+        if line.startswith("step 3:"):
+            break
+    second = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert second.returncode == 1
+    assert f"is in use by another training run (process {first.pid})" in second.stderr
+    first.kill()  # SIGKILL: the kernel releases the lock, no stale lock is left
+    first.wait(timeout=60)
+    resumed = _arguments("mel_mel.gin", tiny_dataset, tmp_path, "train.steps = 4")
+    assert train_main(resumed) == 0
+
+
+def test_a_dataset_without_validation_trains_and_exports_the_latest(
+    tiny_dataset, tmp_path, capsys
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["shards"]["validation"] = []
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    assert train_main(_arguments("sym_sym.gin", data, tmp_path / "run")) == 0
+    assert "training without validation" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "best").exists()
+    metadata = json.loads((tmp_path / "run" / "saved_model" / "metadata.json").read_text())
+    assert metadata["checkpoint_step"] == 6

@@ -6,7 +6,7 @@ import contextlib
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,7 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
-    )
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _create_temporary(path)
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
@@ -40,6 +36,22 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _create_temporary(path: Path) -> Path:
+    """Creates an empty, new temporary file beside ``path`` with the umask's mode.
+
+    Unlike ``tempfile.mkstemp`` (always 0600), the file is created with mode 0666
+    less the umask, like any file ``open`` creates, so a dataset or an export
+    written here is as readable as the user's other files.
+    """
+    while True:
+        name = path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return name
 
 
 def write_bytes_atomically(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:

@@ -36,10 +36,11 @@ from tfembed.export_format import METADATA_NAME, is_export
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.windows import embed_windows, window_layout
-from tfembed.models.siamese import SiameseModel, build_siamese, variant_spec
+from tfembed.models.siamese import SiameseModel, variant_spec
 from tfembed.tflite import TFLITE_NAME, write_tflite
 from tfembed.training.config import TrainConfig
 from tfembed.training.run_folder import RunFolder
+from tfembed.training.trainer import build_model
 from tfembed.versions import tool_versions
 
 TOWERS = ("first", "second")
@@ -69,9 +70,7 @@ def load_trained(
     config = TrainConfig.from_dict(record["config"])
     grid = FrameGrid.from_dict(record["dataset"]["frame_grid"])
     path = run.checkpoint_path(checkpoint)
-    model = build_siamese(
-        config.variant, grid, config.widths, config.num_candidates, config.smoothing
-    )
+    model = build_model(config, grid)
     step = tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(model=model, step=step).restore(path).expect_partial()
     return model, config, grid, record, int(step.numpy())

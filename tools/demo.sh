@@ -10,8 +10,8 @@ demo="${TFEMBED_DEMO_DIR:-$repo/runs/demo}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
 steps="${TFEMBED_DEMO_STEPS:-600}"
 
-echo "== 1/3 prepare the default corpus (music21, 10 composers, <= 24 pieces each)"
-"$bin/tfembed-prepare" --corpus music21 --pieces_per_composer 24 --workers "$workers" \
+echo "== 1/3 prepare the default corpus (music21, 10 composers, <= 40 pieces each)"
+"$bin/tfembed-prepare" --corpus music21 --pieces_per_composer 40 --workers "$workers" \
   --out "$demo/data"
 echo "== 2/3 train MEL_MEL for $steps steps, then export (tensorboard --logdir $demo/mel_mel/logs)"
 "$bin/tfembed-train" --config mel_mel.gin --data "$demo/data" --model_dir "$demo/mel_mel" \

@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--hop must be positive, not {args.hop}")
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, not {args.batch_size}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"tfembed-embed: error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return 1
     from tfembed.errors import TfembedError
     from tfembed.inference.embedder import Embedder
 

@@ -29,12 +29,23 @@ def main(argv: list[str] | None = None) -> int:
         "--bootstrap_rounds", type=int, default=1000, help="draws of the significance test"
     )
     parser.add_argument(
+        "--min_test_works",
         "--min_test_pieces",
+        dest="min_test_works",
         type=int,
         default=5,
-        help="metrics measured on fewer test pieces are not tested for significance",
+        help="metrics measured on fewer test works are not tested for significance",
+    )
+    parser.add_argument(
+        "--train_stride",
+        type=int,
+        default=3,
+        help="probes train on every Nth clip of each train piece (default 3; 1 takes all)",
     )
     args = parser.parse_args(argv)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return 1
     from tfembed.errors import TfembedError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
 
@@ -46,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds,
             baselines=not args.no_baselines,
             bootstrap_rounds=args.bootstrap_rounds,
-            min_test_pieces=args.min_test_pieces,
+            min_test_works=args.min_test_works,
+            train_stride=args.train_stride,
         )
     except TfembedError as error:
         print(f"tfembed-eval: error: {error}", file=sys.stderr)

@@ -49,7 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--soundfont", help="General MIDI .sf2 (default: found automatically)")
     parser.add_argument("--composers", nargs="+", help="music21 corpus folders to use")
     parser.add_argument(
-        "--pieces_per_composer", type=int, help="cap on music21 corpus pieces per composer"
+        "--pieces_per_composer",
+        type=int,
+        help="cap on music21 corpus pieces per composer (default 40; 0 takes all)",
+    )
+    parser.add_argument(
+        "--tempo_policy",
+        choices=["draw", "stated"],
+        help="a file that states no tempo is rendered at a tempo drawn per piece (draw, "
+        "the default for --corpus) or at MIDI's 120 with its tempo left out of the tempo "
+        "task (stated, the default for --midi_dir)",
     )
     parser.add_argument(
         "--max_score_kb",
@@ -98,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             long_pieces=args.long_pieces,
             runner=args.runner,
             pipeline_options=args.pipeline_options,
+            tempo_policy=args.tempo_policy,
         )
     except TfembedError as error:
         print(f"tfembed-prepare: error: {error}", file=sys.stderr)

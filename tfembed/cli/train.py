@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -41,9 +42,12 @@ def _run(args: argparse.Namespace) -> int:
         f"done: step {result.step}"
         + "".join(f", {name} {value:.3f}" for name, value in result.metrics.items())
     )
-    print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
+    print(f"weights sha256 {result.weights_digest}")
     if result.stopped_by_signal is not None:
-        return SIGNAL_EXIT_BASE + result.stopped_by_signal
+        return SIGNAL_EXIT_BASE + (result.stopped_by_signal or signal.SIGTERM)
+    if not result.is_chief:  # the chief alone writes logs and the export
+        return 0
+    print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
     saved = export_tower(args.model_dir, RunFolder.at(args.model_dir).saved_model)
     print(f"SavedModel of the test-time tower: {saved}")
     return 0

@@ -35,6 +35,10 @@ class ClipLabels:
             (``False`` means the MIDI default of 120 was assumed).
         note_density: Note onsets per second within the clip.
         split: ``train``, ``validation`` or ``test``.
+        tempo_source: ``stated`` (a tempo event in the file), ``drawn`` (no
+            tempo stated; rendered at a tempo drawn for the piece) or ``default``
+            (no tempo stated; rendered at 120). Empty in data prepared before
+            this label existed.
     """
 
     piece_id: str
@@ -47,6 +51,7 @@ class ClipLabels:
     tempo_explicit: bool
     note_density: float
     split: str
+    tempo_source: str = ""
 
 
 CLIP_ARRAYS = {"mel": (tf.float16, np.float16), "roll": (tf.uint8, np.uint8)}
@@ -96,7 +101,17 @@ def serialize_clip(mel: np.ndarray, roll: np.ndarray, labels: ClipLabels) -> byt
 
 _FEATURE_SPEC = {
     **{name: tf.io.FixedLenFeature([], tf.string) for name in CLIP_ARRAYS},
-    **{name: tf.io.FixedLenFeature([], dtype) for name, dtype in LABEL_DTYPES.items()},
+    **{
+        field.name: tf.io.FixedLenFeature(
+            [],
+            LABEL_DTYPES[field.name],
+            # A label with a default (added later) reads as that default from older data.
+            default_value=None
+            if field.default is dataclasses.MISSING
+            else (field.default.encode() if isinstance(field.default, str) else field.default),
+        )
+        for field in dataclasses.fields(ClipLabels)
+    },
 }
 
 

@@ -1,9 +1,11 @@
 """The evaluation behind ``tfembed-eval``: every row, every metric, one report.
 
 Rows are the exported models and, on the same splits, the baselines (chance,
-the same tower with random weights, hand-made features). Metrics are rank@100
-on the test split and four probe tasks; the models are compared for
-significance (see :mod:`tfembed.evaluation.significance`).
+the same tower with random weights, hand-made features). Several exports of one
+variant (training seeds) make one row. Metrics are rank@100 on the test split
+and four probe tasks, each with the paper's MLP head and a linear probe;
+models and baselines are compared together for significance, by a bootstrap
+over test works (see :mod:`tfembed.evaluation.significance`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ from tfembed.evaluation.featurizers import (
     random_tower_featurizer,
     saved_model_featurizer,
 )
+from tfembed.evaluation.metrics import f1_scores
 from tfembed.evaluation.plots import plot_projections, plot_training_curves
-from tfembed.evaluation.probes import ProbeTask, probe_tasks, train_probe
-from tfembed.evaluation.report import METRIC_DIRECTIONS, write_markdown
-from tfembed.evaluation.significance import clip_weights, compare, piece_draws
+from tfembed.evaluation.probes import (
+    ProbeTask,
+    probe_tasks,
+    train_linear_probe,
+    train_mlp_probes,
+)
+from tfembed.evaluation.report import LINEAR_PREFIX, METRIC_DIRECTIONS, write_markdown
+from tfembed.evaluation.significance import clip_weights, compare, piece_draws, seed_draws
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 from tfembed.registry import resolve_model
@@ -37,8 +45,13 @@ from tfembed.registry import resolve_model
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 TEST_EMBEDDINGS = "test_embeddings.npz"
-MIN_TEST_PIECES = 5
-"""Default: fewer test pieces than this for a metric and it is not tested for significance."""
+TRAIN_STRIDE = 3
+"""Probes train on every third clip of each train piece: neighbouring 3-second
+clips are near-duplicates to a probe, and embedding a third of the train split
+keeps one model plus its baselines within minutes on two cores."""
+
+MIN_TEST_WORKS = 5
+"""Default: fewer test works than this for a metric and it is not tested for significance."""
 
 
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
@@ -121,18 +134,28 @@ def _probe_rows(
     task: ProbeTask,
     splits: dict[str, SplitFeatures],
     names: list[str],
-    seeds: list[int],
-) -> dict[str, list[np.ndarray]]:
-    """Test predictions of each row's probe, one array per seed."""
-    predictions: dict[str, list[np.ndarray]] = {}
+    seeds: int,
+) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict[str, dict[str, str]]]:
+    """Test outputs of each row's probes, and the configuration each chose.
+
+    Returns:
+        Row -> probe kind (``mlp``, ``linear``) -> outputs on the test clips, one
+        array per seed; and row -> kind -> the chosen configuration.
+    """
+    outputs: dict[str, dict[str, list[np.ndarray]]] = {}
+    chosen: dict[str, dict[str, str]] = {}
     for name in names:
         train = _task_data(task, splits["train"], name)
         validation = _task_data(task, splits["validation"], name)
         test_features, _ = _task_data(task, splits["test"], name)
-        predictions[name] = [
-            train_probe(task, train, validation, seed)(test_features) for seed in seeds
-        ]
-    return predictions
+        heads, config = train_mlp_probes(task, train, validation, seeds)
+        linear, strength = train_linear_probe(task, train, validation)
+        outputs[name] = {
+            "mlp": [head(test_features) for head in heads],
+            "linear": [linear(test_features)],
+        }
+        chosen[name] = {"mlp": str(config), "linear": f"{strength:g}"}
+    return outputs, chosen
 
 
 def _summary(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -147,36 +170,56 @@ def _summary(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 @dataclasses.dataclass
 class _Scores:
-    """Each row's metrics on the test split and on every bootstrap draw of its pieces.
+    """Each row's metrics on the test split and on every bootstrap draw of its works.
 
     Attributes:
         metrics: Row -> metric -> ``{"mean", "std"}`` (over probe seeds).
         draws: Row -> metric -> the metric on each draw (seed-averaged).
-        pieces: The test pieces, in the order of ``counts``' columns.
-        counts: ``[draws, pieces]`` how often each piece is drawn.
-        test_pieces: Metric -> number of test pieces its clips come from.
+        works: The test works, in the order of ``counts``' columns.
+        counts: ``[draws, works]`` how often each work is drawn.
+        work_of: Piece id -> its work.
+        test_works: Metric -> number of test works its clips come from.
     """
 
     metrics: dict[str, dict[str, dict[str, float]]]
     draws: dict[str, dict[str, np.ndarray]]
-    pieces: np.ndarray
+    works: np.ndarray
     counts: np.ndarray
-    test_pieces: dict[str, int] = dataclasses.field(default_factory=dict)
+    work_of: dict[str, str]
+    test_works: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def works_of(self, piece_ids: np.ndarray) -> np.ndarray:
+        """The work of each of these pieces."""
+        return _works(self.work_of, piece_ids)
 
     def weights(self, piece_ids: np.ndarray) -> np.ndarray:
-        """``[draws, clips]`` bootstrap weights of clips from these pieces."""
-        return clip_weights(self.pieces, self.counts, piece_ids)
+        """``[draws, clips]`` bootstrap weights of clips (or pieces) with these piece ids."""
+        return clip_weights(self.works, self.counts, self.works_of(piece_ids))
+
+    def count_works(self, piece_ids: np.ndarray) -> int:
+        """Distinct works of these pieces."""
+        return len(np.unique(self.works_of(piece_ids)))
+
+
+def _works(work_of: dict[str, str], piece_ids: np.ndarray) -> np.ndarray:
+    """The work of each piece id (bytes or str); a piece missing from ``work_of`` is its own."""
+    return np.array([work_of.get(piece, piece) for piece in np.asarray(piece_ids).astype(str)])
+
+
+def _work_of(manifest: dict[str, Any]) -> dict[str, str]:
+    """Piece id -> work, from the manifest (each piece its own work in older data)."""
+    return {piece["piece_id"]: piece.get("work", piece["piece_id"]) for piece in manifest["pieces"]}
 
 
 def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict[str, int]:
     """rank@100 of every row; returns the query counts."""
     queries, ranks = _rank_rows(test, names)
     weights = scores.weights(test.labels["piece_id"][queries])
-    pieces = len(np.unique(test.labels["piece_id"][queries]))
+    works = scores.count_works(test.labels["piece_id"][queries])
     for name in names:
         for metric, value in rank_summary(ranks[name]).items():
             scores.metrics[name][metric] = {"mean": value, "std": 0.0}
-            scores.test_pieces[metric] = pieces
+            scores.test_works[metric] = works
         on_draws = [rank_summary(ranks[name], draw) for draw in weights]
         for metric in on_draws[0]:
             scores.draws[name][metric] = np.array([draw[metric] for draw in on_draws])
@@ -187,17 +230,68 @@ def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict
     }
 
 
+def piece_predictions(
+    probabilities: np.ndarray, piece_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A piece's prediction: the class of highest mean probability over its clips.
+
+    Returns:
+        The distinct piece ids (sorted) and each one's predicted class.
+    """
+    pieces, index = np.unique(piece_ids, return_inverse=True)
+    sums = np.zeros((len(pieces), probabilities.shape[1]))
+    np.add.at(sums, index, probabilities)
+    return pieces, np.argmax(sums, axis=1)
+
+
+def _scored(
+    task: ProbeTask,
+    truth: np.ndarray,
+    outputs: list[np.ndarray],
+    piece_ids: np.ndarray,
+    scores: _Scores,
+) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
+    """Scores of one probe's seeds, and their mean on every draw.
+
+    The composer task is scored per clip and per piece (``composer_piece_*``).
+    """
+    weights = scores.weights(piece_ids)
+    per_seed, on_draws = [], []
+    for output in outputs:
+        predicted = task.predictions(output)
+        full, drawn = task.score(truth, predicted), task.score(truth, predicted, weights)
+        if task.label == "composer":
+            pieces, by_piece = piece_predictions(output, piece_ids)
+            piece_truth = {piece: label for piece, label in zip(piece_ids, truth, strict=True)}
+            piece_truth = np.array([piece_truth[piece] for piece in pieces])
+            piece_weights = scores.weights(pieces)
+            for metric, value in f1_scores(piece_truth, by_piece).items():
+                full[f"composer_piece_{metric}"] = value
+            for metric, value in f1_scores(piece_truth, by_piece, piece_weights).items():
+                drawn[f"composer_piece_{metric}"] = value
+        per_seed.append(full)
+        on_draws.append(drawn)
+    with np.errstate(invalid="ignore"):
+        mean_draws = {metric: np.mean([d[metric] for d in on_draws], axis=0) for metric in full}
+    return per_seed, mean_draws
+
+
 def _score_probes(
     splits: dict[str, SplitFeatures],
     names: list[str],
     seeds: int,
     composers: int,
     scores: _Scores,
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The four probe tasks for every row; returns clip counts and skipped tasks."""
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """The four probe tasks for every row, MLP and linear probes.
+
+    Returns:
+        Clip counts, skipped tasks, and the configuration each probe chose.
+    """
     test = splits["test"]
     counts: dict[str, Any] = {}
     skipped = {}
+    chosen: dict[str, Any] = {}
     for task in probe_tasks(composers):
         known = {split: task.known(features.labels) for split, features in splits.items()}
         counts[task.name] = {
@@ -207,43 +301,92 @@ def _score_probes(
         if not all(mask.any() for mask in known.values()):
             skipped[task.name] = "no clip with a known label in at least one split"
             continue
-        print(f"probe task {task.name}: {len(names)} rows x {seeds} seeds", flush=True)
-        predictions = _probe_rows(task, splits, names, list(range(seeds)))
+        print(f"probe task {task.name}: {len(names)} rows, MLP grid and linear", flush=True)
+        outputs, chosen[task.name] = _probe_rows(task, splits, names, seeds)
         truth = test.labels[task.label][known["test"]]
-        weights = scores.weights(test.labels["piece_id"][known["test"]])
-        for metric in task.metrics:
-            scores.test_pieces[metric] = len(np.unique(test.labels["piece_id"][known["test"]]))
+        piece_ids = test.labels["piece_id"][known["test"]]
+        works = scores.count_works(piece_ids)
         for name in names:
-            per_seed = [task.score(truth, predicted) for predicted in predictions[name]]
-            scores.metrics[name].update(_summary(per_seed))
-            for metric in task.metrics:
-                scores.draws[name][metric] = np.array(
-                    [
-                        np.mean([task.score(truth, p, draw)[metric] for p in predictions[name]])
-                        if draw.any()
-                        else np.nan  # the draw holds no clip of this task
-                        for draw in weights
-                    ]
-                )
-    return counts, skipped
+            for kind, prefix in (("mlp", ""), ("linear", LINEAR_PREFIX)):
+                per_seed, on_draws = _scored(task, truth, outputs[name][kind], piece_ids, scores)
+                for metric, value in _summary(per_seed).items():
+                    scores.metrics[name][prefix + metric] = value
+                    scores.draws[name][prefix + metric] = on_draws[metric]
+                    scores.test_works[prefix + metric] = works
+    return counts, skipped, chosen
 
 
-def _significance(model_names: list[str], scores: _Scores, min_test_pieces: int) -> dict[str, Any]:
-    """The comparison of the models on every metric measured on enough test pieces.
+def _variant_rows(models: list[Featurizer], names: list[str]) -> dict[str, list[str]]:
+    """Table rows: each variant with the exports (training seeds) that make it up.
 
-    A bootstrap over fewer than ``min_test_pieces`` pieces cannot tell noise from a
+    Exports of one variant are those with the same variant name (the metadata's)
+    and the same input domain; a variant's two towers (``MEL_SYM`` exported as
+    its mel and its roll tower) stay two rows.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for model, name in zip(models, names, strict=True):
+        key = (model.metadata.get("variant", name), model.domain)
+        groups.setdefault(key, []).append(name)
+    variants = [variant for variant, _ in groups]
+    rows = {}
+    for (variant, domain), members in groups.items():
+        if len(members) == 1:
+            rows[members[0]] = members
+        else:
+            rows[variant if variants.count(variant) == 1 else f"{variant} ({domain})"] = members
+    return rows
+
+
+def _merge_seeds(scores: _Scores, variants: dict[str, list[str]]) -> dict[str, Any]:
+    """Replaces the exports of each multi-seed variant by one row; returns theirs.
+
+    The row's value is the mean over exports; its spread combines the spread over
+    training seeds and over probe seeds (law of total variance); its draws are
+    :func:`seed_draws` of the exports' draws.
+    """
+    per_export = {}
+    for position, (variant, members) in enumerate(variants.items()):
+        if members == [variant]:
+            continue
+        merged, merged_draws = {}, {}
+        for metric in scores.metrics[members[0]]:
+            values = [scores.metrics[member][metric] for member in members]
+            means = np.array([value["mean"] for value in values])
+            within = np.mean([value["std"] ** 2 for value in values])
+            merged[metric] = {
+                "mean": float(means.mean()),
+                "std": float(np.sqrt(within + means.var())),
+                "seeds": len(members),
+            }
+            merged_draws[metric] = seed_draws(
+                [scores.draws[member][metric] for member in members], seed=position
+            )
+        for member in members:
+            per_export[member] = scores.metrics.pop(member)
+            scores.draws.pop(member)
+        scores.metrics[variant], scores.draws[variant] = merged, merged_draws
+    return per_export
+
+
+def _significance(row_names: list[str], scores: _Scores, min_test_works: int) -> dict[str, Any]:
+    """The comparison of every row, models and baselines, on each metric with enough works.
+
+    A bootstrap over fewer than ``min_test_works`` works cannot tell noise from a
     difference, so such metrics are not tested (and nothing is marked bold).
     """
     significance = {}
     for metric, higher in METRIC_DIRECTIONS.items():
-        if scores.test_pieces.get(metric, 0) < min_test_pieces:
+        present = [name for name in row_names if metric in scores.metrics[name]]
+        if len(present) < 2 or scores.test_works.get(metric, 0) < min_test_works:
             continue
         comparison = compare(
-            {name: scores.metrics[name][metric]["mean"] for name in model_names},
-            {name: scores.draws[name][metric] for name in model_names},
+            {name: scores.metrics[name][metric]["mean"] for name in present},
+            {name: scores.draws[name][metric] for name in present},
             higher,
         )
         significance[metric] = vars(comparison)
+        for name in present:
+            scores.metrics[name][metric]["se"] = comparison.standard_errors[name]
     return significance
 
 
@@ -255,7 +398,8 @@ def evaluate(
     baselines: bool = True,
     bootstrap_rounds: int = 1000,
     batch_size: int = 128,
-    min_test_pieces: int = MIN_TEST_PIECES,
+    min_test_works: int = MIN_TEST_WORKS,
+    train_stride: int = TRAIN_STRIDE,
 ) -> dict[str, Any]:
     """Evaluates exported towers on a prepared dataset and writes the report.
 
@@ -264,12 +408,15 @@ def evaluate(
             names of shipped models such as ``mel_mel``.
         data_dir: A dataset written by ``tfembed-prepare``.
         out: Folder for ``report.json``, ``report.md``, plots and test embeddings.
-        seeds: Probe heads trained per row and task (mean and spread reported).
+        seeds: MLP heads trained per row and task (mean and spread reported);
+            the first also chooses the configuration.
         baselines: Whether to add chance, random-tower and hand-made rows.
         bootstrap_rounds: Draws of the significance test.
         batch_size: Clips per batch when embedding.
-        min_test_pieces: Metrics measured on fewer test pieces are not tested for
+        min_test_works: Metrics measured on fewer test works are not tested for
             significance.
+        train_stride: Probes train on the train clips whose index is a
+            multiple of this (validation and test use every clip).
 
     Returns:
         The report (also written as ``report.json``).
@@ -289,9 +436,11 @@ def evaluate(
     splits = {}
     for split in ("train", "validation", "test"):
         try:
-            splits[split] = featurize_split(dataset, split, rows, batch_size)
+            stride = train_stride if split == "train" else 1
+            splits[split] = featurize_split(dataset, split, rows, batch_size, stride)
         except ValueError as error:
             raise EvaluationError(str(error)) from error
+    timing = {"embedding": time.perf_counter() - started}
     test = splits["test"]
     model_names = [model.name for model in models]
     write_npz_atomically(
@@ -303,41 +452,63 @@ def evaluate(
             "clip_index": test.labels["clip_index"],
         },
     )
+    work_of = _work_of(manifest)
     scores = _Scores(
         {name: {} for name in names},
         {name: {} for name in names},
-        *piece_draws(test.labels["piece_id"], bootstrap_rounds),
+        *piece_draws(_works(work_of, test.labels["piece_id"]), bootstrap_rounds),
+        work_of,
     )
+    mark = time.perf_counter()
     rank_counts = _score_ranks(test, names, scores)
-    task_counts, skipped_tasks = _score_probes(
+    timing["ranking"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    task_counts, skipped_tasks, chosen = _score_probes(
         splits, names, seeds, len(manifest["vocabularies"]["composer"]), scores
     )
+    timing["probes"] = time.perf_counter() - mark
+    variants = _variant_rows(models, model_names)
+    per_export = _merge_seeds(scores, variants)
+    table_rows = list(variants) + [row.name for row in others]
     metrics = scores.metrics
-    significance = (
-        _significance(model_names, scores, min_test_pieces) if len(model_names) > 1 else {}
-    )
+    significance = _significance(table_rows, scores, min_test_works)
 
     report = {
         "data": str(Path(data_dir).resolve()),
         "data_created": manifest.get("created"),
         "rows": [
-            {
-                "name": row.name,
-                "kind": row.kind,
-                "domain": row.domain,
-                "saved_model": str(path.resolve()) if path else None,
-                "checkpoint_step": row.metadata.get("checkpoint_step"),
-            }
-            for row, path in zip(rows, paths + [None] * len(others), strict=True)
+            *(
+                {
+                    "name": variant,
+                    "kind": "model",
+                    "domain": next(m.domain for m in models if m.name == members[0]),
+                    "exports": [
+                        {
+                            "name": member,
+                            "saved_model": str(paths[model_names.index(member)].resolve()),
+                            "checkpoint_step": models[model_names.index(member)].metadata.get(
+                                "checkpoint_step"
+                            ),
+                        }
+                        for member in members
+                    ],
+                }
+                for variant, members in variants.items()
+            ),
+            *({"name": row.name, "kind": row.kind, "domain": row.domain} for row in others),
         ],
         "seeds": seeds,
+        "train_stride": train_stride,
         "bootstrap_rounds": bootstrap_rounds,
         "counts": {"rank": rank_counts, **task_counts},
-        "test_pieces": scores.test_pieces,
+        "test_works": scores.test_works,
+        "test_pieces": len(np.unique(test.labels["piece_id"])),
         "skipped_tasks": skipped_tasks,
+        "probe_choices": chosen,
         "metrics": metrics,
+        "export_metrics": per_export,
         "significance": significance,
-        "against_random_tower": _against_random_tower(models, others, metrics),
+        "against_random_tower": _against_random_tower(models, variants, others, scores),
         "plots": [
             plot.name
             for plot in (
@@ -347,6 +518,7 @@ def evaluate(
             if plot is not None
         ],
         "seconds": round(time.perf_counter() - started, 1),
+        "timing_seconds": {phase: round(seconds, 1) for phase, seconds in timing.items()},
     }
     write_json_atomically(out / REPORT_JSON, report)
     write_markdown(report, out / REPORT_MD)
@@ -354,28 +526,38 @@ def evaluate(
 
 
 def _against_random_tower(
-    models: list[Featurizer], others: list[Featurizer], metrics: dict[str, Any]
+    models: list[Featurizer],
+    variants: dict[str, list[str]],
+    others: list[Featurizer],
+    scores: _Scores,
 ) -> dict[str, Any]:
-    """Whether each model beats the random tower of its domain, per task's main metric."""
+    """Each model row against the random tower of its domain, per task's main metric.
+
+    ``better`` compares the values; ``p_value`` is the one-sided paired-bootstrap
+    p-value of "the model is better" (not corrected for the number of checks).
+    """
     checks = {}
-    for model in models:
+    domain_of = {model.name: model.domain for model in models}
+    for variant, members in variants.items():
         baseline = next(
             (
                 row.name
                 for row in others
-                if row.kind == "random tower" and row.domain == model.domain
+                if row.kind == "random tower" and row.domain == domain_of[members[0]]
             ),
             None,
         )
         if baseline is None:
             continue
-        outcome = {}
+        better, p_values = {}, {}
         for metric in ("rank_am", *(task.metrics[0] for task in probe_tasks(1))):
-            if metric not in metrics[model.name]:
+            if metric not in scores.metrics[variant]:
                 continue
             sign = 1.0 if METRIC_DIRECTIONS[metric] else -1.0
-            outcome[metric] = bool(
-                sign * (metrics[model.name][metric]["mean"] - metrics[baseline][metric]["mean"]) > 0
-            )
-        checks[model.name] = {"baseline": baseline, "better": outcome}
+            own, theirs = scores.metrics[variant][metric], scores.metrics[baseline][metric]
+            better[metric] = bool(sign * (own["mean"] - theirs["mean"]) > 0)
+            advantage = sign * (scores.draws[variant][metric] - scores.draws[baseline][metric])
+            advantage = advantage[np.isfinite(advantage)]
+            p_values[metric] = float((np.sum(advantage <= 0) + 1) / (len(advantage) + 1))
+        checks[variant] = {"baseline": baseline, "better": better, "p_values": p_values}
     return checks

@@ -1,5 +1,8 @@
 """Scores of probe predictions, with optional per-clip weights (for the bootstrap).
 
+Weights are ``[clips]`` or ``[draws, clips]``: with a matrix of bootstrap
+weights, every score is an array with one value per draw, computed at once.
+
 Definitions follow scikit-learn (F1, MAE, R^2) and mir_eval's tempo tolerance
 (an estimate is correct when ``|estimate - truth| <= tolerance * truth``); the
 tests check them against both libraries.
@@ -12,6 +15,11 @@ import numpy as np
 
 def _weights(count: int, weights: np.ndarray | None) -> np.ndarray:
     return np.ones(count) if weights is None else np.asarray(weights, np.float64)
+
+
+def _value(score: np.ndarray) -> float | np.ndarray:
+    """A float for one set of weights, an array for a matrix of them."""
+    return float(score) if np.ndim(score) == 0 else score
 
 
 def f1_scores(
@@ -36,8 +44,8 @@ def f1_scores(
     denominators = true_totals + predicted_totals
     per_class = np.divide(2 * hits, denominators, out=np.zeros_like(hits), where=denominators > 0)
     return {
-        "micro_f1": float(hits.sum() / weights.sum()),
-        "macro_f1": float(per_class.mean()),
+        "micro_f1": _value(hits.sum(axis=-1) / weights.sum(axis=-1)),
+        "macro_f1": _value(per_class.mean(axis=-1)),
     }
 
 
@@ -56,8 +64,8 @@ def tempo_accuracy(
     weights = _weights(len(truth), weights)
     error = np.abs(estimate - truth)
     return {
-        f"within_{round(tolerance * 100)}pct": float(
-            weights @ (error <= tolerance * truth) / weights.sum()
+        f"within_{round(tolerance * 100)}pct": _value(
+            weights @ (error <= tolerance * truth) / weights.sum(axis=-1)
         )
         for tolerance in tolerances
     }
@@ -73,11 +81,13 @@ def regression_scores(
     """
     truth, estimate = np.asarray(truth, np.float64), np.asarray(estimate, np.float64)
     weights = _weights(len(truth), weights)
-    total = weights.sum()
-    mean = weights @ truth / total
+    total = weights.sum(axis=-1)
     residual = weights @ (truth - estimate) ** 2
-    spread = weights @ (truth - mean) ** 2
+    mean = weights @ truth / total
+    spread = weights @ (truth - np.mean(truth)) ** 2 - total * (mean - np.mean(truth)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0), np.nan)
     return {
-        "mae": float(weights @ np.abs(truth - estimate) / total),
-        "r2": float(1.0 - residual / spread) if spread > 0 else float("nan"),
+        "mae": _value(weights @ np.abs(truth - estimate) / total),
+        "r2": _value(r2),
     }

@@ -1,14 +1,23 @@
-"""Probe tasks on frozen features: Keras heads of two hidden layers (paper, 3.1).
+"""Probe tasks on frozen features: the paper's MLP head and a linear probe.
 
-Each head is trained on the train split's features, early-stopped on the
-validation split and scored on the test split. Clips whose label is unknown are
-left out of that task (and counted): key signature ``UNKNOWN``, and tempo
-unless the file states it (a default of 120 would be a guess, not a label).
+Each probe is trained on the train split's features, chosen and early-stopped
+on the validation split and scored on the test split. The MLP head (paper,
+3.1: two hidden layers) is trained for each configuration of a small grid
+(:data:`MLP_GRID`) with the first seed; the configuration with the lowest
+validation loss is then trained with the other seeds. The linear probe
+(logistic regression or ridge regression on standardised features, as HEAR
+and MARBLE report) picks its regularisation on the validation split; it is
+deterministic, so it needs one seed.
+
+Clips whose label is unknown are left out of that task (and counted): key
+signature ``UNKNOWN``, and a tempo neither stated in the file nor drawn for the
+rendering (a default of 120 would be a guess, not a label).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -17,11 +26,43 @@ import numpy as np
 from tfembed.evaluation.metrics import f1_scores, regression_scores, tempo_accuracy
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 
-HIDDEN_UNITS = (256, 128)
-DROPOUT = 0.3
-MAX_EPOCHS = 200
-PATIENCE = 10
-BATCH_SIZE = 128
+
+@dataclasses.dataclass(frozen=True)
+class MlpConfig:
+    """One configuration of the MLP head.
+
+    Attributes:
+        hidden: Units of each hidden ReLU layer.
+        dropout: Dropout after each hidden layer.
+        learning_rate: Adam's learning rate.
+    """
+
+    hidden: tuple[int, ...] = (256, 128)
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+
+    def __str__(self) -> str:
+        return f"{'-'.join(map(str, self.hidden))} drop {self.dropout} lr {self.learning_rate:g}"
+
+
+MLP_GRID = (
+    MlpConfig(),
+    MlpConfig(hidden=(512, 256), dropout=0.5),
+    MlpConfig(learning_rate=3e-4),
+)
+"""The MLP grid: the paper's head (first), wider with more dropout, a smaller step."""
+
+LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)
+"""Inverse regularisation strengths tried for the logistic-regression probe."""
+RIDGE_ALPHA = (0.1, 1.0, 10.0, 100.0, 1000.0)
+"""Regularisation strengths tried for the ridge-regression probe."""
+
+MAX_EPOCHS = 100
+PATIENCE = 5
+BATCH_SIZE = 256
+
+Predict = Callable[[np.ndarray], np.ndarray]
+"""Features -> class probabilities ``[n, classes]``, or values in the label's units ``[n]``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +85,8 @@ class ProbeTask:
         """Boolean mask of the clips whose label for this task is known."""
         values = labels[self.label]
         if self.label == "tempo":
-            return labels["tempo_explicit"].astype(bool) & (values > 0)
+            drawn = labels["tempo_source"] == b"drawn" if "tempo_source" in labels else False
+            return (labels["tempo_explicit"].astype(bool) | drawn) & (values > 0)
         if self.classes:
             return values != UNKNOWN
         return np.isfinite(values)
@@ -53,16 +95,25 @@ class ProbeTask:
         """What the head is trained on (log tempo, so that errors are relative)."""
         return np.log(values) if self.label == "tempo" else values
 
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        """Head outputs -> predictions in the label's units."""
-        if self.classes:
-            return np.argmax(outputs, axis=-1)
-        return np.exp(outputs[:, 0]) if self.label == "tempo" else outputs[:, 0]
+    def decode(self, target: np.ndarray) -> np.ndarray:
+        """Regression targets (see :meth:`target`) -> values in the label's units."""
+        return np.exp(target) if self.label == "tempo" else target
+
+    def predictions(self, outputs: np.ndarray) -> np.ndarray:
+        """A probe's outputs -> predicted labels (the most probable class, or the value)."""
+        return np.argmax(outputs, axis=-1) if self.classes else outputs
 
     def score(
         self, truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None
     ) -> dict[str, float]:
-        """The task's metrics, keyed ``{task}_{metric}``."""
+        """The task's metrics, keyed ``{task}_{metric}``.
+
+        Args:
+            truth: True labels.
+            predicted: Predicted labels (see :meth:`predictions`).
+            weights: ``[clips]`` or ``[draws, clips]`` weights (then every
+                metric is an array with one value per draw).
+        """
         if self.classes:
             scores = f1_scores(truth, predicted, weights)
         elif self.label == "tempo":
@@ -92,14 +143,14 @@ def probe_tasks(composers: int) -> list[ProbeTask]:
     ]
 
 
-def _head(features: np.ndarray, outputs: int) -> keras.Model:
+def _head(features: np.ndarray, outputs: int, config: MlpConfig) -> keras.Model:
     normalize = keras.layers.Normalization()
     normalize.adapt(features)
     inputs = keras.Input([features.shape[1]])
     x = normalize(inputs)
-    for units in HIDDEN_UNITS:
+    for units in config.hidden:
         x = keras.layers.Dense(units, activation="relu")(x)
-        x = keras.layers.Dropout(DROPOUT)(x)
+        x = keras.layers.Dropout(config.dropout)(x)
     return keras.Model(inputs, keras.layers.Dense(outputs)(x))
 
 
@@ -108,24 +159,26 @@ def train_probe(
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     seed: int,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Trains a head on ``(features, label values)`` pairs, early-stopped on validation.
+    config: MlpConfig = MlpConfig(),
+) -> tuple[Predict, float]:
+    """Trains an MLP head on ``(features, label values)`` pairs, early-stopped on validation.
 
     Returns:
-        A function from features to predictions in the label's units.
+        A function from features to outputs (see :data:`Predict`), and the best
+        validation loss (which chooses among configurations).
     """
     keras.utils.set_random_seed(seed)
     train_x, train_y = train[0], task.target(train[1])
     validation_x, validation_y = validation[0], task.target(validation[1])
-    head = _head(train_x, task.classes or 1)
+    head = _head(train_x, task.classes or 1, config)
     if task.classes:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         shift, scale = 0.0, 1.0
     else:
         loss = "mse"
         shift, scale = float(np.mean(train_y)), float(np.std(train_y)) or 1.0
-    head.compile(keras.optimizers.Adam(1e-3), loss)
-    head.fit(
+    head.compile(keras.optimizers.Adam(config.learning_rate), loss)
+    history = head.fit(
         train_x,
         (train_y - shift) / scale,
         validation_data=(validation_x, (validation_y - shift) / scale),
@@ -137,8 +190,77 @@ def train_probe(
 
     def predict(features: np.ndarray) -> np.ndarray:
         outputs = np.asarray(head(features, training=False))
-        if not task.classes:
-            outputs = outputs * scale + shift
-        return task.decode(outputs)
+        if task.classes:
+            return np.asarray(keras.ops.softmax(outputs, axis=-1))
+        return task.decode(outputs[:, 0] * scale + shift)
 
-    return predict
+    return predict, float(min(history.history["val_loss"]))
+
+
+def train_mlp_probes(
+    task: ProbeTask,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    seeds: int,
+    grid: tuple[MlpConfig, ...] = MLP_GRID,
+) -> tuple[list[Predict], MlpConfig]:
+    """Chooses the MLP configuration on validation (seed 0), then trains the other seeds.
+
+    Returns:
+        One trained head per seed (0, 1, ...), and the chosen configuration.
+    """
+    tried = [(train_probe(task, train, validation, 0, config), config) for config in grid]
+    (first, _), chosen = min(tried, key=lambda entry: entry[0][1])
+    others = [train_probe(task, train, validation, seed, chosen)[0] for seed in range(1, seeds)]
+    return [first, *others], chosen
+
+
+def train_linear_probe(
+    task: ProbeTask,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+) -> tuple[Predict, float]:
+    """A logistic-regression (classes) or ridge-regression probe on standardised features.
+
+    The regularisation strength is the one of :data:`LOGISTIC_C` or
+    :data:`RIDGE_ALPHA` with the best validation score (main metric, or mean
+    squared error of the target for regression).
+
+    Returns:
+        A function from features to outputs (see :data:`Predict`), and the
+        chosen strength.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train[0])
+    train_x, validation_x = scaler.transform(train[0]), scaler.transform(validation[0])
+    if task.classes:
+        fitted = []
+        for strength in LOGISTIC_C:
+            with warnings.catch_warnings():
+                # A weakly regularised fit may stop at the iteration cap; the
+                # validation score of each strength decides, converged or not.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = LogisticRegression(C=strength, max_iter=300).fit(train_x, train[1])
+            main = task.score(validation[1], model.predict(validation_x))[task.metrics[0]]
+            fitted.append((-main, strength, model))
+    else:
+        train_y, validation_y = task.target(train[1]), task.target(validation[1])
+        fitted = []
+        for strength in RIDGE_ALPHA:
+            model = Ridge(alpha=strength).fit(train_x, train_y)
+            error = float(np.mean((model.predict(validation_x) - validation_y) ** 2))
+            fitted.append((error, strength, model))
+    _, strength, model = min(fitted, key=lambda entry: entry[0])
+
+    def predict(features: np.ndarray) -> np.ndarray:
+        x = scaler.transform(features)
+        if not task.classes:
+            return task.decode(model.predict(x))
+        probabilities = np.zeros((len(x), task.classes))
+        probabilities[:, model.classes_] = model.predict_proba(x)
+        return probabilities
+
+    return predict, strength

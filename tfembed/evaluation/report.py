@@ -8,17 +8,29 @@ from typing import Any
 from tfembed.atomic import write_bytes_atomically
 from tfembed.models.ranking import RANK_CANDIDATES
 
-METRIC_DIRECTIONS = {
-    "rank_am": False,
-    "rank_gm": False,
+PROBE_DIRECTIONS = {
     "composer_micro_f1": True,
     "composer_macro_f1": True,
+    "composer_piece_micro_f1": True,
+    "composer_piece_macro_f1": True,
     "key_micro_f1": True,
     "key_macro_f1": True,
     "tempo_within_8pct": True,
     "tempo_within_4pct": True,
     "density_mae": False,
     "density_r2": True,
+}
+"""Probe metrics and whether higher is better (``composer_piece_*``: one
+prediction per test piece, the mean of its clips' probabilities)."""
+
+LINEAR_PREFIX = "linear_"
+"""Prefix of the linear probe's metrics (the MLP head's have none)."""
+
+METRIC_DIRECTIONS = {
+    "rank_am": False,
+    "rank_gm": False,
+    **PROBE_DIRECTIONS,
+    **{LINEAR_PREFIX + metric: higher for metric, higher in PROBE_DIRECTIONS.items()},
     "mrr": True,
     "recall_at_1": True,
     "recall_at_5": True,
@@ -37,6 +49,25 @@ TABLE1_COLUMNS = (
     ("4% acc", "tempo_within_4pct"),
     ("Density MAE", "density_mae"),
     ("R^2", "density_r2"),
+)
+LINEAR_COLUMNS = (
+    ("Composer microF", "linear_composer_micro_f1"),
+    ("macroF", "linear_composer_macro_f1"),
+    ("per piece microF", "linear_composer_piece_micro_f1"),
+    ("Key microF", "linear_key_micro_f1"),
+    ("macroF", "linear_key_macro_f1"),
+    ("Tempo 8% acc", "linear_tempo_within_8pct"),
+    ("4% acc", "linear_tempo_within_4pct"),
+    ("Density MAE", "linear_density_mae"),
+    ("R^2", "linear_density_r2"),
+)
+DETAIL_COLUMNS = (
+    ("Composer per piece microF (MLP)", "composer_piece_micro_f1"),
+    ("macroF", "composer_piece_macro_f1"),
+    ("MRR", "mrr"),
+    ("R@1", "recall_at_1"),
+    ("R@5", "recall_at_5"),
+    ("R@10", "recall_at_10"),
 )
 RANKING_COLUMNS = (
     ("MRR", "mrr"),
@@ -75,16 +106,60 @@ def _table(report: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list
     return lines
 
 
+def _standard_errors(report: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    lines = [
+        "| | " + " | ".join(header for header, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for row in report["rows"]:
+        cells = []
+        for _, metric in columns:
+            value = report["metrics"][row["name"]].get(metric) or {}
+            cells.append(f"{value['se']:.3f}" if "se" in value else "untested")
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def claims(report: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """What the significance test supports, metric by metric, in plain words."""
+    kinds = {row["name"]: row["kind"] for row in report["rows"]}
+    lines = []
+    for _, metric in columns:
+        comparison = report["significance"].get(metric)
+        if comparison is None:
+            works = report["test_works"].get(metric, 0)
+            lines.append(f"- {metric}: untested (test clips from {works} works).")
+            continue
+        best, winners = comparison["best"], comparison["winners"]
+        tied = [name for name in winners if name != best]
+        text = f"- {metric}: best {best}"
+        text += (
+            f", tied with {', '.join(tied)}" if tied else ", significantly ahead of every other row"
+        )
+        baselines = [name for name in winners if kinds.get(name) != "model"]
+        if kinds.get(best) != "model":
+            text += f". A baseline is best ({best})"
+        elif baselines:
+            text += (
+                f". No model is significantly better than the baseline(s) {', '.join(baselines)}"
+            )
+        lines.append(text + ".")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown."""
     counts = report["counts"]
+    several = any(len(row.get("exports", ())) > 1 for row in report["rows"])
     lines = [
         "# tfembed evaluation",
         "",
-        f"Data: `{report['data']}` (test split: {counts['rank']['test_clips']} clips, "
-        f"{counts['rank']['queries']} rank@{counts['rank']['candidates']} queries). Probe "
-        f"metrics are the mean ± spread (standard deviation) over {report['seeds']} probe "
-        "seeds.",
+        f"Data: `{report['data']}` (test split: {counts['rank']['test_clips']} clips of "
+        f"{report['test_pieces']} pieces, {counts['rank']['queries']} rank@"
+        f"{counts['rank']['candidates']} queries). Probe metrics are the mean ± spread "
+        f"(standard deviation) over {report['seeds']} MLP seeds"
+        + (" and the training seeds of each variant" if several else "")
+        + "; the linear probe is deterministic.",
         "",
     ]
     if counts["rank"]["candidates"] != RANK_CANDIDATES:
@@ -96,13 +171,24 @@ def markdown(report: dict[str, Any]) -> str:
     if report["significance"]:
         alpha = next(iter(report["significance"].values()))["alpha"]
         lines += [
-            f"Bold: best model, and every model not significantly worse than it "
-            f"(paired bootstrap over test pieces, {report['bootstrap_rounds']} draws, "
-            f"Bonferroni-corrected p < {alpha:.4f}). Baselines are not part of the test.",
+            "Bold: the best row, models and baselines together, and every row not "
+            f"significantly worse than it (paired bootstrap over test works, "
+            f"{report['bootstrap_rounds']} draws"
+            + (", exports of a variant drawn with replacement" if several else "")
+            + f"; Bonferroni-corrected p < {alpha:.4f}).",
             "",
         ]
-    lines += _table(report, TABLE1_COLUMNS)
-    lines += ["", "Ranking, more detail:", "", *_table(report, RANKING_COLUMNS)]
+    lines += ["MLP head (the paper's probe):", "", *_table(report, TABLE1_COLUMNS)]
+    lines += ["", "Linear probe:", "", *_table(report, LINEAR_COLUMNS)]
+    lines += ["", "More detail:", "", *_table(report, DETAIL_COLUMNS)]
+    lines += [
+        "",
+        "Standard errors (bootstrap over test works, training seeds included):",
+        "",
+        *_standard_errors(report, TABLE1_COLUMNS),
+    ]
+    lines += ["", "What the test supports:", ""]
+    lines += claims(report, TABLE1_COLUMNS + LINEAR_COLUMNS[:3] + LINEAR_COLUMNS[3::2])
     lines += ["", "Clips used and left out (unknown label) per task and split:", ""]
     for task, splits in counts.items():
         if task == "rank":
@@ -114,27 +200,27 @@ def markdown(report: dict[str, Any]) -> str:
                 for split, n in splits.items()
             )
         )
-    untested = sorted(
-        metric
-        for metric, pieces in report["test_pieces"].items()
-        if report["significance"] and metric not in report["significance"]
-    )
-    if untested:
-        lines.append(
-            "- not tested for significance (test clips from too few pieces: "
-            + ", ".join(f"{metric} {report['test_pieces'][metric]}" for metric in untested)
-            + ")"
-        )
     for task, reason in report["skipped_tasks"].items():
         lines.append(f"- {task} skipped: {reason}")
     if report["against_random_tower"]:
-        lines += ["", "Against the same tower with random weights (main metric per task):", ""]
+        lines += [
+            "",
+            "Against the same tower with random weights (main metric per task; "
+            "one-sided paired-bootstrap p, uncorrected):",
+            "",
+        ]
         for name, check in report["against_random_tower"].items():
-            better = [metric for metric, won in check["better"].items() if won]
-            worse = [metric for metric, won in check["better"].items() if not won]
+            outcomes = [
+                f"{metric} {'better' if won else 'not better'} (p {check['p_values'][metric]:.3f})"
+                for metric, won in check["better"].items()
+            ]
+            lines.append(f"- {name} vs {check['baseline']}: " + ", ".join(outcomes))
+    if report.get("probe_choices"):
+        lines += ["", "Probe configurations chosen on validation (MLP; linear C or alpha):", ""]
+        for task, rows in report["probe_choices"].items():
             lines.append(
-                f"- {name} vs {check['baseline']}: better on {', '.join(better) or 'nothing'}"
-                + (f"; not better on {', '.join(worse)}" if worse else "")
+                f"- {task}: "
+                + "; ".join(f"{name}: {c['mlp']}, {c['linear']}" for name, c in rows.items())
             )
     if report["plots"]:
         lines += [""] + [f"![{plot}]({plot})" for plot in report["plots"]]

@@ -1,12 +1,16 @@
-"""Is the best row really better? A paired bootstrap over test pieces, Bonferroni-corrected.
+"""Is the best row really better? A paired bootstrap over test works, Bonferroni-corrected.
 
-Clips of one piece are not independent, so the bootstrap draws whole test
-pieces with replacement (a cluster bootstrap) and scores every model on the
-same draw. For each metric, the best model is compared with each other one; the
-one-sided p-value is the share of draws in which it is not better. As in the
-paper (Table 1: p < 0.0083 for 4 models), the significance level 0.05 is divided
-by the number of model pairs; the winners are the best model and every model not
-significantly worse than it.
+Clips of one piece, and pieces of one work (movements, mass sections), are not
+independent, so the bootstrap draws whole test works with replacement (a
+cluster bootstrap) and scores every row, models and baselines alike, on the
+same draw. A variant given as several exports (training seeds) is one row: in
+each draw its score is the mean over its exports drawn with replacement, so the
+spread between training runs widens its interval as the spread between works
+does. For each metric, the best row is compared with each other one; the
+one-sided p-value is the share of draws in which it is not better. The
+significance level 0.05 is divided by the number of these comparisons
+(Bonferroni); the winners are the best row and every row not significantly
+worse than it.
 """
 
 from __future__ import annotations
@@ -19,21 +23,40 @@ FAMILY_ALPHA = 0.05
 
 
 def piece_draws(piece_ids: np.ndarray, rounds: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Draws test pieces with replacement.
+    """Draws test units (works, or pieces) with replacement.
 
     Args:
-        piece_ids: Piece id of every test clip.
+        piece_ids: Unit (work or piece) of every test clip.
         rounds: Number of bootstrap draws.
         seed: Seed of the draws.
 
     Returns:
-        The distinct piece ids and int ``[rounds, pieces]`` counts of each in each draw.
+        The distinct units and int ``[rounds, units]`` counts of each in each draw.
     """
     pieces = np.unique(piece_ids)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, len(pieces), size=(rounds, len(pieces)))
     counts = np.stack([np.bincount(row, minlength=len(pieces)) for row in drawn])
     return pieces, counts
+
+
+def seed_draws(member_draws: list[np.ndarray], seed: int = 0) -> np.ndarray:
+    """A variant's score on each draw: the mean over its exports, drawn with replacement.
+
+    Args:
+        member_draws: One ``[rounds]`` array per export (training seed) of the variant.
+        seed: Seed of the draws of exports.
+
+    Returns:
+        ``[rounds]``; with one export, its draws unchanged.
+    """
+    stacked = np.stack(member_draws)
+    if len(member_draws) == 1:
+        return stacked[0]
+    rng = np.random.default_rng(seed)
+    rounds = stacked.shape[1]
+    chosen = rng.integers(0, len(member_draws), size=(rounds, len(member_draws)))
+    return np.nanmean(stacked[chosen, np.arange(rounds)[:, np.newaxis]], axis=1)
 
 
 def clip_weights(pieces: np.ndarray, counts: np.ndarray, piece_ids: np.ndarray) -> np.ndarray:
@@ -48,14 +71,16 @@ class Comparison:
     Attributes:
         best: Name of the best model.
         p_values: One-sided p-value of "best is better" against each other model.
-        winners: The best model and those not significantly worse.
+        winners: The best row and those not significantly worse.
         alpha: The Bonferroni-corrected significance level.
+        standard_errors: Each row's bootstrap standard error.
     """
 
     best: str
     p_values: dict[str, float]
     winners: list[str]
     alpha: float
+    standard_errors: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def compare(
@@ -63,21 +88,20 @@ def compare(
     draws: dict[str, np.ndarray],
     higher_is_better: bool,
 ) -> Comparison:
-    """Compares the best model on a metric with every other model.
+    """Compares the best row on a metric with every other row.
 
     Args:
-        values: Model name -> the metric on the full test split.
-        draws: Model name -> the metric on each bootstrap draw (same draws for all).
+        values: Row name -> the metric on the full test split.
+        draws: Row name -> the metric on each bootstrap draw (same draws for all).
         higher_is_better: Direction of the metric.
 
     Returns:
-        The comparison (a single model wins alone).
+        The comparison (a single row wins alone).
     """
     names = list(values)
     sign = 1.0 if higher_is_better else -1.0
     best = max(names, key=lambda name: sign * values[name])
-    pairs = len(names) * (len(names) - 1) // 2
-    alpha = FAMILY_ALPHA / max(pairs, 1)
+    alpha = FAMILY_ALPHA / max(len(names) - 1, 1)
     p_values = {}
     for name in names:
         if name == best:
@@ -86,4 +110,5 @@ def compare(
         advantage = advantage[np.isfinite(advantage)]  # draws without a scored clip
         p_values[name] = float((np.sum(advantage <= 0) + 1) / (len(advantage) + 1))
     winners = [best] + [name for name, p in p_values.items() if p >= alpha]
-    return Comparison(best, p_values, winners, alpha)
+    errors = {name: float(np.nanstd(draws[name])) for name in names}
+    return Comparison(best, p_values, winners, alpha, errors)

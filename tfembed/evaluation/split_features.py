@@ -17,6 +17,7 @@ LABELS = (
     "key_signature",
     "tempo",
     "tempo_explicit",
+    "tempo_source",
     "note_density",
     "piece_id",
     "clip_index",
@@ -44,13 +45,26 @@ def featurize_split(
     split: str,
     featurizers: list[Featurizer],
     batch_size: int = 128,
+    stride: int = 1,
 ) -> SplitFeatures:
-    """Reads a split once, in batches, and computes every featurizer's features."""
+    """Reads a split once, in batches, and computes every featurizer's features.
+
+    Args:
+        data: A prepared dataset (a folder, or one opened).
+        split: The split to read.
+        featurizers: The rows to compute.
+        batch_size: Clips per batch.
+        stride: Keep only clips whose index within their piece is a multiple of
+            this (1 keeps every clip).
+    """
     dataset = open_dataset(data)
-    total = dataset.clip_count(split)
+    total = -(-dataset.clip_count(split) // stride)
     features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
     labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}
-    batches = load_clips(dataset, split).batch(batch_size).as_numpy_iterator()
+    clips = load_clips(dataset, split)
+    if stride > 1:
+        clips = clips.filter(lambda clip: clip["clip_index"] % stride == 0)
+    batches = clips.batch(batch_size).as_numpy_iterator()
     with tqdm(total=total, desc=f"embedding {split}", unit="clip", leave=False) as progress:
         for batch in batches:
             for featurizer in featurizers:

@@ -51,7 +51,18 @@ def log_mel(audio: tf.Tensor, grid: FrameGrid) -> tf.Tensor:
     audio = tf.convert_to_tensor(audio, dtype=tf.float32)
     half_window = grid.fft_length // 2
     paddings = [[0, 0]] * (audio.shape.rank - 1) + [[half_window, half_window]]
-    padded = tf.pad(audio, paddings)
+    return log_mel_of_padded(tf.pad(audio, paddings), grid)
+
+
+def log_mel_of_padded(padded: tf.Tensor, grid: FrameGrid) -> tf.Tensor:
+    """The log-mel frames of audio that already holds half a window before and after.
+
+    Frame ``k`` is computed from samples ``k * hop_length`` to
+    ``k * hop_length + fft_length`` of ``padded``. :func:`log_mel` pads with
+    silence; long audio is cut into overlapping pieces padded with their real
+    neighbouring samples instead, and gives the same frames.
+    """
+    padded = tf.convert_to_tensor(padded, dtype=tf.float32)
     stft = tf.signal.stft(
         padded,
         frame_length=grid.fft_length,

@@ -7,8 +7,11 @@ polyphase filter from scipy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,9 @@ from tfembed.errors import PieceError
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 """File suffixes decoded as audio (case-insensitive)."""
 
-_INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7}
+_INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7, "uint8": 2.0**7}
+_INTEGER_OFFSETS = {"uint8": 128.0}  # 8-bit WAV is unsigned: silence is 128
+_TENSORFLOW_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]")
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -39,13 +44,26 @@ def check_samples(samples: np.ndarray) -> None:
     """
     if samples.size == 0:
         raise PieceError("no audio samples")
+    check_finite(samples)
+    if not np.any(samples):
+        raise PieceError("silent: every sample is zero")
+
+
+def check_finite(samples: np.ndarray, offset: int = 0) -> None:
+    """Rejects audio holding NaN or infinite samples.
+
+    Args:
+        samples: The samples.
+        offset: Position of ``samples[0]`` in the whole audio, for the message.
+
+    Raises:
+        PieceError: Naming how many bad samples there are and where the first is.
+    """
     finite = np.isfinite(samples)
     if not finite.all():
         bad = int(samples.size - np.count_nonzero(finite))
-        first = int(np.argmin(finite))
+        first = offset + int(np.argmin(finite))
         raise PieceError(f"{bad} NaN or infinite samples (the first at sample {first})")
-    if not np.any(samples):
-        raise PieceError("silent: every sample is zero")
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -62,6 +80,89 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     common = math.gcd(int(rate_in), int(rate_out))
     resampled = resample_poly(samples, int(rate_out) // common, int(rate_in) // common)
     return resampled.astype(np.float32)
+
+
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Turns decoder errors into a PieceError without TensorFlow node names."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.OpError, ValueError, RuntimeError) as error:
+        message = _TENSORFLOW_NODE.sub("", getattr(error, "message", str(error))).strip()
+        raise PieceError(f"cannot decode {path.suffix} audio: {message}") from error
+
+
+class AudioFile:
+    """An audio file decoded lazily with tensorflow-io: any range of it, as mono float32.
+
+    Attributes:
+        path: The file.
+        rate: Its sample rate in Hz.
+        length: Its length in samples.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        """Opens an audio file (WAV, FLAC, MP3, Ogg Vorbis).
+
+        Raises:
+            PieceError: The file is unreadable, of an unsupported type, empty or
+                cannot be decoded.
+        """
+        self.path = Path(path)
+        if self.path.suffix.lower() not in AUDIO_SUFFIXES:
+            raise PieceError(
+                f"unsupported audio type {self.path.suffix or '(no suffix)'!r}; "
+                f"expected one of {', '.join(AUDIO_SUFFIXES)}"
+            )
+        try:
+            with open(self.path, "rb") as stream:
+                if not stream.read(1):
+                    raise PieceError("empty file (0 bytes)")
+        except OSError as error:
+            raise PieceError(f"cannot read the file: {error.strerror or error}") from error
+        import tensorflow_io as tfio
+
+        with _decoding(self.path):
+            self._decoded = tfio.audio.AudioIOTensor(str(self.path))
+            self.rate = int(self._decoded.rate.numpy())
+            self.length = int(self._decoded.shape[0].numpy())
+
+    def mono(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (clipped to the file), channels averaged, in [-1, 1]."""
+        start, stop = max(0, start), min(self.length, stop)
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        with _decoding(self.path):
+            samples = self._decoded[start:stop].numpy()
+        scale = _INTEGER_SCALES.get(samples.dtype.name)
+        offset = _INTEGER_OFFSETS.get(samples.dtype.name, 0.0)
+        return to_mono((samples - offset) / scale if scale else samples)
+
+
+def resampled_chunks(audio: AudioFile, rate_out: int, chunk_seconds: float) -> Iterator[np.ndarray]:
+    """The file, mono at ``rate_out``, in consecutive chunks of about ``chunk_seconds``.
+
+    Each chunk is decoded and resampled with a margin of real neighbouring
+    samples, wider than the polyphase filter, and cut at a sample that maps
+    exactly onto the output grid, so the chunks put end to end are the samples
+    :func:`resample` gives for the whole file, while only one chunk is held.
+    """
+    common = math.gcd(audio.rate, int(rate_out))
+    up, down = int(rate_out) // common, audio.rate // common
+    if up == down:
+        up = down = 1
+    reach = 10 * max(up, down) // up + 1  # resample_poly's filter half-length, input samples
+    margin = down * (reach // down + 1)
+    step = max(down, round(chunk_seconds * audio.rate) // down * down)
+    for start in range(0, audio.length, step):
+        stop = min(start + step, audio.length)
+        low, high = max(0, start - margin), min(audio.length, stop + margin)
+        resampled = resample(audio.mono(low, high), audio.rate, int(rate_out))
+        first = (start - low) * up // down
+        count = -(-stop * up // down) - start * up // down
+        yield resampled[first : first + count]
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
@@ -81,29 +182,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         PieceError: The file is unreadable, of an unsupported type, corrupt,
             empty, silent, or holds NaN samples.
     """
-    path = Path(path)
-    if path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise PieceError(
-            f"unsupported audio type {path.suffix or '(no suffix)'!r}; "
-            f"expected one of {', '.join(AUDIO_SUFFIXES)}"
-        )
-    try:
-        with open(path, "rb") as stream:
-            if not stream.read(1):
-                raise PieceError("empty file (0 bytes)")
-    except OSError as error:
-        raise PieceError(f"cannot read the file: {error.strerror or error}") from error
-    import tensorflow as tf
-    import tensorflow_io as tfio
-
-    try:
-        decoded = tfio.audio.AudioIOTensor(str(path))
-        samples = decoded.to_tensor().numpy()
-        rate = int(decoded.rate.numpy())
-    except (tf.errors.OpError, ValueError, RuntimeError) as error:
-        message = getattr(error, "message", str(error)).split("[Op:")[0].strip()
-        raise PieceError(f"cannot decode {path.suffix} audio: {message}") from error
-    scale = _INTEGER_SCALES.get(samples.dtype.name)
-    mono = to_mono(samples / scale if scale else samples)
+    audio = AudioFile(path)
+    mono = audio.mono(0, audio.length)
     check_samples(mono)
-    return resample(mono, rate, sample_rate)
+    return resample(mono, audio.rate, sample_rate)

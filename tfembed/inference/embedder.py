@@ -115,7 +115,7 @@ class Embedder:
                 f"{self.path}: the SavedModel cannot be loaded ({message.strip()[:200]}); "
                 "export the model again with tfembed-export"
             ) from error
-        self._serve = self._model.serve
+        self.serve = self._model.serve
 
     def hop_frames(self, hop_seconds: float | None) -> int:
         """Frames between window starts for a hop in seconds (default: one clip)."""
@@ -145,7 +145,7 @@ class Embedder:
         if clips.ndim != 3 or clips.shape[1:] != expected:
             raise ValueError(f"clips must have shape [n, {expected[0]}, {expected[1]}]")
         embedded = [
-            self._serve(tf.constant(clips[start : start + self.batch_size])).numpy()
+            self.serve(tf.constant(clips[start : start + self.batch_size])).numpy()
             for start in range(0, len(clips), self.batch_size)
         ]
         if not embedded:
@@ -172,7 +172,7 @@ class Embedder:
         clip = self.grid.clip_frames
         starts, padded = window_layout(len(frames), clip, self.hop_frames(hop_seconds))
         embedding = embed_windows(
-            self._serve,
+            self.serve,
             tf.constant(frames, tf.float32),
             starts,
             clip,
@@ -289,12 +289,23 @@ class Embedder:
     ) -> Embeddings:
         """Embeds an audio file (wav, flac, mp3, ogg) decoded with tensorflow-io.
 
+        Files longer than ``LONG_AUDIO_SECONDS`` (10 minutes) are decoded and
+        embedded a chunk at a time (:mod:`tfembed.inference.long_audio`), so
+        memory stays bounded whatever the length; the embeddings are the same.
+
         Raises:
             DomainError: The model reads piano rolls.
             PieceError: The file is unreadable, unsupported, corrupt, silent, or
                 holds NaN samples.
         """
-        from tfembed.inference.audio import read_audio
+        from tfembed.inference.audio import AudioFile, check_samples, resample
+        from tfembed.inference.long_audio import LONG_AUDIO_SECONDS, embed_audio_in_chunks
 
         self._require_mel()
-        return self.embed_audio(read_audio(path, self.sample_rate), self.sample_rate, hop_seconds)
+        audio = AudioFile(path)
+        hop_frames = self.hop_frames(hop_seconds)
+        if audio.length > LONG_AUDIO_SECONDS * audio.rate:
+            return self._embeddings(*embed_audio_in_chunks(self, audio, hop_frames))
+        mono = audio.mono(0, audio.length)
+        check_samples(mono)
+        return self.embed_prepared_audio(resample(mono, audio.rate, self.sample_rate), hop_frames)

@@ -6,6 +6,10 @@ pairs of the batch (``j != i``, never the positive itself). With cosine similari
 scaled by a smoothing factor ``gamma``,
 ``P(N_i | M_i) = exp(gamma cos(M_i, N_i)) / sum_{d in D_i} exp(gamma cos(M_i, d))``,
 and the loss is the batch mean of ``-log P(N_i | M_i)``.
+
+:func:`in_batch_loss` is the alternative of COLA and CLMR: every other pair of
+the batch is a negative, and the loss is symmetric in both directions
+(InfoNCE), with the smoothing factor as inverse temperature.
 """
 
 from __future__ import annotations
@@ -68,3 +72,36 @@ def semantic_relevance_loss(
     )
     logits = smoothing * tf.concat([positive_similarity, negative_similarity], axis=1)
     return -tf.reduce_mean(tf.nn.log_softmax(logits, axis=1)[:, 0])
+
+
+NEGATIVES = ("sampled", "in_batch")
+"""Where the negatives of a pair come from: |D| - 1 drawn from the batch, or all of it."""
+
+
+def in_batch_loss(anchors: tf.Tensor, positives: tf.Tensor, smoothing: float) -> tf.Tensor:
+    """Symmetric InfoNCE: each anchor against every positive of the batch, and back.
+
+    Args:
+        anchors: Embeddings ``[batch, dim]`` of clips ``i``.
+        positives: Embeddings ``[batch, dim]`` of their neighbours ``i + 1``.
+        smoothing: Factor on the cosine similarity (inverse temperature).
+
+    Returns:
+        A float32 scalar: the mean of both directions' cross-entropies.
+    """
+    logits = smoothing * tf.matmul(unit_vectors(anchors), unit_vectors(positives), transpose_b=True)
+    labels = tf.range(tf.shape(logits)[0])
+    forward = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    backward = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.transpose(logits))
+    return 0.5 * (tf.reduce_mean(forward) + tf.reduce_mean(backward))
+
+
+def pair_loss(
+    anchors: tf.Tensor, positives: tf.Tensor, negatives: str, num_candidates: int, smoothing: float
+) -> tf.Tensor:
+    """The loss of a batch of pairs with ``sampled`` (the paper's) or ``in_batch`` negatives."""
+    if negatives == "in_batch":
+        return in_batch_loss(anchors, positives, smoothing)
+    if negatives == "sampled":
+        return semantic_relevance_loss(anchors, positives, num_candidates, smoothing)
+    raise ValueError(f"negatives must be one of {NEGATIVES}, not {negatives!r}")

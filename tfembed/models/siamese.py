@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import FrameGrid
-from tfembed.models.losses import semantic_relevance_loss
+from tfembed.models.losses import NEGATIVES, pair_loss
 from tfembed.models.towers import build_tower
 
 
@@ -55,7 +55,12 @@ def variant_spec(variant: str) -> Variant:
 
 
 class SiameseModel(keras.Model):
-    """Two towers (or one, shared) trained with the semantic relevance loss."""
+    """Two towers (or one, shared) trained to put neighbouring clips close together.
+
+    With projection heads (as in SimCLR), the loss acts on a small MLP after each
+    tower; the towers' own outputs are the features that validation measures and
+    export writes.
+    """
 
     def __init__(
         self,
@@ -63,6 +68,8 @@ class SiameseModel(keras.Model):
         second_tower: keras.Model,
         num_candidates: int,
         smoothing: float,
+        negatives: str,
+        heads: tuple[keras.Model, keras.Model] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -70,6 +77,8 @@ class SiameseModel(keras.Model):
         self.second_tower = second_tower
         self.num_candidates = num_candidates
         self.smoothing = smoothing
+        self.negatives = negatives
+        self.heads = heads
 
     def call(self, inputs, training: bool = False):
         """Embeds a pair ``(first, second)``; returns both float32 embeddings."""
@@ -79,10 +88,15 @@ class SiameseModel(keras.Model):
             self.second_tower(second, training=training),
         )
 
+    def loss_of_features(self, first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
+        """The loss of the towers' outputs for a batch of pairs (through the heads if any)."""
+        if self.heads is not None:
+            first, second = self.heads[0](first), self.heads[1](second)
+        return pair_loss(first, second, self.negatives, self.num_candidates, self.smoothing)
+
     def pair_loss(self, data, training: bool) -> tf.Tensor:
-        """The semantic relevance loss of a batch of pairs ``(first, second)``."""
-        first, second = self(data, training=training)
-        return semantic_relevance_loss(first, second, self.num_candidates, self.smoothing)
+        """The loss of a batch of pairs ``(first, second)``."""
+        return self.loss_of_features(*self(data, training=training))
 
     def train_step(self, data) -> dict[str, tf.Tensor]:
         """One Adam step on a batch of pairs; the loss is scaled under mixed precision."""
@@ -94,23 +108,58 @@ class SiameseModel(keras.Model):
         return {"loss": loss}
 
 
+def _projection_head(name: str, embedding_size: int, width: int) -> keras.Model:
+    features = keras.Input([embedding_size], name=f"{name}_features")
+    hidden = keras.layers.Dense(width, activation="relu", dtype="float32", name=f"{name}_hidden")
+    output = keras.layers.Dense(embedding_size, dtype="float32", name=f"{name}_output")
+    return keras.Model(features, output(hidden(features)), name=name)
+
+
 def build_siamese(
     variant: str,
     grid: FrameGrid,
     widths: tuple[int, ...],
     num_candidates: int,
     smoothing: float,
+    negatives: str,
+    projection: int,
+    synchronized: bool = False,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
     Each tower's input is one clip of its domain on ``grid``
     (``[clip_frames, n_mels]`` or ``[clip_frames, n_pitches]``).
+
+    Args:
+        variant: The variant's name.
+        grid: The frame grid.
+        widths: Channels of the towers' convolution blocks.
+        num_candidates: ``|D|`` of the sampled loss.
+        smoothing: Factor on the cosine similarity.
+        negatives: ``sampled`` (the paper's) or ``in_batch``.
+        projection: Hidden width of a projection head after each tower; 0 for none.
+        synchronized: Synchronized batch normalisation across replicas in the
+            towers (multi-worker training); it adds no weight, so checkpoints
+            load either way.
     """
     spec = variant_spec(variant)
-    first = build_tower(f"{spec.first}_tower", *grid.clip_shape(spec.first), widths)
-    second = (
-        first
-        if spec.shared
-        else build_tower(f"{spec.second}_tower", *grid.clip_shape(spec.second), widths)
+    if negatives not in NEGATIVES:
+        raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {negatives!r}")
+
+    def tower(domain: str) -> keras.Model:
+        shape = grid.clip_shape(domain)
+        return build_tower(f"{domain}_tower", *shape, widths, synchronized=synchronized)
+
+    first = tower(spec.first)
+    second = first if spec.shared else tower(spec.second)
+    heads = None
+    if projection:
+        size = int(first.output.shape[-1])
+        first_head = _projection_head(f"{spec.first}_head", size, projection)
+        second_head = (
+            first_head if spec.shared else _projection_head(f"{spec.second}_head", size, projection)
+        )
+        heads = (first_head, second_head)
+    return SiameseModel(
+        first, second, num_candidates, smoothing, negatives, heads, name=variant.lower()
     )
-    return SiameseModel(first, second, num_candidates, smoothing, name=variant.lower())

@@ -23,6 +23,7 @@ def build_tower(
     bins: int = 96,
     widths: tuple[int, ...] = DEFAULT_WIDTHS,
     embedding_size: int = EMBEDDING_SIZE,
+    synchronized: bool = False,
 ) -> keras.Model:
     """Builds a tower: ``[batch, frames, bins]`` float32 -> ``[batch, embedding_size]`` float32.
 
@@ -32,15 +33,20 @@ def build_tower(
         bins: Mel bands or piano-roll pitches.
         widths: Channels of the convolution blocks; one 2x2 pooling per block.
         embedding_size: Size of the embedding.
+        synchronized: Batch statistics over every replica of the distribution
+            strategy (``BatchNormalization(synchronized=True)``), so the moving
+            statistics stay identical on every worker of a multi-worker run.
     """
     clips = keras.Input([frames, bins], name=f"{name}_clips")
     x = keras.layers.Reshape([frames, bins, 1], name=f"{name}_channel")(clips)
-    x = keras.layers.BatchNormalization(name=f"{name}_input_norm")(x)
+    x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_input_norm")(x)
     for block, width in enumerate(widths):
         x = keras.layers.Conv2D(
             width, 3, padding="same", use_bias=False, name=f"{name}_conv{block}"
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_norm{block}")(x)
+        x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_norm{block}")(
+            x
+        )
         x = keras.layers.ReLU(name=f"{name}_relu{block}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool{block}")(x)
     x = keras.layers.GlobalAveragePooling2D(name=f"{name}_average")(x)

@@ -44,7 +44,7 @@ from tfembed.preparation.prepare import (
     _prepare_one,
     _read_summary,
     limit_tensorflow_threads,
-    outcome_message,
+    outcome_messages,
 )
 
 FAILED_TAG = "failed"
@@ -129,8 +129,7 @@ class PreparePieceFn(beam.DoFn):
 
 
 def _log_outcome(summary: dict[str, Any]) -> None:
-    message = outcome_message(summary)
-    if message:
+    for message in outcome_messages(summary):
         _LOG.warning("%s", message)
 
 
@@ -203,8 +202,7 @@ def run_beam(jobs: list[PieceJob], options: str | None, workers: int) -> dict[st
         ) from error
     pieces_dir = Path(jobs[0].pieces_dir)
     for job in jobs:
-        message = outcome_message(_read_summary(pieces_dir, job.piece))
-        if message:
+        for message in outcome_messages(_read_summary(pieces_dir, job.piece)):
             print(message, file=sys.stderr)
     counters = counter_values(result)
     print(

@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -36,10 +37,44 @@ DEFAULT_COMPOSERS = (
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid", ".midi")
 """Score formats taken from the corpus (roman-numeral analyses are left out)."""
 
+DEFAULT_PIECES_PER_COMPOSER = 40
+"""Default cap per composer: 212 pieces, 64 of them in test (see ``splits``)."""
+
 DEFAULT_MAX_SCORE_KB = 1500
 """Largest uncompressed score taken by default (keeps 8 of Beethoven's 26 scores)."""
 
 CACHE_ENV = "TFEMBED_CACHE"
+
+_PALESTRINA_MASS = re.compile(r"^[A-Za-z]+(?:_[IV]+)?_(\d+)(?:_[a-z])?$")
+_BACH_BWV = re.compile(r"^bwv(\d+)")
+
+
+def corpus_work(relative_path: str) -> str:
+    """Returns the work a corpus score belongs to.
+
+    * A score in a subfolder of its composer is a movement of the work the
+      folder names (``beethoven/opus18no1/movement2.mxl`` -> ``beethoven/opus18no1``).
+    * Palestrina's mass sections share their mass number
+      (``palestrina/Agnus_II_54.krn`` -> ``palestrina/mass54``).
+    * Bach's chorales share their BWV number (``bach/bwv248.23-s.mxl`` ->
+      ``bach/bwv248``: chorales of one cantata or oratorio are one work).
+    * Any other score is a work of its own, whatever its format (the same
+      movement as ``.krn`` and ``.mxl`` is one work).
+
+    Args:
+        relative_path: The score's path relative to the corpus root.
+    """
+    parts = relative_path.split("/")
+    composer, stem = parts[0], os.path.splitext(parts[-1])[0]
+    if len(parts) > 2:
+        return "/".join(parts[:2])
+    mass = _PALESTRINA_MASS.match(stem) if composer == "palestrina" else None
+    if mass:
+        return f"palestrina/mass{int(mass.group(1))}"
+    bwv = _BACH_BWV.match(stem) if composer == "bach" else None
+    if bwv:
+        return f"bach/bwv{int(bwv.group(1))}"
+    return f"{composer}/{stem}"
 
 
 def cache_dir() -> Path:
@@ -111,7 +146,11 @@ def list_corpus(
         for relative in relatives[:pieces_per_composer]:
             pieces.append(
                 Piece(
-                    piece_id_for(f"{MUSIC21_ORIGIN}/{relative}"), MUSIC21_ORIGIN, relative, composer
+                    piece_id_for(f"{MUSIC21_ORIGIN}/{relative}"),
+                    MUSIC21_ORIGIN,
+                    relative,
+                    composer,
+                    work=corpus_work(relative),
                 )
             )
     return sorted(pieces, key=lambda piece: piece.path)

@@ -1,7 +1,8 @@
 """MIDI files to NoteSequences ready to render.
 
-Parsing gives a clear problem for every kind of bad file; cleaning drops drums,
-plays every instrument as piano and applies the length cap.
+Parsing gives a clear problem for every kind of bad file and keeps the notes of a
+file whose only defects are malformed meta events; cleaning drops drums, plays
+every instrument as piano and applies the length cap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from tfembed.errors import PieceError
+from tfembed.preparation.midi_repair import repair_midi
 
 with warnings.catch_warnings():
     # note_seq imports pydub, which warns about ffmpeg; audio decoding is not used here.
@@ -22,40 +24,73 @@ with warnings.catch_warnings():
     from note_seq import midi_io
     from note_seq.protobuf import music_pb2
 
-_TEMPO_META_EVENT = b"\xff\x51\x03"
+
+class UnreadableFileError(PieceError):
+    """A file that could not be read (permissions, I/O): not a defect of its content."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedMidi:
+    """A parsed MIDI file.
+
+    Attributes:
+        sequence: The NoteSequence (without key signatures when one was malformed).
+        tempo_explicit: Whether the file states its tempo with valid tempo events
+            only (without one, MIDI assumes 120 quarter notes per minute).
+        repairs: What was dropped from the file to read it, one line each.
+    """
+
+    sequence: music_pb2.NoteSequence
+    tempo_explicit: bool
+    repairs: list[str]
 
 
 def read_midi(path: str | os.PathLike) -> tuple[music_pb2.NoteSequence, bool]:
-    """Parses a MIDI file.
+    """Parses a MIDI file (see :func:`parse_midi`).
+
+    Returns:
+        The NoteSequence and whether the file states its tempo.
+    """
+    parsed = parse_midi(path)
+    return parsed.sequence, parsed.tempo_explicit
+
+
+def parse_midi(path: str | os.PathLike) -> ParsedMidi:
+    """Parses a MIDI file, dropping malformed meta events rather than the piece.
 
     Args:
         path: The MIDI file.
 
     Returns:
-        The NoteSequence and whether the file holds an explicit tempo event
-        (without one, MIDI assumes 120 quarter notes per minute).
+        The parsed file. A dropped key signature leaves the piece without any (its
+        key label is unknown); a dropped tempo event makes its tempo unstated.
 
     Raises:
-        PieceError: The file is unreadable, empty, not MIDI, or corrupt.
+        UnreadableFileError: The file cannot be read.
+        PieceError: The file is empty, not MIDI, or its structure is corrupt (the
+            message says what and where).
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise PieceError(f"cannot read the file: {error.strerror or error}") from error
+        raise UnreadableFileError(f"cannot read the file: {error.strerror or error}") from error
     if not data:
         raise PieceError("empty file (0 bytes)")
     if not data.startswith(b"MThd"):
         raise PieceError(f"not a MIDI file (starts with {data[:4]!r}, expected b'MThd')")
+    repaired = repair_midi(data)
     # Parsed here rather than by note-seq, whose bare ``except`` would turn a
     # Ctrl-C during parsing into "corrupt MIDI" and let the run go on.
     try:
-        sequence = midi_io.midi_to_note_sequence(pretty_midi.PrettyMIDI(io.BytesIO(data)))
+        sequence = midi_io.midi_to_note_sequence(pretty_midi.PrettyMIDI(io.BytesIO(repaired.data)))
     except Exception as error:
-        raise PieceError(f"corrupt MIDI: {type(error).__name__}: {error}") from error
-    # 0xFF 0x51 0x03 is the set-tempo meta event; MIDI data bytes are < 0x80, so it
-    # can only appear as an event (or, very rarely, inside a text payload).
-    return sequence, _TEMPO_META_EVENT in data
+        detail = str(error) or "no detail given"
+        raise PieceError(f"corrupt MIDI: {type(error).__name__}: {detail}") from error
+    if repaired.bad_key_signature:
+        del sequence.key_signatures[:]
+    tempo_explicit = repaired.tempo_events > 0 and not repaired.bad_tempo
+    return ParsedMidi(sequence, tempo_explicit, repaired.repairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +125,8 @@ def clean_sequence(
         The cleaned sequence.
 
     Raises:
-        PieceError: The piece has no notes, only drum notes, or is too long and
-            the policy is ``"skip"``.
+        PieceError: The piece has no notes, only drum notes, no note before the
+            cap, or is too long and the policy is ``"skip"``.
     """
     if long_piece_policy not in ("cut", "skip"):
         raise ValueError(f"long_piece_policy must be 'cut' or 'skip', not {long_piece_policy!r}")
@@ -125,5 +160,11 @@ def clean_sequence(
             kept_changes = [change for change in changes if change.time < cut_at]
             del changes[:]
             changes.extend(kept_changes)
+    if not cleaned.notes:
+        first = min(note.start_time for note in pitched)
+        raise PieceError(
+            f"no note starts before the cap of {max_seconds:.0f} s (the first at {first:.0f} s); "
+            "raise --max_piece_seconds"
+        )
     cleaned.total_time = max(note.end_time for note in cleaned.notes)
     return CleanedSequence(cleaned, len(sequence.notes) - len(pitched), cut_at)

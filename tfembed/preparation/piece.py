@@ -15,7 +15,12 @@ from tfembed.features.frontend import compiled_log_mel
 from tfembed.features.pianoroll import frame_of, piano_roll
 from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
 from tfembed.preparation.midi import CleanedSequence, clean_sequence, read_midi
-from tfembed.preparation.render import render_piano
+from tfembed.preparation.render import render_piano, render_piano_quietly
+
+SILENCE_MARGIN = 1.0
+"""A clip whose log-mel never rises this far (in nats) above the floor ``log(log_offset)``
+is silent, whatever its roll: about -48 dB of the piece's peak, where a held piano
+note has died away into the rendering's noise (measured: -58 dB, 0.05 above the floor)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +33,8 @@ class PieceInfo:
         composer_name: Composer name.
         split: ``train``, ``validation`` or ``test``.
         tempo_explicit: Whether the file holds a tempo event.
+        tempo_source: ``stated``, ``drawn`` or ``default`` (see
+            :mod:`tfembed.preparation.tempo`).
     """
 
     piece_id: str
@@ -35,6 +42,7 @@ class PieceInfo:
     composer_name: str
     split: str
     tempo_explicit: bool
+    tempo_source: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +52,22 @@ class PreparedPiece:
     Attributes:
         records: One serialised ``tf.train.Example`` per kept clip, in time order.
         seconds: Seconds of music covered by the kept clips.
-        silent_clips: Clips left out because no note sounds in them.
+        silent_clips: Clips left out because no note sounds in them, in the piano
+            roll or in the audio (a held note that has died away).
+        out_of_range_clips: Clips left out because their only notes lie outside the
+            piano roll's pitches.
+        out_of_range_notes: Notes outside the piano roll's pitches (rendered, but
+            not in the roll).
+        synth_warnings: What fluidsynth printed while rendering
+            (``{"count", "first"}``), or ``None``.
     """
 
     records: list[bytes]
     seconds: float
     silent_clips: int
+    out_of_range_clips: int = 0
+    out_of_range_notes: int = 0
+    synth_warnings: dict | None = None
 
 
 def piece_mel(
@@ -127,10 +145,14 @@ def prepare_piece(
     piece, no release tail inside a clip), the piano roll on the same frames, and
     both are cut into ``floor(total_time * fps / clip_frames)`` consecutive clips.
     Clips in which no note sounds are left out, so that every kept clip ``i`` is
-    followed in time by clip ``i + 1`` unless ``i + 1`` was silent.
+    followed in time by clip ``i + 1`` unless ``i + 1`` was left out. A clip is
+    silent when its piano roll is empty or when its log-mel stays within
+    :data:`SILENCE_MARGIN` of silence (a note held for minutes has long died away); a clip whose
+    only notes are outside the roll's pitches is counted as out of range.
 
     Raises:
-        PieceError: The piece is shorter than one clip or every clip is silent.
+        PieceError: The piece is shorter than one clip, every note is outside the
+            piano roll's pitches, or no clip is left.
     """
     sequence = cleaned.sequence
     clip_frames = grid.clip_frames
@@ -139,15 +161,34 @@ def prepare_piece(
         raise PieceError(
             f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
         )
-    mel = piece_mel(sequence, grid, soundfont, num_clips * clip_frames)
-    roll = piano_roll(sequence, grid, num_clips * clip_frames)
+    outside = [
+        note for note in sequence.notes if not grid.lowest_pitch <= note.pitch <= grid.highest_pitch
+    ]
+    pitch_range = f"MIDI pitches {grid.lowest_pitch}-{grid.highest_pitch}"
+    if len(outside) == len(sequence.notes):
+        raise PieceError(f"out of range: all {len(outside)} notes are outside {pitch_range}")
+    audio, messages = render_piano_quietly(sequence, grid, soundfont)
+    num_frames = num_clips * clip_frames
+    mel = compiled_log_mel(grid)(audio).numpy()[:num_frames]
+    roll = piano_roll(sequence, grid, num_frames)
+    sounding_outside = np.zeros(num_frames, dtype=bool)
+    for note in outside:
+        onset = frame_of(note.start_time, grid)
+        sounding_outside[onset : max(frame_of(note.end_time, grid), onset + 1)] = True
+    silence = math.log(grid.log_offset) + SILENCE_MARGIN
     onset_frames = np.sort([frame_of(note.start_time, grid) for note in sequence.notes])
     records = []
-    silent = 0
+    silent = out_of_range = 0
     for index in range(num_clips):
         frames = slice(index * clip_frames, (index + 1) * clip_frames)
         clip_roll = roll[frames]
         if not clip_roll.any():
+            if sounding_outside[frames].any():
+                out_of_range += 1
+            else:
+                silent += 1
+            continue
+        if mel[frames].max() < silence:
             silent += 1
             continue
         start = index * grid.clip_seconds
@@ -163,8 +204,21 @@ def prepare_piece(
             tempo_explicit=info.tempo_explicit,
             note_density=onsets_per_second(onset_frames, frames.start, grid),
             split=info.split,
+            tempo_source=info.tempo_source,
         )
         records.append(serialize_clip(mel[frames], clip_roll, labels))
     if not records:
+        if out_of_range:
+            raise PieceError(
+                f"no clip left: {silent} of {num_clips} clips are silent and {out_of_range} "
+                f"hold only notes out of range ({pitch_range})"
+            )
         raise PieceError(f"all {num_clips} clips are silent")
-    return PreparedPiece(records, len(records) * grid.clip_seconds, silent)
+    return PreparedPiece(
+        records,
+        len(records) * grid.clip_seconds,
+        silent,
+        out_of_range,
+        len(outside),
+        messages.summary(),
+    )

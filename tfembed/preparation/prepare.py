@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import errno
 import json
 import multiprocessing
 import os
@@ -36,12 +37,14 @@ from tfembed.atomic import (
 from tfembed.dataset.manifest import MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
+from tfembed.locking import LOCK_NAME, hold_lock
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
-from tfembed.preparation.render import check_fluidsynth, find_soundfont
+from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
-from tfembed.preparation.splits import assign_splits
+from tfembed.preparation.splits import assign_splits, work_of, works_per_split
+from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
 from tfembed.versions import tool_versions
 
 PIECES_DIR = "pieces"
@@ -71,6 +74,7 @@ class PieceJob:
     grid: FrameGrid
     max_piece_seconds: float
     long_pieces: str
+    tempo_policy: str = MIDI_DIR_TEMPO_POLICY
 
 
 def _prepare_one(job: PieceJob) -> dict[str, Any]:
@@ -79,8 +83,10 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
 
     from tfembed.errors import PieceError
     from tfembed.preparation.corpus import corpus_midi
-    from tfembed.preparation.midi import clean_sequence, read_midi
+    from tfembed.preparation.midi import UnreadableFileError, clean_sequence, parse_midi
     from tfembed.preparation.piece import PieceInfo, prepare_piece
+    from tfembed.preparation.render import RenderSetupError
+    from tfembed.preparation.tempo import apply_tempo_policy
 
     piece = job.piece
     started = time.perf_counter()
@@ -89,19 +95,39 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
         "file": piece.path,
         "composer": piece.composer_name,
         "split": piece.split,
+        "work": work_of(piece),
     }
     try:
         path = corpus_midi(piece.path) if piece.origin == MUSIC21_ORIGIN else piece.path
-        sequence, tempo_explicit = read_midi(path)
+        parsed = parse_midi(path)
+        sequence, tempo_source = apply_tempo_policy(
+            parsed.sequence, parsed.tempo_explicit, piece.piece_id, job.tempo_policy
+        )
         cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
         info = PieceInfo(
-            piece.piece_id, job.composer, piece.composer_name, piece.split, tempo_explicit
+            piece.piece_id,
+            job.composer,
+            piece.composer_name,
+            piece.split,
+            parsed.tempo_explicit,
+            tempo_source,
         )
         prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
-    except PieceError as error:
-        summary.update(status="failed", problem=str(error))
+    except (RenderSetupError, KeyboardInterrupt):
+        raise  # nothing can be rendered: the run stops, and this piece is not recorded
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise
+        # Outside the file itself (a music21 cache, a temporary file): retried on rerun.
+        summary.update(status="failed", problem=f"{error}", retry=True)
+    except UnreadableFileError as error:
+        summary.update(status="failed", problem=str(error), retry=True)
+    except PieceError as error:  # the file itself: corrupt, no notes, too short, silent
+        summary.update(status="failed", problem=str(error), retry=False)
     except Exception as error:  # an unforeseen defect in one file must not stop the run
-        summary.update(status="failed", problem=f"unexpected {type(error).__name__}: {error}")
+        summary.update(
+            status="failed", problem=f"unexpected {type(error).__name__}: {error}", retry=True
+        )
     else:
         records_path = Path(job.pieces_dir) / f"{piece.piece_id}.tfrecord"
         with (
@@ -115,10 +141,15 @@ def _prepare_one(job: PieceJob) -> dict[str, Any]:
             clips=len(prepared.records),
             seconds=prepared.seconds,
             silent_clips=prepared.silent_clips,
-            tempo_explicit=tempo_explicit,
+            tempo_explicit=parsed.tempo_explicit,
+            tempo_source=tempo_source,
+            rendered_qpm=round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
             dropped_drum_notes=cleaned.dropped_drum_notes,
             cut_at_seconds=cleaned.cut_at_seconds,
             title=piece.title,
+            repairs=parsed.repairs,
+            out_of_range_notes=prepared.out_of_range_notes,
+            synth_warnings=prepared.synth_warnings,
         )
     summary["processing_seconds"] = round(time.perf_counter() - started, 3)
     summary["worker_peak_rss_mb"] = round(_peak_rss_mb(), 1)
@@ -167,18 +198,6 @@ def limit_tensorflow_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already ran in this process: keep its threads
         pass
-
-
-def outcome_message(summary: dict[str, Any]) -> str | None:
-    """The line printed for a failed or cut piece (``None`` for a plain success)."""
-    if summary["status"] == "failed":
-        return f"skipped {summary['file']}: {summary['problem']}"
-    if summary["cut_at_seconds"] is not None:
-        return (
-            f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
-            "(longer than --max_piece_seconds)"
-        )
-    return None
 
 
 def _list_pieces(
@@ -233,8 +252,7 @@ def _run_jobs(jobs: list[PieceJob], workers: int, already_done: int, total: int)
 
     def record(summary: dict[str, Any]) -> None:
         nonlocal music_seconds
-        message = outcome_message(summary)
-        if message:
+        for message in outcome_messages(summary):
             bar.write(message, file=sys.stderr)
         music_seconds += summary.get("seconds", 0.0)
         bar.set_postfix(music=f"{music_seconds / 60:.1f} min")
@@ -248,6 +266,34 @@ def _run_jobs(jobs: list[PieceJob], workers: int, already_done: int, total: int)
             _run_in_processes(jobs, workers, record)
     finally:
         bar.close()
+
+
+def outcome_messages(summary: dict[str, Any]) -> list[str]:
+    """The lines printed for a piece: why it failed, or what was changed or left out.
+
+    One line each, naming the file; none for a plain success.
+    """
+    if summary["status"] == "failed":
+        return [f"skipped {summary['file']}: {summary['problem']}"]
+    notes = []
+    if summary.get("cut_at_seconds") is not None:
+        notes.append(
+            f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
+            "(longer than --max_piece_seconds)"
+        )
+    notes += [f"{summary['file']}: {repair}" for repair in summary.get("repairs", ())]
+    if summary.get("out_of_range_notes"):
+        notes.append(
+            f"{summary['file']}: {summary['out_of_range_notes']} note(s) out of range "
+            "(outside the piano roll's pitches; rendered, not in the roll)"
+        )
+    warnings = summary.get("synth_warnings")
+    if warnings:
+        notes.append(
+            f"{summary['file']}: fluidsynth printed {warnings['count']} warning(s); "
+            f"the first: {warnings['first']}"
+        )
+    return notes
 
 
 def _run_in_processes(jobs: list[PieceJob], workers: int, record) -> None:
@@ -302,6 +348,7 @@ def prepare(
     grid: FrameGrid = DEFAULT_GRID,
     runner: str = "local",
     pipeline_options: str | None = None,
+    tempo_policy: str | None = None,
 ) -> dict[str, Any]:
     """Prepares a dataset of labelled clips from MIDI files or the music21 corpus.
 
@@ -311,7 +358,8 @@ def prepare(
         metadata: A MAESTRO-style CSV for ``midi_dir``.
         corpus: ``"music21"`` for the score corpus that ships with music21.
         composers: Corpus folders to use (default: ten composer classes).
-        pieces_per_composer: Cap on corpus pieces per composer.
+        pieces_per_composer: Cap on corpus pieces per composer; ``None`` uses
+            the corpus default, 0 takes every piece.
         max_score_kb: Largest corpus score taken (uncompressed KB); ``None`` uses
             the corpus default.
         workers: Worker processes.
@@ -322,14 +370,21 @@ def prepare(
         runner: ``"local"`` (a process pool of ``workers``) or ``"beam"`` (an
             Apache Beam pipeline, see :mod:`tfembed.preparation.beam_pipeline`).
         pipeline_options: Beam pipeline options, as on a command line (``beam`` only).
+        tempo_policy: ``draw`` renders a file that states no tempo at a tempo
+            drawn for the piece; ``stated`` renders it at 120 and leaves its
+            tempo unknown (see :mod:`tfembed.preparation.tempo`). ``None``:
+            ``draw`` for the corpus, ``stated`` for a folder of MIDI files.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises:
-        PrepareError: Bad options, a different earlier run in ``out_dir``, or no
-            piece could be prepared.
-        tfembed.render.RenderSetupError: Fluidsynth or the soundfont is missing.
+        PrepareError: Bad options, a different earlier run in ``out_dir``, no
+            piece could be prepared, or the disk is full (finished pieces are kept).
+        tfembed.locking.LockError: Another process is preparing into ``out_dir``,
+            or it is a file.
+        tfembed.preparation.render.RenderSetupError: Fluidsynth or the soundfont
+            is missing or cannot be loaded.
     """
     started = time.perf_counter()
     if workers < 1:
@@ -338,15 +393,27 @@ def prepare(
         raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
     if runner not in ("local", "beam"):
         raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
+    if tempo_policy is None:
+        tempo_policy = CORPUS_TEMPO_POLICY if corpus is not None else MIDI_DIR_TEMPO_POLICY
+    if tempo_policy not in TEMPO_POLICIES:
+        raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
+    check_soundfont(soundfont_path)
     if corpus is not None and max_score_kb is None:
         from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
 
         max_score_kb = DEFAULT_MAX_SCORE_KB
+    if corpus is not None and pieces_per_composer is None:
+        from tfembed.preparation.corpus import DEFAULT_PIECES_PER_COMPOSER
+
+        pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
+    pieces_per_composer = pieces_per_composer or None  # 0: no cap
     pieces, listing_problems, source = _list_pieces(
         midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
     )
+    for problem in listing_problems:
+        print(f"skipped {problem['file']}: {problem['problem']}", file=sys.stderr)
     if not pieces:
         raise PrepareError(f"no MIDI files (.mid, .midi, .kar) found in {midi_dir}")
     pieces = assign_splits(pieces)
@@ -357,11 +424,54 @@ def prepare(
         "max_piece_seconds": max_piece_seconds,
         "long_pieces": long_pieces,
         "frame_grid": grid.to_dict(),
+        "tempo_policy": tempo_policy,
     }
 
     out = Path(out_dir)
+    with hold_lock(out, "preparation"):
+        try:
+            return _prepare_locked(
+                out,
+                pieces,
+                listing_problems,
+                run_options,
+                _Orchestration(runner, workers, pipeline_options),
+                started,
+            )
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise PrepareError(
+                f"no space left on the device of {out}"
+                f"{f' (writing {error.filename})' if error.filename else ''}; finished pieces "
+                f"are kept in {out / PIECES_DIR}: free some space and run the same command "
+                "again to resume"
+            ) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class _Orchestration:
+    """How the pieces are run: a local process pool or an Apache Beam pipeline."""
+
+    runner: str
+    workers: int
+    pipeline_options: str | None
+
+
+def _prepare_locked(
+    out: Path,
+    pieces: list[Piece],
+    listing_problems: list[dict[str, str]],
+    run_options: dict[str, Any],
+    orchestration: _Orchestration,
+    started: float,
+) -> dict[str, Any]:
+    """The part of :func:`prepare` that writes into ``out``, run under its lock."""
     pieces_dir = out / PIECES_DIR
+    soundfont_path = run_options["soundfont"]
+    grid = FrameGrid.from_dict(run_options["frame_grid"])
     _claim_output(out, pieces_dir, run_options)
+    remove_temporary_files(out)  # a shard whose merge was killed
     if (out / MANIFEST_NAME).is_file() and not pieces_dir.exists():
         print(f"{out} is already prepared; nothing to do", file=sys.stderr)
         return read_manifest(out)
@@ -370,7 +480,7 @@ def prepare(
 
     vocabulary = sorted({piece.composer_name for piece in pieces} - {""})
     composer_ids = {name: index for index, name in enumerate(vocabulary)}
-    pending = [piece for piece in pieces if not (pieces_dir / f"{piece.piece_id}.json").is_file()]
+    pending = _pending(pieces_dir, pieces)
     pending.sort(key=_expected_cost, reverse=True)
     jobs = [
         PieceJob(
@@ -379,8 +489,9 @@ def prepare(
             str(pieces_dir),
             str(soundfont_path),
             grid,
-            max_piece_seconds,
-            long_pieces,
+            run_options["max_piece_seconds"],
+            run_options["long_pieces"],
+            run_options["tempo_policy"],
         )
         for piece in pending
     ]
@@ -389,7 +500,8 @@ def prepare(
             f"resuming: {len(pieces) - len(pending)} of {len(pieces)} pieces already done",
             file=sys.stderr,
         )
-    if runner == "beam":
+    workers = orchestration.workers
+    if orchestration.runner == "beam":
         try:
             from tfembed.preparation.beam_pipeline import run_beam
         except ModuleNotFoundError as error:
@@ -398,7 +510,7 @@ def prepare(
             raise PrepareError(
                 "--runner beam needs Apache Beam: pip install -c constraints.txt 'tfembed[beam]'"
             ) from error
-        run_beam(jobs, pipeline_options, workers)
+        run_beam(jobs, orchestration.pipeline_options, workers)
     else:
         _run_jobs(jobs, min(workers, max(1, len(jobs))), len(pieces) - len(pending), len(pieces))
 
@@ -412,7 +524,41 @@ def prepare(
     }
     write_json_atomically(out / MANIFEST_NAME, manifest)
     shutil.rmtree(pieces_dir)
+    for split in SPLITS:
+        if not manifest["counts"]["pieces"][split]:
+            print(
+                f"warning: the {split} split of {out} is empty (no piece was prepared for it); "
+                "give more pieces per composer, or set splits in --metadata",
+                file=sys.stderr,
+            )
     return manifest
+
+
+def _pending(pieces_dir: Path, pieces: list[Piece]) -> list[Piece]:
+    """The pieces to prepare: not yet tried, or failed for a reason outside their file.
+
+    A failure that lies in the file itself (corrupt, no notes, too short, silent) is
+    final; any other (a crash, an unreadable file, a disk or soundfont problem) is
+    retried, and the retried pieces are named.
+    """
+    pending, retried = [], []
+    for piece in pieces:
+        summary_path = pieces_dir / f"{piece.piece_id}.json"
+        if not summary_path.is_file():
+            pending.append(piece)
+            continue
+        summary = json.loads(summary_path.read_text())
+        if summary["status"] == "failed" and summary.get("retry", True):
+            summary_path.unlink()
+            pending.append(piece)
+            retried.append(f"{piece.path} ({summary['problem']})")
+    if retried:
+        print(
+            f"retrying {len(retried)} piece(s) that failed for a reason outside the file: "
+            + "; ".join(retried),
+            file=sys.stderr,
+        )
+    return pending
 
 
 def _claim_output(out: Path, pieces_dir: Path, run_options: dict[str, Any]) -> None:
@@ -430,7 +576,7 @@ def _claim_output(out: Path, pieces_dir: Path, run_options: dict[str, Any]) -> N
                 f"{out} holds a preparation with different options ({', '.join(changed)}); "
                 "resume it with the same command, or choose another --out"
             )
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(path.name != LOCK_NAME for path in out.iterdir()):
         raise PrepareError(f"{out} exists and is not a tfembed preparation; choose another --out")
     else:
         write_json_atomically(options_path, run_options)
@@ -473,6 +619,9 @@ def _merge(
         **{key: value for key, value in run_options.items() if key != "format_version"},
         "vocabularies": {"composer": vocabulary, "key_signature": list(KEY_NAMES)},
         "counts": _counts(done, failures),
+        "works": works_per_split(
+            (summary["split"], summary.get("work", summary["piece_id"])) for summary in done
+        ),
         "shards": shards,
         "pieces": sorted(done, key=lambda summary: summary["piece_id"]),
         "failures": failures,

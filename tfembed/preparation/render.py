@@ -13,7 +13,11 @@ rendering by up to 0.6% of full scale (measured on four corpus pieces).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +95,74 @@ def check_fluidsynth() -> None:
         ) from error
 
 
+@dataclasses.dataclass(frozen=True)
+class SynthMessages:
+    """What fluidsynth printed while rendering one piece (it writes straight to stderr).
+
+    Attributes:
+        count: Lines printed.
+        first: The first of them ("" if none).
+    """
+
+    count: int
+    first: str
+
+    def summary(self) -> dict[str, int | str] | None:
+        """``{"count", "first"}``, or ``None`` when nothing was printed."""
+        return {"count": self.count, "first": self.first} if self.count else None
+
+
+@contextlib.contextmanager
+def _captured_synth_messages() -> Iterator[list[str]]:
+    """Collects what the fluidsynth library prints to file descriptor 2 in the block.
+
+    A piece with thousands of simultaneous notes makes fluidsynth print one warning
+    per note it cannot play ("Ringbuffer full", "Failed to allocate a synthesis
+    process"): tens of thousands of lines. They are collected here instead and
+    summarised by the caller; lines that are not fluidsynth's are passed on.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if line.startswith("fluidsynth:"):
+                    lines.append(line.removeprefix("fluidsynth:").strip())
+                else:
+                    print(line, file=sys.stderr)
+
+
+def check_soundfont(soundfont: str | os.PathLike) -> None:
+    """Loads a soundfont once, so that an unusable one stops a run before any piece.
+
+    Raises:
+        RenderSetupError: Fluidsynth cannot load it (not a soundfont, corrupt),
+            with what fluidsynth said.
+    """
+    check_fluidsynth()
+    import fluidsynth
+
+    with _captured_synth_messages() as messages:
+        synth = fluidsynth.Synth()
+        try:
+            loaded = synth.sfload(str(soundfont))
+        finally:
+            synth.delete()
+    if loaded == -1:
+        said = f" (fluidsynth: {'; '.join(messages[:3])})" if messages else ""
+        raise RenderSetupError(
+            f"fluidsynth cannot load the soundfont {soundfont}{said}; give a General MIDI "
+            f".sf2 file with --soundfont or ${SOUNDFONT_ENV}"
+        )
+
+
 def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
     """Yields ``(sample, order, event)``; at one sample pedals, then offs, then ons."""
     channels = {}
@@ -133,7 +205,14 @@ def _seed_dither_once() -> None:
 
 
 def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
-    """Renders a sequence as piano, mono (normalised later, with the log-mel).
+    """Renders a sequence as piano (see :func:`render_piano_quietly`), without its messages."""
+    return render_piano_quietly(sequence, grid, soundfont)[0]
+
+
+def render_piano_quietly(
+    sequence, grid: FrameGrid, soundfont: str | os.PathLike
+) -> tuple[np.ndarray, SynthMessages]:
+    """Renders a sequence as piano, mono (normalised later, with the log-mel), quietly.
 
     Args:
         sequence: A ``note_seq`` NoteSequence with at least one note.
@@ -143,7 +222,8 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
     Returns:
         float32 samples in [-1, 1]: the sequence's ``total_time`` plus
         :data:`TAIL_SECONDS`, as fluidsynth renders them (the log-mel front-end
-        peak-normalises: :func:`tfembed.features.frontend.normalized_log_mel`).
+        peak-normalises: :func:`tfembed.features.frontend.normalized_log_mel`); and
+        what fluidsynth printed meanwhile (collected, not shown).
 
     Raises:
         RenderSetupError: Fluidsynth cannot load or the soundfont is unusable.
@@ -151,6 +231,13 @@ def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.
     check_fluidsynth()
     import fluidsynth
 
+    with _captured_synth_messages() as messages:
+        audio = _render(fluidsynth, sequence, grid, soundfont)
+    return audio, SynthMessages(len(messages), messages[0] if messages else "")
+
+
+def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
+    """Plays the sequence's events at their samples; returns float32 mono samples."""
     _seed_dither_once()
     synth = fluidsynth.Synth(samplerate=float(grid.sample_rate))
     try:

@@ -29,6 +29,9 @@ class Piece:
         composer_name: Composer label ("" when unknown).
         split: Split given by the metadata, or ``None`` to assign one.
         title: Title when the metadata gives one.
+        work: The work the piece belongs to (movements of a sonata, several
+            performances of one composition); splits never divide a work.
+            Empty means the piece is a work of its own.
     """
 
     piece_id: str
@@ -37,6 +40,7 @@ class Piece:
     composer_name: str
     split: str | None = None
     title: str = ""
+    work: str = ""
 
 
 class SourceError(TfembedError):
@@ -44,11 +48,24 @@ class SourceError(TfembedError):
 
 
 def piece_id_for(relative_path: str) -> str:
-    """Returns a stable, file-name-safe id for a path relative to its source root."""
+    """Returns a stable, file-name-safe id for a path relative to its source root.
+
+    File names that are not valid UTF-8 (Python holds their bytes as surrogate
+    escapes) get an id from their raw bytes.
+    """
     stem = os.path.splitext(relative_path)[0]
     slug = re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[-60:] or "piece"
-    digest = hashlib.sha1(relative_path.encode()).hexdigest()[:8]
+    digest = hashlib.sha1(relative_path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f"{slug}-{digest}"
+
+
+def readable_name(name: str) -> str:
+    """``name`` with the undecodable bytes of a non-UTF-8 file name shown as U+FFFD.
+
+    Labels (a composer's folder) are stored as UTF-8 text, which cannot hold the
+    surrogate escapes Python uses for such bytes.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def list_midi_dir(
@@ -60,7 +77,9 @@ def list_midi_dir(
     (files directly in ``midi_dir`` have no composer). With a metadata CSV in
     MAESTRO's format (``canonical_composer``, ``canonical_title``, ``split``,
     ``midi_filename`` relative to ``midi_dir``), exactly the listed files are
-    prepared, with the listed composer and split.
+    prepared, with the listed composer and split. A piece's work is its file,
+    or with metadata its composer and ``canonical_title``, so that several
+    performances of one composition stay in one split.
 
     Returns:
         The pieces, sorted by path, and problems found while listing (files
@@ -79,22 +98,58 @@ def list_midi_dir(
             if path.suffix.lower() not in MIDI_SUFFIXES or path.is_dir():
                 continue
             relative = path.relative_to(root).as_posix()
-            composer = relative.split("/")[0] if "/" in relative else ""
-            pieces.append(Piece(piece_id_for(relative), MIDI_ORIGIN, str(path), composer))
+            composer = readable_name(relative.split("/")[0]) if "/" in relative else ""
+            pieces.append(
+                Piece(
+                    piece_id_for(relative),
+                    MIDI_ORIGIN,
+                    str(path),
+                    composer,
+                    work=readable_name(relative),
+                )
+            )
         return pieces, []
     return _list_from_metadata(root, Path(metadata))
 
 
-def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[dict[str, str]]]:
+def _read_metadata(metadata: Path) -> list[dict[str, str]]:
+    """Reads a MAESTRO-style CSV; every problem is a :class:`SourceError` with its fix."""
     required = {"canonical_composer", "midi_filename"}
     try:
         with open(metadata, newline="", encoding="utf-8") as stream:
-            rows = list(csv.DictReader(stream))
+            reader = csv.DictReader(stream)
+            rows = list(reader)
+            columns = reader.fieldnames or []
     except OSError as error:
         raise SourceError(f"cannot read --metadata {metadata}: {error.strerror}") from error
-    missing_columns = required - set(rows[0] if rows else ())
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"--metadata {metadata} is not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+            f"at offset {error.start}; Latin-1 or Windows-1252?): save it as UTF-8"
+        ) from error
+    except csv.Error as error:
+        raise SourceError(f"--metadata {metadata} is not a readable CSV: {error}") from error
+    if not columns:
+        raise SourceError(f"--metadata {metadata} is empty; expected a header and a row per file")
+    missing_columns = required - set(columns)
     if missing_columns:
-        raise SourceError(f"--metadata {metadata} lacks column(s) {sorted(missing_columns)}")
+        raise SourceError(
+            f"--metadata {metadata} lacks column(s) {sorted(missing_columns)} "
+            f"(its header has {columns})"
+        )
+    if not rows:
+        raise SourceError(f"--metadata {metadata} has a header but no rows: list the files")
+    for line, row in enumerate(rows, start=2):
+        if any(row.get(column) is None for column in columns):
+            raise SourceError(
+                f"--metadata {metadata}: row {line} has fewer fields than the header "
+                f"({len(columns)}); fix or remove that row"
+            )
+    return rows
+
+
+def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[dict[str, str]]]:
+    rows = _read_metadata(metadata)
     pieces, problems = [], []
     for row in rows:
         relative = row["midi_filename"]
@@ -106,14 +161,17 @@ def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[d
         if not path.is_file():
             problems.append({"file": str(path), "problem": "listed in the metadata but missing"})
             continue
+        composer, title = row["canonical_composer"].strip(), row.get("canonical_title", "").strip()
         pieces.append(
             Piece(
                 piece_id_for(relative),
                 MIDI_ORIGIN,
                 str(path),
-                row["canonical_composer"].strip(),
+                composer,
                 split,
-                row.get("canonical_title", "").strip(),
+                title,
+                # Performances of one composition share composer and title.
+                f"{composer}/{title}" if title else relative,
             )
         )
     return sorted(pieces, key=lambda piece: piece.path), problems

@@ -13,13 +13,15 @@ from typing import Any
 import gin
 
 from tfembed.errors import ConfigError
+from tfembed.models.losses import NEGATIVES
 from tfembed.models.siamese import variant_spec
 from tfembed.models.towers import DEFAULT_WIDTHS
 
 PRECISIONS = ("auto", "float32", "mixed_float16")
-DISTRIBUTIONS = ("default", "mirrored")
+SCHEDULES = ("constant", "cosine")
+DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 
-MODEL_FIELDS = ("variant", "widths", "num_candidates", "smoothing")
+MODEL_FIELDS = ("variant", "widths", "num_candidates", "smoothing", "negatives", "projection")
 """Fields that define the model: a resumed run must keep them."""
 
 
@@ -32,13 +34,22 @@ class TrainConfig:
         variant: ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
         steps: Total training steps (a resumed run stops at the same total).
         batch_size: Pairs per step.
-        learning_rate: Adam learning rate.
-        num_candidates: ``|D|`` of the loss: the positive plus ``|D| - 1``
+        learning_rate: Adam learning rate (the peak of a schedule).
+        lr_schedule: ``constant`` (the paper's) or ``cosine``: cosine decay to 0
+            at ``steps`` after ``warmup_steps`` of linear warm-up.
+        warmup_steps: Steps of linear warm-up before the cosine decay.
+        negatives: ``sampled``: ``|D| - 1`` negatives drawn from the batch, the
+            paper's semantic relevance loss; ``in_batch``: every other pair of the
+            batch, symmetric InfoNCE (as COLA and CLMR).
+        num_candidates: ``|D|`` of the sampled loss: the positive plus ``|D| - 1``
             negatives from the batch (paper: 4).
         smoothing: Factor on the cosine similarity in the loss. Measured
             (MEL_MEL, 300 steps, one seed, validation rank@100 AM): 5 -> 11.8,
             10 -> 10.0, 20 -> 10.1.
         widths: Channels of the tower's convolution blocks.
+        projection: Hidden width of a projection head (as in SimCLR) between
+            the tower and the loss; 0 for none. Exports and validation use the
+            tower's output, before the head.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -47,7 +58,9 @@ class TrainConfig:
         seed: Seeds the weights, the pair shuffle, the negatives and augmentation.
         mixed_precision: ``auto`` (mixed_float16 on GPU, float32 on CPU),
             ``float32`` or ``mixed_float16``.
-        distribution: ``default`` (one device) or ``mirrored`` (all GPUs of a box).
+        distribution: ``default`` (one device), ``mirrored`` (all GPUs of a box)
+            or ``multi_worker`` (several processes or machines, from ``TF_CONFIG``;
+            ``batch_size`` is the global batch, divided among the workers).
         spec_augment: SpecAugment-style masking of training mel clips.
     """
 
@@ -55,9 +68,13 @@ class TrainConfig:
     steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    negatives: str = "sampled"
     num_candidates: int = 4
     smoothing: float = 10.0
     widths: tuple[int, ...] = DEFAULT_WIDTHS
+    projection: int = 0
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20
@@ -85,6 +102,18 @@ class TrainConfig:
                 f"train.num_candidates ({self.num_candidates}) cannot exceed "
                 f"train.batch_size ({self.batch_size}): negatives come from the batch"
             )
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"train.lr_schedule must be one of {SCHEDULES}, not {self.lr_schedule!r}"
+            )
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise ConfigError(
+                f"train.warmup_steps must be between 0 and train.steps, not {self.warmup_steps}"
+            )
+        if self.negatives not in NEGATIVES:
+            raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {self.negatives!r}")
+        if self.projection < 0:
+            raise ConfigError(f"train.projection must be 0 or a width, not {self.projection}")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"

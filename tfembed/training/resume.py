@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.errors import RunError
+from tfembed.locking import LOCK_NAME
 from tfembed.training.config import MODEL_FIELDS, TrainConfig
 from tfembed.training.run_folder import RunFolder
 from tfembed.versions import tool_versions
@@ -52,7 +53,7 @@ def check_resume(run: RunFolder, record: dict[str, Any]) -> str | None:
     if not run.path.exists():
         return None
     if not run.record.exists():
-        if any(run.path.iterdir()):
+        if any(path.name != LOCK_NAME for path in run.path.iterdir()):
             raise RunError(
                 f"--model_dir {run.path} exists and is not a tfembed run "
                 f"(no {run.record.name}); choose an empty or new folder"

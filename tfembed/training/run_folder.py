@@ -9,6 +9,7 @@
     RUN/best/best.json         its step and rank
     RUN/logs/                  TensorBoard summaries and the embedding projector
     RUN/saved_model/           the export written at the end of training
+    RUN/.tfembed.lock          locked (fcntl) while a process trains in the folder
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ BEST_DIR = "best"
 BEST_RECORD_NAME = "best.json"
 LOGS_DIR = "logs"
 SAVED_MODEL_DIR = "saved_model"
-LOCK_NAME = ".lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +85,6 @@ class RunFolder:
     def saved_model(self) -> Path:
         """Default export folder."""
         return self.path / SAVED_MODEL_DIR
-
-    @property
-    def lock(self) -> Path:
-        """Lock file held while a process trains in the folder."""
-        return self.path / LOCK_NAME
 
     def read_record(self) -> dict[str, Any]:
         """Reads ``run.json``.

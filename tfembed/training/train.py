@@ -5,6 +5,10 @@ on the same run folder resumes from the latest checkpoint (step, weights and
 optimizer state); settings that define the model or the data must not change
 (see :mod:`tfembed.training.resume`). SIGINT and SIGTERM make it save a
 checkpoint and return after the current step.
+
+Under ``train.distribution = 'multi_worker'`` every worker of the job calls
+:func:`train` with the same arguments (``TF_CONFIG`` tells each its place); see
+:mod:`tfembed.training.workers` for what the chief alone writes.
 """
 
 from __future__ import annotations
@@ -28,13 +32,25 @@ from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
 from tfembed.errors import ConfigError, RunError
+from tfembed.locking import hold_lock
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
 from tfembed.training.monitoring import clip_images, write_projector
 from tfembed.training.resume import check_resume, run_record
 from tfembed.training.run_folder import RunFolder
-from tfembed.training.trainer import Trainer, precision_policy, precision_policy_name
-from tfembed.training.validation import Validation
+from tfembed.training.trainer import (
+    Trainer,
+    make_strategy,
+    precision_policy,
+    precision_policy_name,
+)
+from tfembed.training.validation import Validation, embed_in_chunks
+from tfembed.training.workers import (
+    WorkerCheckpoints,
+    WorkerRole,
+    weights_digest,
+    with_shard_policy,
+)
 
 BEST_METRIC = "validation/rank_at_100_am"
 PROJECTOR_CLIPS = 500
@@ -46,13 +62,20 @@ class TrainResult:
 
     Attributes:
         step: The last step trained.
-        stopped_by_signal: The signal that stopped it early, or ``None``.
+        stopped_by_signal: The signal that stopped it early, or ``None`` (on a
+            worker stopped because another worker was signalled: 0).
         metrics: The last validation metrics (empty without validation).
+        is_chief: Whether this process wrote the run folder (always, unless
+            multi-worker).
+        weights_digest: SHA-256 of the final weights
+            (:func:`tfembed.training.workers.weights_digest`); equal on every worker.
     """
 
     step: int
     stopped_by_signal: int | None
     metrics: dict[str, float]
+    is_chief: bool = True
+    weights_digest: str = ""
 
 
 class _StopRequest:
@@ -80,12 +103,14 @@ class _StopRequest:
 class _BestCheckpoint:
     """Keeps the checkpoint with the lowest validation rank@100 (AM), across resumes."""
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, run: RunFolder) -> None:
-        self.manager = tf.train.CheckpointManager(checkpoint, run.best, max_to_keep=1)
+    def __init__(self, checkpoint: tf.train.Checkpoint, run: RunFolder, role: WorkerRole) -> None:
+        self.checkpoints = WorkerCheckpoints(checkpoint, run.best, role, max_to_keep=1)
         self.record = run.best_record
+        self.is_chief = role.is_chief
+        # Every worker reads the chief's record, so all take the same decisions.
         self.value = (
             json.loads(self.record.read_text())[BEST_METRIC]
-            if self.record.exists() and self.manager.latest_checkpoint
+            if self.record.exists() and tf.train.latest_checkpoint(str(run.best))
             else float("inf")
         )
 
@@ -93,24 +118,39 @@ class _BestCheckpoint:
         """Saves the model when its validation rank@100 is the best so far."""
         if metrics.get(BEST_METRIC, float("inf")) < self.value:
             self.value = metrics[BEST_METRIC]
-            _save(self.manager, step)
-            write_json_atomically(self.record, {"step": step, BEST_METRIC: self.value})
+            _save(self.checkpoints, step)
+            if self.is_chief:
+                write_json_atomically(self.record, {"step": step, BEST_METRIC: self.value})
 
 
-def _save(manager: tf.train.CheckpointManager, step: int) -> None:
+def _save(checkpoints: WorkerCheckpoints, step: int) -> None:
     """Saves a checkpoint; a full disk or unwritable folder becomes a RunError."""
     try:
-        manager.save(checkpoint_number=step)
+        checkpoints.save(step)
     except (OSError, tf.errors.OpError) as error:
         message = getattr(error, "message", None) or str(error)
+        where = checkpoints.directory or "a temporary folder"
         raise RunError(
-            f"cannot write a checkpoint in {manager.directory} ({message.strip()}); "
+            f"cannot write a checkpoint in {where} ({message.strip()}); "
             "free disk space and run the same command to resume from the last complete one"
         ) from error
 
 
-def _check_batch(dataset: PreparedDataset, config: TrainConfig) -> None:
-    """Refuses a batch larger than the training pairs (pairs would repeat in a batch)."""
+def _check_batch(dataset: PreparedDataset, config: TrainConfig, role: WorkerRole) -> None:
+    """Refuses a batch larger than the training pairs (pairs would repeat in a batch).
+
+    Under several workers the batch must also divide among them, each share
+    holding the loss's ``num_candidates``.
+    """
+    if role.workers > 1:
+        share, rest = divmod(config.batch_size, role.workers)
+        if rest or share < config.num_candidates:
+            raise ConfigError(
+                f"train.batch_size = {config.batch_size} must divide among the "
+                f"{role.workers} workers into shares of at least train.num_candidates "
+                f"= {config.num_candidates} pairs; use a multiple of {role.workers} of at "
+                f"least {role.workers * config.num_candidates}"
+            )
     available = count_pairs(dataset, "train")
     if available == 0:
         raise ConfigError(f"{dataset.root}: the train split has no neighbour pairs")
@@ -139,33 +179,59 @@ def train(
 
     Raises:
         TfembedError: Bad settings, a dataset or run folder that cannot be
-            used, or a resume with settings that change the model or the data.
+            used, a resume with settings that change the model or the data, or
+            another process training in the same folder (``LockError``, naming
+            its PID).
     """
     config = config or TrainConfig()
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow operation.
+    strategy = make_strategy(config.distribution)
+    role = WorkerRole.of(strategy)
     dataset = open_dataset(data_dir)
     run = RunFolder.at(model_dir)
     record = run_record(config, dataset)
+    _check_batch(dataset, config, role)
+    if not role.is_chief:  # only the chief locks and writes the run folder
+        return _train_locked(config, dataset, run, record, strategy, role)
+    with hold_lock(run.path, "training run"):
+        return _train_locked(config, dataset, run, record, strategy, role)
+
+
+def _train_locked(
+    config: TrainConfig,
+    dataset: PreparedDataset,
+    run: RunFolder,
+    record: dict,
+    strategy: tf.distribute.Strategy,
+    role: WorkerRole,
+) -> TrainResult:
+    """The part of :func:`train` that runs while the chief holds the run folder's lock."""
     resume_from = check_resume(run, record)
-    _check_batch(dataset, config)
     keras.utils.set_random_seed(config.seed)
     with precision_policy(precision_policy_name(config.mixed_precision)):
-        trainer = Trainer(config, dataset.grid)
+        trainer = Trainer(config, dataset.grid, strategy)
         if resume_from is not None:
-            print(f"resuming {run.path} from step {trainer.restore(resume_from)}")
-        # Nothing is written in the run folder before the restore has succeeded.
-        run.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(run.record, record)
-        write_bytes_atomically(run.operative_config, [gin.operative_config_str().encode()])
-        return _loop(trainer, dataset, run)
+            step = trainer.restore(resume_from)
+            print(
+                f"resuming {run.path} from step {step}"
+                + ("" if role.is_chief else f" ({role.name})")
+            )
+        if role.is_chief:
+            # Nothing but the lock is written in the run folder before the restore succeeded.
+            write_json_atomically(run.record, record)
+            write_bytes_atomically(run.operative_config, [gin.operative_config_str().encode()])
+        return _loop(trainer, dataset, run, role)
 
 
-def _loop(trainer: Trainer, dataset: PreparedDataset, run: RunFolder) -> TrainResult:
+def _loop(
+    trainer: Trainer, dataset: PreparedDataset, run: RunFolder, role: WorkerRole
+) -> TrainResult:
     config = trainer.config
     spec = variant_spec(config.variant)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, run.checkpoints, max_to_keep=3)
-    best = _BestCheckpoint(trainer.checkpoint, run)
+    manager = WorkerCheckpoints(trainer.checkpoint, run.checkpoints, role, max_to_keep=3)
+    best = _BestCheckpoint(trainer.checkpoint, run, role)
     validation = Validation(dataset, spec, config.validation_pairs, config.seed)
-    if not validation.available:
+    if not validation.available and role.is_chief:
         print(
             f"note: {dataset.root} has fewer than the validation pairs needed; training "
             "without validation, and the best checkpoint is the latest",
@@ -180,8 +246,13 @@ def _loop(trainer: Trainer, dataset: PreparedDataset, run: RunFolder) -> TrainRe
         seed=config.seed,
         spec_augment=config.spec_augment,
     )
+    pairs = with_shard_policy(pairs, len(dataset.shard_paths("train")), role.workers)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(pairs))
-    writer = tf.summary.create_file_writer(str(run.logs))
+    writer = (
+        tf.summary.create_file_writer(str(run.logs))
+        if role.is_chief
+        else tf.summary.create_noop_writer()
+    )
     step = int(trainer.step.numpy())
     with writer.as_default():
         tf.summary.text("operative_config", gin.operative_config_str(), step=step)
@@ -192,12 +263,17 @@ def _loop(trainer: Trainer, dataset: PreparedDataset, run: RunFolder) -> TrainRe
     tracker = keras.metrics.Mean()
     metrics: dict[str, float] = {}
     stop = _StopRequest()
+    stopped = False
     started, started_step = time.perf_counter(), step
     with stop.installed(), writer.as_default():
-        if step == 0 and validation.available:  # the untrained tower, for reference
-            _validate(validation, trainer, best, step)
-        while step < config.steps and stop.signal_number is None:
-            tracker.update_state(trainer.train_step(next(iterator)))
+        if step == 0 and validation.available:  # the untrained tower, a reference only
+            _validate(validation, trainer, None, step)
+        while step < config.steps and not stopped:
+            loss, stops = trainer.agreed_step(
+                next(iterator), tf.constant(float(stop.signal_number is not None))
+            )
+            tracker.update_state(loss)
+            stopped = float(stops) > 0
             step += 1
             if step % config.log_every == 0 or step == config.steps:
                 tf.summary.scalar("train/loss", tracker.result(), step=step)
@@ -216,23 +292,28 @@ def _loop(trainer: Trainer, dataset: PreparedDataset, run: RunFolder) -> TrainRe
             if step % config.checkpoint_every == 0:
                 _save(manager, step)
         _save(manager, step)
-    _write_projector(trainer, dataset, spec.first, run.logs)
-    if stop.signal_number is not None:
+    if role.is_chief:
+        _write_projector(trainer, dataset, spec.first, run.logs)
+    signal_number = (
+        stop.signal_number if stop.signal_number is not None else (0 if stopped else None)
+    )
+    if signal_number is not None:
+        cause = f"signal {signal_number}" if signal_number else "another worker's signal"
         print(
-            f"stopped by signal {stop.signal_number} at step {step}; "
-            "checkpoint saved, run the same command to resume"
+            f"stopped by {cause} at step {step}; checkpoint saved, run the same command to resume"
         )
-    return TrainResult(step, stop.signal_number, metrics)
+    return TrainResult(step, signal_number, metrics, role.is_chief, weights_digest(trainer.model))
 
 
 def _validate(
-    validation: Validation, trainer: Trainer, best: _BestCheckpoint, step: int
+    validation: Validation, trainer: Trainer, best: _BestCheckpoint | None, step: int
 ) -> dict[str, float]:
-    """Measures, logs and offers the model as the best checkpoint; returns the metrics."""
+    """Measures and logs; offers the model as the best checkpoint unless ``best`` is None."""
     metrics = validation.measure(trainer.model)
     for name, value in metrics.items():
         tf.summary.scalar(name, value, step=step)
-    best.offer(metrics, step)
+    if best is not None:
+        best.offer(metrics, step)
     return metrics
 
 
@@ -244,5 +325,5 @@ def _write_projector(
     if not clips:
         return
     inputs = np.stack([clip[domain] for clip in clips])
-    embeddings = trainer.model.first_tower.predict(inputs, batch_size=64, verbose=0)
+    embeddings = embed_in_chunks(trainer.model.first_tower, inputs).numpy()
     write_projector(log_dir, embeddings, [clip["composer_name"].decode() for clip in clips])

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfembed.errors import RunError
 from tfembed.features.framegrid import FrameGrid
-from tfembed.models.siamese import build_siamese, variant_spec
+from tfembed.models.siamese import SiameseModel, build_siamese, variant_spec
 from tfembed.training.config import TrainConfig
 
 
@@ -38,10 +38,60 @@ def precision_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_global_policy(previous)
 
 
+def learning_rate_schedule(
+    config: TrainConfig,
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of ``train.lr_schedule``: constant, or warm-up then cosine decay."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, max(1, config.steps))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        max(1, config.steps - config.warmup_steps),
+        warmup_target=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+    )
+
+
+def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
+    """The siamese model a run's settings describe.
+
+    Under ``multi_worker`` its batch norm is synchronized across workers; that
+    adds no weights, so any run's checkpoint loads into it.
+    """
+    return build_siamese(
+        config.variant,
+        grid,
+        config.widths,
+        config.num_candidates,
+        config.smoothing,
+        config.negatives,
+        config.projection,
+        synchronized=config.distribution == "multi_worker",
+    )
+
+
 def make_strategy(distribution: str) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy of ``train.distribution``."""
+    """The ``tf.distribute`` strategy of ``train.distribution``.
+
+    ``multi_worker`` is ``MultiWorkerMirroredStrategy``, configured from the
+    ``TF_CONFIG`` environment variable (one worker without it). It must be
+    created before any other TensorFlow operation of the process.
+
+    Raises:
+        RunError: ``multi_worker`` in a process that already ran TensorFlow.
+    """
     if distribution == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if distribution == "multi_worker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise RunError(
+                f"cannot start MultiWorkerMirroredStrategy ({error}); train.distribution = "
+                "'multi_worker' needs a fresh process (run tfembed-train) and a valid TF_CONFIG"
+            ) from error
     return tf.distribute.get_strategy()
 
 
@@ -64,10 +114,8 @@ class Trainer:
         self.strategy = strategy or make_strategy(config.distribution)
         spec = variant_spec(config.variant)
         with self.strategy.scope():
-            self.model = build_siamese(
-                config.variant, grid, config.widths, config.num_candidates, config.smoothing
-            )
-            optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.model = build_model(config, grid)
+            optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.model.compile(optimizer=optimizer)
@@ -97,13 +145,29 @@ class Trainer:
     @tf.function
     def train_step(self, batch) -> tf.Tensor:
         """One optimizer step on a (distributed) batch of pairs; returns the mean loss."""
-        losses = self.strategy.run(
-            lambda pairs: self.model.train_step(pairs)["loss"], args=(batch,)
+        loss, _ = self.agreed_step(batch, tf.constant(0.0))
+        return loss
+
+    @tf.function
+    def agreed_step(self, batch, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One step that also tells every worker whether any of them was asked to stop.
+
+        Args:
+            batch: A (distributed) batch of pairs.
+            stop: float32 scalar, 1 when this process received SIGINT or SIGTERM.
+
+        Returns:
+            The mean loss, and the sum of ``stop`` over all replicas (above 0: stop); the workers
+            of a multi-worker job stop after the same step.
+        """
+        losses, stops = self.strategy.run(
+            lambda pairs: (self.model.train_step(pairs)["loss"], tf.identity(stop)),
+            args=(batch,),
         )
         self.step.assign_add(1)
-        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+        loss = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+        return loss, self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
 
     def learning_rate(self) -> float:
-        """The optimizer's current learning rate."""
-        rate = self.optimizer.learning_rate
-        return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+        """The optimizer's current learning rate (the schedule's value at this step)."""
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))

@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.dataset.pairs import PairSample, sample_pairs
-from tfembed.models.losses import semantic_relevance_loss
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
 from tfembed.models.siamese import SiameseModel, Variant
 
@@ -51,7 +50,12 @@ def own_clip_exclusions(sample: PairSample) -> np.ndarray:
     return np.stack([rows, np.asarray(itself, np.int64)], axis=1)
 
 
-def _embed(tower, clips: np.ndarray) -> tf.Tensor:
+def embed_in_chunks(tower, clips: np.ndarray) -> tf.Tensor:
+    """Embeds clips with a tower called directly, in chunks (no ``predict``).
+
+    Calling the tower keeps this on the calling process alone, also under a
+    multi-worker strategy, where ``predict`` would wait for the other workers.
+    """
     return tf.concat(
         [
             tower(clips[start : start + EMBED_CHUNK], training=False)
@@ -88,14 +92,11 @@ class Validation:
     def measure(self, model: SiameseModel) -> dict[str, float]:
         """Validation loss (the training pairs' domains) and test-time rank@100."""
         first, second = self.variant.first, self.variant.second
-        queries = _embed(model.first_tower, self.sample.first[first])
-        loss = semantic_relevance_loss(
-            queries,
-            _embed(model.second_tower, self.sample.second[second]),
-            model.num_candidates,
-            model.smoothing,
+        queries = embed_in_chunks(model.first_tower, self.sample.first[first])
+        loss = model.loss_of_features(
+            queries, embed_in_chunks(model.second_tower, self.sample.second[second])
         )
-        pool = _embed(model.first_tower, self.sample.second[first])
+        pool = embed_in_chunks(model.first_tower, self.sample.second[first])
         ranks = neighbour_ranks(queries, pool, tf.range(tf.shape(queries)[0]), self.rivals)
         return {
             "validation/loss": float(loss),

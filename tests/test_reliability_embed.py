@@ -1,0 +1,109 @@
+"""Reliability of tfembed-embed and tfembed-eval (issue 10): corrupt exports, bad --out, audio."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from midi_files import scale_notes, write_raw_midi
+
+from tfembed.cli.embed import main as embed_main
+from tfembed.cli.evaluate import main as eval_main
+from tfembed.errors import PieceError
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.inference.audio import read_audio
+from tfembed.preparation.prepare import prepare
+
+
+def _write_wav(path: Path, samples: np.ndarray, width: int, rate: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(width)
+        stream.setframerate(rate)
+        stream.writeframes(samples.tobytes())
+    return path
+
+
+def _corrupt_exports(root: Path) -> dict[str, Path]:
+    """Two export folders: one with a corrupt metadata.json, one with a corrupt saved_model.pb."""
+    bad_metadata = root / "bad_metadata"
+    bad_metadata.mkdir(parents=True)
+    (bad_metadata / "metadata.json").write_text('{"domain": "roll", "frame_gr')
+    (bad_metadata / "saved_model.pb").write_bytes(b"")
+    bad_model = root / "bad_model"
+    bad_model.mkdir()
+    metadata = {
+        "domain": "roll",
+        "frame_grid": DEFAULT_GRID.to_dict(),
+        "embedding_size": 128,
+        "variant": "SYM_SYM",
+    }
+    (bad_model / "metadata.json").write_text(json.dumps(metadata))
+    (bad_model / "saved_model.pb").write_bytes(b"\x08\x01\x12\xff\xff garbage, not a protobuf")
+    (bad_model / "variables").mkdir()
+    return {
+        "metadata.json is unreadable or corrupt": bad_metadata,
+        "the SavedModel cannot be loaded": bad_model,
+    }
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small")
+    for index in range(3):
+        write_raw_midi(root / "midi" / "alpha" / f"p{index}.mid", scale_notes(7.0))
+    prepare(root / "data", midi_dir=root / "midi")
+    return root / "data"
+
+
+def test_8bit_wav_is_centred_like_16bit(tmp_path: Path) -> None:
+    wave_form = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 0.7
+    unsigned = _write_wav(tmp_path / "u8.wav", np.round(wave_form * 127 + 128).astype(np.uint8), 1)
+    signed = _write_wav(tmp_path / "s16.wav", np.round(wave_form * 32767).astype(np.int16), 2)
+
+    eight, sixteen = read_audio(unsigned, 16000), read_audio(signed, 16000)
+
+    assert abs(float(eight.mean())) < 1e-3  # was 1.0: the offset of 128 read as signal
+    np.testing.assert_allclose(eight, sixteen, atol=1.5 / 128)
+
+
+def test_audio_decode_error_says_what_without_tensorflow_nodes(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \xff\xff\xff\x00" + b"\x00" * 40)
+
+    with pytest.raises(PieceError, match=r"cannot decode \.wav audio") as raised:
+        read_audio(broken, 16000)
+    assert "function_node" not in str(raised.value) and "[Op:" not in str(raised.value)
+
+
+def test_embed_refuses_corrupt_exports_and_a_file_as_out_in_one_line(
+    tmp_path: Path, capsys
+) -> None:
+    midi = write_raw_midi(tmp_path / "a.mid", scale_notes(4.0))
+    for expected, folder in _corrupt_exports(tmp_path / "exports").items():
+        status = embed_main(["--saved_model", str(folder), str(midi), "--out", str(tmp_path / "o")])
+        assert status == 1
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("tfembed-embed: error: ") and expected in error
+        assert str(folder) in error and "export the model again" in error
+    (tmp_path / "file").write_text("x")
+    status = embed_main(["--saved_model", str(folder), str(midi), "--out", str(tmp_path / "file")])
+    assert status == 1
+    assert "--out" in capsys.readouterr().err and (tmp_path / "file").read_text() == "x"
+
+
+def test_eval_refuses_corrupt_exports_and_a_file_as_out_in_one_line(
+    small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    for expected, folder in _corrupt_exports(tmp_path / "exports").items():
+        args = ["--saved_model", str(folder), "--data", str(small_dataset), "--no_baselines"]
+        assert eval_main([*args, "--out", str(tmp_path / "report")]) == 1
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("tfembed-eval: error: ") and expected in error
+    (tmp_path / "file").write_text("x")
+    args = ["--saved_model", str(folder), "--data", str(small_dataset)]
+    assert eval_main([*args, "--out", str(tmp_path / "file")]) == 1
+    assert "is a file; give a folder" in capsys.readouterr().err
