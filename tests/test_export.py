@@ -22,6 +22,7 @@ from tfembed.export import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.tflite import TFLITE_NAME, run_tflite
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 
@@ -130,3 +131,11 @@ def test_probe_head_trains_on_the_savedmodel_as_a_tfsmlayer(mel_run, tmp_path) -
     rolls = (np.random.default_rng(0).random([12, 192, 96]) > 0.97).astype(np.float32)
     history = probe.fit(rolls, np.arange(12) % 3, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_export_tflite_writes_a_conversion_equal_to_serve(mel_run, tiny_dataset, tmp_path) -> None:
+    out = tmp_path / "with_tflite"
+    assert export_main(["--model_dir", str(mel_run), "--out", str(out), "--tflite"]) == 0
+    clips = _test_clips(tiny_dataset, "mel")[:4]
+    served = tfembed.load(out).embed_clips(clips)
+    np.testing.assert_allclose(run_tflite(out / TFLITE_NAME, clips), served, atol=1e-4)

@@ -22,7 +22,11 @@ def load(path: str | os.PathLike, **options: Any) -> Embedder:
     TensorFlow is imported on the first call, not by ``import tfembed``.
 
     Args:
-        path: A SavedModel folder written by ``tfembed-export``.
+        path: A SavedModel folder written by ``tfembed-export``, or the name of
+            a shipped model (``mel_mel``, ``sym_sym``, ``mel_sym``, ``sym_mel``),
+            looked up as the path given, then in ``$TFEMBED_MODELS``, then among
+            the models installed with tfembed; shipped files are checked against
+            ``MANIFEST.json`` on first load.
         **options: ``batch_size`` and ``soundfont`` of
             :class:`tfembed.embedder.Embedder`.
 

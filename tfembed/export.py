@@ -37,6 +37,7 @@ from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.models.siamese import SiameseModel, variant_spec
+from tfembed.tflite import TFLITE_NAME, write_tflite
 from tfembed.training.config import TrainConfig
 from tfembed.training.run_folder import RunFolder
 from tfembed.training.trainer import build_model
@@ -132,6 +133,7 @@ def export_tower(
     out: str | os.PathLike,
     tower: str = "first",
     checkpoint: str = "best",
+    tflite: bool = False,
 ) -> Path:
     """Exports the test-time tower (``first``) or the other one (``second``) of a run.
 
@@ -141,6 +143,7 @@ def export_tower(
         tower: ``first`` (the test-time tower: mel for MEL_SYM, roll for SYM_MEL)
             or ``second``.
         checkpoint: ``best`` (lowest validation rank@100) or ``latest``.
+        tflite: Also write ``model.tflite``, the TFLite conversion of ``serve``.
 
     Returns:
         The SavedModel folder.
@@ -176,6 +179,8 @@ def export_tower(
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp."))
     try:
         archive.write_out(str(staging), verbose=False)
+        if tflite:
+            write_tflite(staging, staging / TFLITE_NAME)
         run = RunFolder.at(model_dir)
         write_json_atomically(
             staging / METADATA_NAME,

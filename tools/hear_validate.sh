@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the official HEAR 2021 validator (PyPI package hearvalidator) on an exported
 # mel model through tfembed.hear:
-#   bash tools/hear_validate.sh saved_models/NAME
+#   bash tools/hear_validate.sh saved_models/NAME   (or a shipped name: mel_mel, mel_sym)
 # The validator imports PyTorch as well as TensorFlow, so it runs in a virtual
 # environment of its own, .venv-hear (override with TFEMBED_HEAR_VENV), created on
 # the first run with the CPU build of torch, tensorflow-cpu from constraints.txt,
@@ -19,7 +19,7 @@ python="${PYTHON:-python3}"
 torch_index="${TFEMBED_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
 
 if [ $# -ne 1 ]; then
-  echo "usage: bash tools/hear_validate.sh SAVED_MODEL_DIR | --setup" >&2
+  echo "usage: bash tools/hear_validate.sh SAVED_MODEL_DIR_OR_NAME | --setup" >&2
   exit 2
 fi
 

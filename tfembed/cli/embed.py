@@ -153,7 +153,11 @@ def embed_files(
 def main(argv: list[str] | None = None) -> int:
     """Runs ``tfembed-embed``; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="tfembed-embed", description=__doc__)
-    parser.add_argument("--saved_model", required=True, help="folder written by tfembed-export")
+    parser.add_argument(
+        "--saved_model",
+        required=True,
+        help="folder written by tfembed-export, or a shipped model name (mel_mel, sym_sym, ...)",
+    )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI or audio files, folders")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(

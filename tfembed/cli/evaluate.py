@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
         "--saved_model",
         action="append",
         required=True,
-        help="a tfembed-export SavedModel folder; repeat to compare several",
+        help="a tfembed-export SavedModel folder or a shipped model name (mel_mel, ...); "
+        "repeat to compare several",
     )
     parser.add_argument("--data", required=True, help="dataset written by tfembed-prepare")
     parser.add_argument("--out", required=True, help="folder for report.json, report.md, plots")

@@ -24,14 +24,19 @@ def _parser() -> argparse.ArgumentParser:
         default="best",
         help="best = lowest validation rank@100 (default), latest = the last one saved",
     )
+    parser.add_argument(
+        "--tflite",
+        action="store_true",
+        help="also write model.tflite, a TFLite conversion of the serve signature",
+    )
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     from tfembed.export import export_tower
 
-    out = export_tower(args.model_dir, args.out, args.tower, args.checkpoint)
-    print(f"SavedModel written to {out}")
+    out = export_tower(args.model_dir, args.out, args.tower, args.checkpoint, args.tflite)
+    print(f"SavedModel written to {out}" + (" (and model.tflite)" if args.tflite else ""))
     return 0
 
 

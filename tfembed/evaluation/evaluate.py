@@ -40,6 +40,7 @@ from tfembed.evaluation.report import LINEAR_PREFIX, METRIC_DIRECTIONS, write_ma
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws, seed_draws
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
+from tfembed.registry import resolve_model
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -403,7 +404,8 @@ def evaluate(
     """Evaluates exported towers on a prepared dataset and writes the report.
 
     Args:
-        saved_models: Folders written by ``tfembed-export`` (or training).
+        saved_models: Folders written by ``tfembed-export`` (or training), or
+            names of shipped models such as ``mel_mel``.
         data_dir: A dataset written by ``tfembed-prepare``.
         out: Folder for ``report.json``, ``report.md``, plots and test embeddings.
         seeds: MLP heads trained per row and task (mean and spread reported);
@@ -427,7 +429,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(data_dir)
     manifest, grid = dataset.manifest, dataset.grid
-    paths = [Path(path) for path in saved_models]
+    paths = [resolve_model(path) for path in saved_models]
     models, others = _featurizers(paths, grid, baselines)
     rows = models + others
     names = [row.name for row in rows]

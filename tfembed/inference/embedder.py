@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from tfembed.export_format import read_metadata
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.registry import resolve_model
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -83,7 +83,9 @@ class Embedder:
         """Loads a SavedModel written by ``tfembed-export``.
 
         Args:
-            path: The SavedModel folder (with ``metadata.json`` beside ``saved_model.pb``).
+            path: The SavedModel folder (with ``metadata.json`` beside ``saved_model.pb``)
+                or the name of a shipped model such as ``mel_mel``, found as
+                :func:`tfembed.registry.resolve_model` says.
             batch_size: Clips per call of the model.
             soundfont: Soundfont to render MIDI with for mel models; found as in
                 preparation when ``None``.
@@ -92,9 +94,10 @@ class Embedder:
                 can hold a 3-hour note.
 
         Raises:
-            ExportError: ``path`` is not a tfembed export, or it cannot be loaded.
+            ExportError: ``path`` is not a tfembed export nor a known model name,
+                differs from its manifest, or cannot be loaded.
         """
-        self.path = Path(path)
+        self.path = resolve_model(path)
         self.metadata: dict[str, Any] = read_metadata(self.path)
         self.domain: str = self.metadata["domain"]
         self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])

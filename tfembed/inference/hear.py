@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.errors import ConfigError
 from tfembed.inference.embedder import DomainError, Embedder
 
 TIMESTAMP_HOP_FRAMES = 3
@@ -50,19 +49,22 @@ class HearModel(tf.Module):
         self.timestamp_embedding_size = int(embedder.embedding_size)
 
 
+DEFAULT_MODEL = "mel_mel"
+"""The shipped model :func:`load_model` loads when given no path."""
+
+
 def load_model(model_file_path: str = "") -> HearModel:
     """Loads a mel SavedModel written by ``tfembed-export``.
 
     Args:
-        model_file_path: The SavedModel folder.
+        model_file_path: The SavedModel folder, or the name of a shipped mel
+            model (``mel_mel`` or ``mel_sym``); empty means ``mel_mel``.
 
     Raises:
-        ConfigError: No path was given.
+        ExportError: No such model (the message lists those available).
         DomainError: The model reads piano rolls.
     """
-    if not model_file_path:
-        raise ConfigError("tfembed has no default model: pass the SavedModel folder (--model)")
-    embedder = Embedder(model_file_path)
+    embedder = Embedder(model_file_path or DEFAULT_MODEL)
     if embedder.domain != "mel":
         raise DomainError(
             f"{model_file_path} is a {embedder.domain!r} model; HEAR needs a mel (audio) model"

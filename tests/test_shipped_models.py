@@ -1,0 +1,128 @@
+"""The shipped models: manifest, golden outputs, TFLite, loading by name, a plain install."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfembed
+from tfembed.cli.embed import main as embed_main
+from tfembed.errors import ExportError
+from tfembed.inference.embedder import DomainError
+from tfembed.inference.hear import load_model
+from tfembed.registry import MANIFEST_NAME, MODELS_ENV, model_files, resolve_model
+from tfembed.tflite import TFLITE_NAME, run_tflite
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "saved_models"
+GOLDEN = REPO / "tests" / "golden"
+NAMES = ("mel_mel", "sym_sym", "mel_sym", "sym_mel")
+MAX_TOTAL_BYTES = 25 * 1024 * 1024
+
+
+def _golden_input(name: str) -> np.ndarray:
+    domain = json.loads((MODELS / name / "metadata.json").read_text())["domain"]
+    return np.load(GOLDEN / "clips.npz")[domain].astype(np.float32)
+
+
+def test_the_manifest_lists_every_file_with_its_hash_and_the_four_stay_small() -> None:
+    manifest = json.loads((MODELS / MANIFEST_NAME).read_text())
+    assert sorted(manifest["models"]) == sorted(NAMES)
+    for name, entry in manifest["models"].items():
+        assert model_files(MODELS / name) == entry["files"], name
+        assert entry["tensorflow"]
+        assert entry["test"]["rank_am"]["mean"] > 0
+        assert "saved_model.pb" in entry["files"] and "MODEL_CARD.md" in entry["files"]
+        assert (TFLITE_NAME in entry["files"]) == (entry["domain"] == "mel")
+    total = sum(path.stat().st_size for path in MODELS.rglob("*") if path.is_file())
+    assert total < MAX_TOTAL_BYTES
+    assert manifest["total_size"] < MAX_TOTAL_BYTES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loading_by_name_gives_the_golden_outputs(name: str) -> None:
+    model = tfembed.load(name)
+    assert model.path.resolve() == (MODELS / name).resolve()
+    expected = np.load(GOLDEN / "embeddings.npz")[name]
+    np.testing.assert_allclose(model.embed_clips(_golden_input(name)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mel_mel", "mel_sym"])
+def test_tflite_equals_serve_on_real_clips(name: str) -> None:
+    clips = _golden_input(name)
+    served = tfembed.load(name).embed_clips(clips)
+    np.testing.assert_allclose(run_tflite(MODELS / name / TFLITE_NAME, clips), served, atol=1e-4)
+
+
+def test_hear_loads_the_shipped_mel_models_by_name() -> None:
+    assert load_model("mel_sym").sample_rate == 16000
+    assert load_model().embedder.path.name == "mel_mel"
+    with pytest.raises(DomainError, match="HEAR needs a mel"):
+        load_model("sym_sym")
+
+
+def test_an_unknown_name_lists_the_models_available() -> None:
+    with pytest.raises(ExportError, match="available: mel_mel, mel_sym, sym_mel, sym_sym"):
+        resolve_model("mel_mell")
+
+
+def test_tfembed_models_folders_come_before_the_installed_ones(tmp_path, monkeypatch) -> None:
+    shutil.copytree(MODELS / "sym_sym", tmp_path / "mel_mel")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    assert tfembed.load("mel_mel").domain == "roll"
+
+
+def test_a_changed_file_fails_the_manifest_check(tmp_path) -> None:
+    shutil.copytree(MODELS / "mel_mel", tmp_path / "mel_mel")
+    manifest = {"models": {"mel_mel": {"files": model_files(tmp_path / "mel_mel")}}}
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    variables = tmp_path / "mel_mel" / "variables" / "variables.data-00000-of-00001"
+    data = bytearray(variables.read_bytes())
+    data[-1] ^= 1
+    variables.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match=r"variables\.data.* does not match its sha256"):
+        resolve_model(tmp_path / "mel_mel")
+
+
+def test_the_embed_cli_names_the_unknown_model_in_one_line(tmp_path, capsys) -> None:
+    midi = tmp_path / "a.mid"
+    midi.write_bytes(b"")
+    assert embed_main(["--saved_model", "nope", str(midi), "--out", str(tmp_path / "out")]) != 0
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("tfembed-embed: error: no model 'nope'")
+    assert "available: mel_mel" in error and "\n" not in error
+
+
+@pytest.mark.slow
+def test_a_plain_install_loads_the_models_by_name_from_any_folder(tmp_path) -> None:
+    target = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*install, "--target", str(target), str(REPO)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    clips, expected = GOLDEN / "clips.npz", GOLDEN / "embeddings.npz"
+    script = (
+        "import numpy as np, tfembed; m = tfembed.load('sym_mel'); print(m.path); "
+        f"x = np.load(r'{clips}')['roll'].astype('float32'); "
+        f"print(np.abs(m.embed_clips(x) - np.load(r'{expected}')['sym_mel']).max())"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    ).stdout.split()
+    assert printed[0] == str(target / "tfembed" / "saved_models" / "sym_mel")
+    assert float(printed[1]) <= 1e-5

@@ -1,0 +1,75 @@
+"""Writes the golden outputs of the shipped models: tests/golden/{clips,embeddings}.npz.
+
+Run by ``tools/build_models.sh`` after export:
+
+    python tools/golden_outputs.py --data runs/shipped/data --models saved_models \
+        --out tests/golden mel_mel sym_sym mel_sym sym_mel
+
+``clips.npz`` holds a few real test clips of the prepared corpus (``mel`` float16
+and ``roll`` uint8, as stored in the TFRecords, one clip from each of the first
+test pieces); ``embeddings.npz`` holds each model's ``serve`` output for them.
+``tests/test_shipped_models.py`` and ``tests/plain_tf_check.py`` compare against
+them (atol 1e-5), so any silent drift fails the tests. Rewrite them only together
+with the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tfembed.atomic import write_npz_atomically
+from tfembed.dataset.clips import load_clips
+from tfembed.export_format import read_metadata
+from tfembed.inference.embedder import Embedder
+
+GOLDEN_PIECES = 4
+
+
+def golden_clips(data: Path, pieces: int = GOLDEN_PIECES) -> dict[str, np.ndarray]:
+    """The middle clip of each of the first ``pieces`` test pieces, with its piece id."""
+    by_piece: dict[str, list[dict[str, np.ndarray]]] = {}
+    for clip in load_clips(data, "test").as_numpy_iterator():
+        piece = clip["piece_id"].decode()
+        if piece not in by_piece and len(by_piece) == pieces:
+            break
+        by_piece.setdefault(piece, []).append(clip)
+    chosen = [clips[len(clips) // 2] for clips in by_piece.values()]
+    return {
+        "mel": np.stack([np.asarray(clip["mel"], np.float16) for clip in chosen]),
+        "roll": np.stack([np.asarray(clip["roll"], np.uint8) for clip in chosen]),
+        "piece_id": np.array([clip["piece_id"].decode() for clip in chosen]),
+        "clip_index": np.array([int(clip["clip_index"]) for clip in chosen]),
+    }
+
+
+def model_input(clips: dict[str, np.ndarray], domain: str) -> np.ndarray:
+    """The float32 input of a model of ``domain``."""
+    return clips[domain].astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes clips.npz and embeddings.npz."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("names", nargs="+")
+    args = parser.parse_args(argv)
+    clips = golden_clips(args.data)
+    embeddings = {}
+    for name in args.names:
+        domain = read_metadata(args.models / name)["domain"]
+        embeddings[name] = Embedder(args.models / name).embed_clips(model_input(clips, domain))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_npz_atomically(args.out / "clips.npz", clips)
+    write_npz_atomically(args.out / "embeddings.npz", embeddings)
+    print(f"golden outputs of {', '.join(args.names)} written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
