@@ -13,7 +13,7 @@ import pytest
 
 from tfembed.cli.embed import main as embed_main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "tools" / "examples"
 MINUTE = 60.0
 
 

@@ -1,7 +1,7 @@
 """Nearest-neighbour search over a folder of MIDI files with a shipped model.
 
     tfembed-embed --saved_model sym_sym midi/ --out midi_embeddings
-    python examples/nearest_pieces.py midi_embeddings
+    python tools/examples/nearest_pieces.py midi_embeddings
 
 ``tfembed-embed`` writes one ``.npz`` per file with ``piece_embedding`` (the mean
 of the file's clip embeddings) and ``index.json``; this ranks every piece's

@@ -1,6 +1,6 @@
 """Embedding a real audio recording with a shipped mel model's ``embed_audio``.
 
-    python examples/embed_recording.py [recording.wav]
+    python tools/examples/embed_recording.py [recording.wav]
 
 Without an argument it embeds ``test_audio.wav``, a 20-second recording shipped
 with music21 (a tfembed dependency). The model's graph peak-normalises the audio,

@@ -1,6 +1,6 @@
 """A composer classifier on frozen embeddings of a shipped model, through plain Keras.
 
-    python examples/composer_classifier.py runs/demo/data [mel_mel]
+    python tools/examples/composer_classifier.py runs/demo/data [mel_mel]
 
 The shipped SavedModel becomes a ``keras.layers.TFSMLayer``; its features of the
 train clips of a prepared dataset (``tfembed-prepare``, e.g. ``tools/demo.sh``)
