@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,7 +61,7 @@ def exported_models(
     return paths
 
 
-END_TO_END_FIXTURES = {"tiny_dataset", "exported_models"}
+END_TO_END_FIXTURES = {"tiny_dataset", "exported_models", "plain_install"}
 """Tests that use these run the real pipeline end to end (fluidsynth, music21)."""
 
 
@@ -68,3 +70,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository installed as a user would, not editable (``pip install --target``)."""
+    repository = Path(__file__).resolve().parents[1]
+    target = tmp_path_factory.mktemp("plain_install") / "site"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*install, "--target", str(target), str(repository)],
+        check=True,
+        capture_output=True,
+        cwd=target.parent,
+    )
+    return target
+
+
+def run_installed(target: Path, script: str, folder: Path) -> list[str]:
+    """Runs ``script`` from ``folder`` against the plain install; returns its printed words."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    ).stdout.split()

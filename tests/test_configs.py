@@ -3,15 +3,11 @@ tensors (no fluidsynth, no music21, no prepared data), as ddsp's models_test doe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import gin
 import keras
 import numpy as np
 import pytest
+from conftest import run_installed
 
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import DEFAULT_GRID
@@ -71,31 +67,14 @@ def test_settings_without_a_variant_say_which_config_to_add() -> None:
         TrainConfig()
 
 
-@pytest.mark.slow
-def test_a_plain_install_finds_the_configs_by_bare_name(tmp_path) -> None:
-    repository = Path(__file__).resolve().parents[1]
-    target = tmp_path / "site"
-    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run(
-        [*install, "--target", str(target), str(repository)],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
+def test_a_plain_install_finds_the_configs_by_bare_name(plain_install, tmp_path) -> None:
     script = (
         "import tfembed.training.configs as c; "
         "print(c.__file__); print(c.resolve_config('sym_mel.gin'))"
     )
-    printed = subprocess.run(
-        [sys.executable, "-c", script],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
-    ).stdout.split()
-    assert printed[0].startswith(str(target))
-    assert printed[1] == str(target / "tfembed" / "configs" / "sym_mel.gin")
+    printed = run_installed(plain_install, script, tmp_path)
+    assert printed[0].startswith(str(plain_install))
+    assert printed[1] == str(plain_install / "tfembed" / "configs" / "sym_mel.gin")
 
 
 @pytest.mark.parametrize(

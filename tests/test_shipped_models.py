@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_installed
 
 import tfembed
 from tfembed.cli.embed import main as embed_main
@@ -100,29 +98,13 @@ def test_the_embed_cli_names_the_unknown_model_in_one_line(tmp_path, capsys) -> 
     assert "available: mel_mel" in error and "\n" not in error
 
 
-@pytest.mark.slow
-def test_a_plain_install_loads_the_models_by_name_from_any_folder(tmp_path) -> None:
-    target = tmp_path / "site"
-    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run(
-        [*install, "--target", str(target), str(REPO)],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
+def test_a_plain_install_loads_the_models_by_name_from_any_folder(plain_install, tmp_path) -> None:
     clips, expected = GOLDEN / "clips.npz", GOLDEN / "embeddings.npz"
     script = (
         "import numpy as np, tfembed; m = tfembed.load('sym_mel'); print(m.path); "
         f"x = np.load(r'{clips}')['roll'].astype('float32'); "
         f"print(np.abs(m.embed_clips(x) - np.load(r'{expected}')['sym_mel']).max())"
     )
-    printed = subprocess.run(
-        [sys.executable, "-c", script],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
-    ).stdout.split()
-    assert printed[0] == str(target / "tfembed" / "saved_models" / "sym_mel")
+    printed = run_installed(plain_install, script, tmp_path)
+    assert printed[0] == str(plain_install / "tfembed" / "saved_models" / "sym_mel")
     assert float(printed[1]) <= 1e-5

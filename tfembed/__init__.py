@@ -27,11 +27,11 @@ def load(path: str | os.PathLike, **options: Any) -> Embedder:
             looked up as the path given, then in ``$TFEMBED_MODELS``, then among
             the models installed with tfembed; shipped files are checked against
             ``MANIFEST.json`` on first load.
-        **options: ``batch_size`` and ``soundfont`` of
-            :class:`tfembed.embedder.Embedder`.
+        **options: ``batch_size``, ``soundfont`` and ``max_midi_seconds`` of
+            :class:`tfembed.inference.embedder.Embedder`.
 
     Returns:
-        A :class:`tfembed.embedder.Embedder` with ``embed_midi(path)``,
+        A :class:`tfembed.inference.embedder.Embedder` with ``embed_midi(path)``,
         ``embed_audio(samples, sample_rate)`` and ``embed_clips(array)``.
     """
     from tfembed.inference.embedder import Embedder

@@ -79,7 +79,7 @@ def embed_files(
     """Embeds files and folders into ``out``; returns the index (also written there).
 
     Args:
-        embedder: A loaded :class:`tfembed.embedder.Embedder`.
+        embedder: A loaded :class:`tfembed.inference.embedder.Embedder`.
         inputs: MIDI files, audio files and folders of them.
         out: Output folder.
         hop_seconds: Seconds between window starts (default: one clip).

@@ -35,7 +35,7 @@ class HearModel(tf.Module):
     """A tfembed mel model with the attributes the HEAR API asks for.
 
     Attributes:
-        embedder: The :class:`tfembed.embedder.Embedder` doing the work.
+        embedder: The :class:`tfembed.inference.embedder.Embedder` doing the work.
         sample_rate: Audio rate the model expects, in Hz.
         scene_embedding_size: Size of a scene embedding.
         timestamp_embedding_size: Size of a timestamp embedding.
