@@ -21,38 +21,20 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_prepare import _midi_files
+from bench_prepare import _midi_files, time_prepare
 
 from tfembed.dataset.manifest import read_manifest
 
 
 def _prepare(pieces_per_composer: int, workers: int, out: Path, beam: bool) -> float:
     """Times the ``tfembed-prepare`` command; returns wall seconds."""
-    command = [
-        sys.executable,
-        "-m",
-        "tfembed.cli.prepare",
-        "--corpus",
-        "music21",
-        "--pieces_per_composer",
-        str(pieces_per_composer),
-        "--workers",
-        str(workers),
-        "--out",
-        str(out),
-    ]
-    if beam:
-        command += ["--runner", "beam"]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    options = ["--runner", "beam"] if beam else []
+    return time_prepare(pieces_per_composer, workers, out, *options)
 
 
 def _figures(out: Path, wall: float) -> dict:

@@ -107,25 +107,20 @@ def _naive(sequences: list, soundfont: Path) -> float:
     return time.perf_counter() - started
 
 
+def time_prepare(pieces_per_composer: int, workers: int, out: Path, *options: str) -> float:
+    """Times ``tfembed-prepare`` on the corpus as a user runs it; returns wall seconds."""
+    command = [sys.executable, "-m", "tfembed.cli.prepare", "--corpus", "music21"]
+    command += ["--pieces_per_composer", str(pieces_per_composer), "--workers", str(workers)]
+    command += ["--out", str(out), *options]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def _prepare(pieces_per_composer: int, workers: int, scratch: Path) -> tuple[float, dict]:
     """Times the ``tfembed-prepare`` command; returns seconds and the manifest."""
     out = scratch / f"workers{workers}"
-    command = [
-        sys.executable,
-        "-m",
-        "tfembed.cli.prepare",
-        "--corpus",
-        "music21",
-        "--pieces_per_composer",
-        str(pieces_per_composer),
-        "--workers",
-        str(workers),
-        "--out",
-        str(out),
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    seconds = time.perf_counter() - started
+    seconds = time_prepare(pieces_per_composer, workers, out)
     manifest = read_manifest(out)
     shutil.rmtree(out)
     return seconds, manifest
