@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,7 @@ def _claim_out(out: Path) -> None:
 def _replace_folder(written: Path, out: Path) -> None:
     """Moves a finished export onto ``out``, replacing an earlier export there."""
     if out.exists():
-        previous = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
-        previous.rmdir()
+        previous = _sibling(out, "old")
         out.rename(previous)
         written.rename(out)
         shutil.rmtree(previous)
@@ -176,7 +175,8 @@ def export_tower(
     if domain == "mel":
         _add_audio_endpoints(archive, network, grid)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp."))
+    staging = _sibling(out, "tmp")
+    staging.mkdir(mode=0o777)  # the mode less the umask, like any folder a user makes
     try:
         archive.write_out(str(staging), verbose=False)
         if tflite:
@@ -204,7 +204,6 @@ def export_tower(
                 "versions": tool_versions(),
             },
         )
-        os.chmod(staging, 0o777 & ~_umask())
         _replace_folder(staging, out)
     finally:
         if staging.exists():
@@ -212,7 +211,6 @@ def export_tower(
     return out
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def _sibling(out: Path, kind: str) -> Path:
+    """An unused hidden path beside ``out`` for a staged or a replaced export."""
+    return out.parent / f".{out.name}.{kind}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
