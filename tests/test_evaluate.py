@@ -15,7 +15,7 @@ from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.evaluate import neighbour_queries
 from tfembed.evaluation.featurizers import handmade_featurizer
 from tfembed.evaluation.handmade import mel_features, roll_features
-from tfembed.evaluation.probes import probe_tasks, train_probe
+from tfembed.evaluation.probes import probe_tasks, train_mlp_probes
 from tfembed.evaluation.report import METRIC_DIRECTIONS
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
 from tfembed.evaluation.split_features import featurize_split
@@ -172,7 +172,7 @@ def test_density_probe_on_roll_statistics_predicts_note_density(tiny_dataset) ->
     def pairs(split):
         return splits[split].features[featurizer.name], splits[split].labels["note_density"]
 
-    predict, _ = train_probe(density, pairs("train"), pairs("validation"), seed=0)
+    (predict,), _ = train_mlp_probes(density, pairs("train"), pairs("validation"), seeds=1)
     features, truth = pairs("test")
     assert density.score(truth, predict(features))["density_r2"] > 0.5
 

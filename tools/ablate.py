@@ -24,7 +24,7 @@ from pathlib import Path
 
 LEVERS = {
     "paper": [],
-    "in_batch": ["train.negatives = 'in_batch'", "train.batch_size = 64"],
+    "in_batch": ["train.negatives = 'in_batch'"],
     "cosine": ["train.lr_schedule = 'cosine'", "train.warmup_steps = 100"],
     "projection": ["train.projection = 256"],
 }

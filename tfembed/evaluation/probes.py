@@ -20,10 +20,10 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 
-import keras
 import numpy as np
 
 from tfembed.evaluation.metrics import f1_scores, regression_scores, tempo_accuracy
+from tfembed.evaluation.mlp_heads import FittedHead, HeadSpec, Training, train_heads
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 
 
@@ -143,58 +143,55 @@ def probe_tasks(composers: int) -> list[ProbeTask]:
     ]
 
 
-def _head(features: np.ndarray, outputs: int, config: MlpConfig) -> keras.Model:
-    normalize = keras.layers.Normalization()
-    normalize.adapt(features)
-    inputs = keras.Input([features.shape[1]])
-    x = normalize(inputs)
-    for units in config.hidden:
-        x = keras.layers.Dense(units, activation="relu")(x)
-        x = keras.layers.Dropout(config.dropout)(x)
-    return keras.Model(inputs, keras.layers.Dense(outputs)(x))
+def _standardizer(features: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Standardisation with the train features' mean and deviation (Keras's Normalization)."""
+    mean = features.mean(axis=0)
+    deviation = np.sqrt(np.maximum(features.var(axis=0), 1e-7))
+    return lambda x: ((x - mean) / deviation).astype(np.float32)
 
 
-def train_probe(
+def _fit_heads(
     task: ProbeTask,
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
-    seed: int,
-    config: MlpConfig = MlpConfig(),
-) -> tuple[Predict, float]:
-    """Trains an MLP head on ``(features, label values)`` pairs, early-stopped on validation.
+    heads: list[tuple[MlpConfig, int]],
+) -> list[tuple[Predict, float]]:
+    """Trains one MLP head per ``(configuration, seed)``, all in parallel.
 
     Returns:
-        A function from features to outputs (see :data:`Predict`), and the best
-        validation loss (which chooses among configurations).
+        Per head, a function from features to outputs (see :data:`Predict`)
+        and its best validation loss.
     """
-    keras.utils.set_random_seed(seed)
-    train_x, train_y = train[0], task.target(train[1])
-    validation_x, validation_y = validation[0], task.target(validation[1])
-    head = _head(train_x, task.classes or 1, config)
-    if task.classes:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        shift, scale = 0.0, 1.0
-    else:
-        loss = "mse"
+    if not heads:
+        return []
+    standardize = _standardizer(train[0])
+    train_y, validation_y = task.target(train[1]), task.target(validation[1])
+    shift, scale = 0.0, 1.0
+    if not task.classes:
         shift, scale = float(np.mean(train_y)), float(np.std(train_y)) or 1.0
-    head.compile(keras.optimizers.Adam(config.learning_rate), loss)
-    history = head.fit(
-        train_x,
-        (train_y - shift) / scale,
-        validation_data=(validation_x, (validation_y - shift) / scale),
-        epochs=MAX_EPOCHS,
-        batch_size=BATCH_SIZE,
-        callbacks=[keras.callbacks.EarlyStopping(patience=PATIENCE, restore_best_weights=True)],
-        verbose=0,
+    specs = [
+        HeadSpec(config.hidden, config.dropout, config.learning_rate, seed)
+        for config, seed in heads
+    ]
+    fitted = train_heads(
+        (standardize(train[0]), (train_y - shift) / scale),
+        (standardize(validation[0]), (validation_y - shift) / scale),
+        specs,
+        task.classes or 1,
+        Training(MAX_EPOCHS, PATIENCE, BATCH_SIZE),
     )
 
-    def predict(features: np.ndarray) -> np.ndarray:
-        outputs = np.asarray(head(features, training=False))
-        if task.classes:
-            return np.asarray(keras.ops.softmax(outputs, axis=-1))
-        return task.decode(outputs[:, 0] * scale + shift)
+    def predictor(head: FittedHead) -> Predict:
+        def predict(features: np.ndarray) -> np.ndarray:
+            outputs = head(standardize(features))
+            if task.classes:
+                exponentials = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+                return exponentials / exponentials.sum(axis=-1, keepdims=True)
+            return task.decode(outputs[:, 0] * scale + shift)
 
-    return predict, float(min(history.history["val_loss"]))
+        return predict
+
+    return [(predictor(head), head.validation_loss) for head in fitted]
 
 
 def train_mlp_probes(
@@ -206,13 +203,16 @@ def train_mlp_probes(
 ) -> tuple[list[Predict], MlpConfig]:
     """Chooses the MLP configuration on validation (seed 0), then trains the other seeds.
 
+    Each phase trains its heads in parallel (see ``tfembed.evaluation.mlp_heads``).
+
     Returns:
         One trained head per seed (0, 1, ...), and the chosen configuration.
     """
-    tried = [(train_probe(task, train, validation, 0, config), config) for config in grid]
-    (first, _), chosen = min(tried, key=lambda entry: entry[0][1])
-    others = [train_probe(task, train, validation, seed, chosen)[0] for seed in range(1, seeds)]
-    return [first, *others], chosen
+    tried = _fit_heads(task, train, validation, [(config, 0) for config in grid])
+    best = min(range(len(grid)), key=lambda index: tried[index][1])
+    chosen = grid[best]
+    others = _fit_heads(task, train, validation, [(chosen, seed) for seed in range(1, seeds)])
+    return [tried[best][0], *(predict for predict, _ in others)], chosen
 
 
 def train_linear_probe(
@@ -230,6 +230,7 @@ def train_linear_probe(
         A function from features to outputs (see :data:`Predict`), and the
         chosen strength.
     """
+    from scipy.linalg import LinAlgWarning
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
@@ -250,7 +251,11 @@ def train_linear_probe(
         train_y, validation_y = task.target(train[1]), task.target(validation[1])
         fitted = []
         for strength in RIDGE_ALPHA:
-            model = Ridge(alpha=strength).fit(train_x, train_y)
+            with warnings.catch_warnings():
+                # Collinear features (chroma summed from mel bands) make the
+                # weakest strength ill-conditioned; validation judges it.
+                warnings.simplefilter("ignore", LinAlgWarning)
+                model = Ridge(alpha=strength).fit(train_x, train_y)
             error = float(np.mean((model.predict(validation_x) - validation_y) ** 2))
             fitted.append((error, strength, model))
     _, strength, model = min(fitted, key=lambda entry: entry[0])
