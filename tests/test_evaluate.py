@@ -12,8 +12,8 @@ from midi_files import sequence_with
 
 from tfembed.cli.evaluate import main as eval_main
 from tfembed.dataset.clips import load_clips
-from tfembed.evaluation.evaluate import neighbour_queries
-from tfembed.evaluation.featurizers import handmade_featurizer
+from tfembed.evaluation.evaluate import neighbour_queries, variant_rows
+from tfembed.evaluation.featurizers import Featurizer, handmade_featurizer
 from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.evaluation.probes import probe_tasks, train_mlp_probes
 from tfembed.evaluation.report import METRIC_DIRECTIONS
@@ -204,3 +204,29 @@ def test_a_folder_that_is_not_an_export_is_reported(tiny_dataset, tmp_path, caps
     )
     assert status == 1
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
+    def export(variant: str, domain: str, seed: int, negatives: str = "sampled") -> Featurizer:
+        config = {"variant": variant, "seed": seed, "negatives": negatives, "steps": 800}
+        metadata = {"variant": variant, "train_config": config}
+        return Featurizer(variant, "model", domain, embed=np.asarray, metadata=metadata)
+
+    models = [export("MEL_MEL", "mel", seed) for seed in range(2)]
+    models += [export("MEL_MEL", "mel", seed, "in_batch") for seed in range(2)]
+    models += [export("MEL_SYM", "mel", 0), export("MEL_SYM", "roll", 0)]
+    models += [export("SYM_SYM", "roll", seed) for seed in range(3)]
+    folders = ["paper-seed0", "paper-seed1", "in_batch-seed0", "in_batch-seed1"]
+    folders += ["mel_sym-mel", "mel_sym-roll", "s0", "s1", "s2"]
+    paths = [Path("runs") / folder for folder in folders]
+    names = [f"row {index}" for index in range(len(models))]
+
+    rows = variant_rows(models, names, paths)
+
+    assert rows == {
+        "MEL_MEL (paper)": ["row 0", "row 1"],
+        "MEL_MEL (in_batch)": ["row 2", "row 3"],
+        "row 4": ["row 4"],  # one export keeps its own name
+        "row 5": ["row 5"],
+        "SYM_SYM": ["row 6", "row 7", "row 8"],
+    }

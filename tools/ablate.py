@@ -19,8 +19,10 @@ import json
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
+
+from tfembed.atomic import write_json_atomically
+from tfembed.evaluation.report import format_value
 
 LEVERS = {
     "paper": [],
@@ -30,7 +32,15 @@ LEVERS = {
 }
 """Named sets of bindings; ``all`` combines every lever."""
 
-HEADLINE = ("rank_am", "rank_gm", "composer_micro_f1", "key_micro_f1", "density_r2")
+HEADLINE = (
+    ("rank@100 AM", "rank_am"),
+    ("GM", "rank_gm"),
+    ("composer microF", "composer_micro_f1"),
+    ("key microF", "key_micro_f1"),
+    ("tempo 8%", "tempo_within_8pct"),
+    ("density R^2", "density_r2"),
+)
+"""Columns of the ablation table (MLP probes; ``report.md`` has every metric)."""
 
 
 def _bindings(lever: str) -> list[str]:
@@ -44,7 +54,7 @@ def _tool(name: str) -> str:
 
 
 def _train(data: Path, run: Path, variant: str, steps: int, seed: int, lever: str) -> float:
-    """Trains one run unless it has its export; returns the seconds it took."""
+    """Trains one run unless it has its export; returns the seconds it took (0 if none)."""
     if (run / "saved_model" / "metadata.json").is_file():
         return 0.0
     command = [_tool("tfembed-train"), "--config"]
@@ -55,6 +65,11 @@ def _train(data: Path, run: Path, variant: str, steps: int, seed: int, lever: st
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started
+
+
+def _recorded_seconds(path: Path) -> dict[str, float]:
+    """Training seconds of each run so far (a resumed run adds its new part)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def main() -> int:
@@ -68,12 +83,16 @@ def main() -> int:
     parser.add_argument("--levers", nargs="+", default=[*LEVERS, "all"])
     args = parser.parse_args()
     out, data = Path(args.out), Path(args.data)
-    seconds: dict[str, float] = defaultdict(float)
+    seconds_file = out / "train_seconds.json"
+    seconds = _recorded_seconds(seconds_file)
     exports = []
     for lever in args.levers:
         for seed in range(args.seeds):
             run = out / f"{lever}-seed{seed}"
-            seconds[lever] += _train(data, run, args.variant, args.steps, seed, lever)
+            spent = _train(data, run, args.variant, args.steps, seed, lever)
+            if spent:
+                seconds[run.name] = seconds.get(run.name, 0.0) + spent
+                write_json_atomically(seconds_file, seconds)
             export = out / "exports" / run.name  # the report names rows by this folder
             if not (export / "metadata.json").is_file():
                 command = [_tool("tfembed-export"), "--model_dir", str(run), "--out", str(export)]
@@ -87,24 +106,32 @@ def main() -> int:
     print("$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True)
     report = json.loads((evaluation / "report.json").read_text())
-    table = defaultdict(lambda: defaultdict(list))
-    for row, metrics in report["metrics"].items():
-        lever = next((name for name in args.levers if f"({name}-seed" in row), None)
-        for metric in HEADLINE:
-            if lever is not None and metric in metrics:
-                table[lever][metric].append(metrics[metric]["mean"])
-    lines = ["| lever | " + " | ".join(HEADLINE) + " | train min |", "|---" * 7 + "|"]
-    for lever in args.levers:
-        values = [
-            f"{sum(table[lever][m]) / len(table[lever][m]):.3f}" if table[lever][m] else "n/a"
-            for m in HEADLINE
-        ]
-        lines.append(f"| {lever} | " + " | ".join(values) + f" | {seconds[lever] / 60:.1f} |")
-    markdown = "\n".join(lines) + "\n"
+    markdown = ablation_table(report, args.variant, args.levers, seconds)
     (out / "ablation.md").write_text(markdown)
     print(markdown)
-    print(f"significance and baselines: {evaluation / 'report.md'}")
+    print(f"every metric, significance and baselines: {evaluation / 'report.md'}")
     return 0
+
+
+def ablation_table(report: dict, variant: str, levers: list[str], seconds: dict[str, float]) -> str:
+    """One row per lever (its training seeds merged) and per baseline, bold = best or tied.
+
+    ``train min`` is the mean training time of one run of the lever.
+    """
+    header = "| recipe | " + " | ".join(name for name, _ in HEADLINE) + " | train min/run |"
+    lines = [header, "|---" + "|---:" * (len(HEADLINE) + 1) + "|"]
+    rows = [(f"{variant} ({lever})", lever) for lever in levers]
+    rows += [(row["name"], None) for row in report["rows"] if row["kind"] != "model"]
+    for name, lever in rows:
+        metrics = report["metrics"].get(name, {})
+        cells = []
+        for _, metric in HEADLINE:
+            winners = report["significance"].get(metric, {}).get("winners", [])
+            cells.append(format_value(metric, metrics.get(metric), name in winners))
+        runs = [seconds[run] for run in seconds if lever and run.startswith(f"{lever}-seed")]
+        minutes = f"{sum(runs) / len(runs) / 60:.1f}" if runs else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {minutes} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

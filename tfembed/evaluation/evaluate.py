@@ -11,7 +11,9 @@ over test works (see :mod:`tfembed.evaluation.significance`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,9 @@ keeps one model plus its baselines within minutes on two cores."""
 
 MIN_TEST_WORKS = 5
 """Default: fewer test works than this for a metric and it is not tested for significance."""
+
+SEED_SUFFIX = r"-seed\d+$"
+"""How a training seed ends an export's folder name (``paper-seed0``)."""
 
 
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
@@ -316,24 +321,42 @@ def _score_probes(
     return counts, skipped, chosen
 
 
-def _variant_rows(models: list[Featurizer], names: list[str]) -> dict[str, list[str]]:
+def _recipe(model: Featurizer) -> str:
+    """The training settings of an export except its seed (one recipe, several seeds)."""
+    config = dict(model.metadata.get("train_config", {}))
+    config.pop("seed", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def variant_rows(
+    models: list[Featurizer], names: list[str], paths: list[Path]
+) -> dict[str, list[str]]:
     """Table rows: each variant with the exports (training seeds) that make it up.
 
-    Exports of one variant are those with the same variant name (the metadata's)
-    and the same input domain; a variant's two towers (``MEL_SYM`` exported as
-    its mel and its roll tower) stay two rows.
+    Exports of one variant are those with the same variant name (the metadata's),
+    the same input domain and the same training settings but the seed; a
+    variant's two towers (``MEL_SYM`` exported as its mel and its roll tower)
+    stay two rows. When one variant has several recipes (an ablation), each
+    row is named after its first export's folder without its ``-seedN`` suffix.
     """
-    groups: dict[tuple[str, str], list[str]] = {}
-    for model, name in zip(models, names, strict=True):
-        key = (model.metadata.get("variant", name), model.domain)
-        groups.setdefault(key, []).append(name)
-    variants = [variant for variant, _ in groups]
+    groups: dict[tuple[str, str, str], list[tuple[Path, str]]] = {}
+    for model, name, path in zip(models, names, paths, strict=True):
+        key = (model.metadata.get("variant", name), model.domain, _recipe(model))
+        groups.setdefault(key, []).append((path, name))
+    domains = [(variant, domain) for variant, domain, _ in groups]
+    variants = [variant for variant, _ in domains]
     rows = {}
-    for (variant, domain), members in groups.items():
+    for (variant, domain, _), members in groups.items():
+        names_of_members = [name for _, name in members]
         if len(members) == 1:
-            rows[members[0]] = members
+            rows[names_of_members[0]] = names_of_members
+        elif domains.count((variant, domain)) > 1:
+            folder = members[0][0].name
+            rows[f"{variant} ({re.sub(SEED_SUFFIX, '', folder)})"] = names_of_members
         else:
-            rows[variant if variants.count(variant) == 1 else f"{variant} ({domain})"] = members
+            rows[variant if variants.count(variant) == 1 else f"{variant} ({domain})"] = (
+                names_of_members
+            )
     return rows
 
 
@@ -467,7 +490,7 @@ def evaluate(
         splits, names, seeds, len(manifest["vocabularies"]["composer"]), scores
     )
     timing["probes"] = time.perf_counter() - mark
-    variants = _variant_rows(models, model_names)
+    variants = variant_rows(models, model_names, paths)
     per_export = _merge_seeds(scores, variants)
     table_rows = list(variants) + [row.name for row in others]
     metrics = scores.metrics
