@@ -103,3 +103,18 @@ def test_spec_augment_masks_mel_but_leaves_roll(tiny_dataset) -> None:
     np.testing.assert_array_equal(
         np.asarray(masked_mel).min(axis=(1, 2)), np.asarray(mel).min(axis=(1, 2))
     )
+
+
+def test_random_gain_scales_each_mel_clip_and_leaves_roll(tiny_dataset) -> None:
+    dataset = open_dataset(tiny_dataset)
+    plain = neighbour_pairs(dataset, "train", "mel", "roll", 4, seed=0)
+    gained = neighbour_pairs(dataset, "train", "mel", "roll", 4, seed=0, gain_db=6.0)
+    again = neighbour_pairs(dataset, "train", "mel", "roll", 4, seed=0, gain_db=6.0)
+    (mel, roll), (gained_mel, gained_roll) = next(iter(plain)), next(iter(gained))
+    np.testing.assert_array_equal(roll, gained_roll)
+    np.testing.assert_array_equal(gained_mel, next(iter(again))[0])  # seeded
+    loud = np.asarray(mel) > np.log(dataset.grid.log_offset) + 8  # far above the offset
+    shifts = [np.median((np.asarray(gained_mel) - mel)[i][loud[i]]) for i in range(len(mel))]
+    limit = 6.0 * np.log(10) / 10
+    assert all(abs(shift) <= limit + 1e-3 for shift in shifts)
+    assert len({round(float(shift), 3) for shift in shifts}) == len(shifts)  # one gain per clip

@@ -29,6 +29,7 @@ LEVERS = {
     "in_batch": ["train.negatives = 'in_batch'"],
     "cosine": ["train.lr_schedule = 'cosine'", "train.warmup_steps = 100"],
     "projection": ["train.projection = 256"],
+    "gain": ["train.gain_db = 6.0"],
 }
 """Named sets of bindings; ``all`` combines every lever."""
 

@@ -72,6 +72,7 @@ def neighbour_pairs(
     shuffle_buffer: int = 2048,
     seed: int | None = None,
     spec_augment: bool = False,
+    gain_db: float = 0.0,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
@@ -87,6 +88,9 @@ def neighbour_pairs(
             pairs is the same on every run.
         spec_augment: Mask a random band and span of every mel clip
             (:func:`tfembed.dataset.augment.mask_mel`); roll clips are left as they are.
+        gain_db: With a positive value, every mel clip gets its own random gain
+            in ``[-gain_db, gain_db]`` dB (:func:`tfembed.dataset.augment.random_gain`),
+            drawn from ``seed`` (0 without one) and the pair's position in the stream.
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
@@ -115,10 +119,40 @@ def neighbour_pairs(
             )
 
         pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if gain_db > 0:
+        pairs = _with_gain(pairs, (left, right), gain_db, seed or 0, dataset.grid.log_offset)
     # Batches are cut within one pass over the split, then the passes repeat: a
     # batch never holds the same pair twice, so no negative is its own positive.
     batches = pairs.batch(batch_size, drop_remainder=True).repeat()
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _with_gain(
+    pairs: tf.data.Dataset,
+    domains: tuple[str, str],
+    decibels: float,
+    seed: int,
+    log_offset: float,
+) -> tf.data.Dataset:
+    """Applies an independent random gain to each mel clip of every pair."""
+    from tfembed.dataset.augment import random_gain
+
+    def gained(index, pair):
+        return tuple(
+            random_gain(
+                clip,
+                decibels,
+                tf.stack([tf.constant(seed, tf.int64), 2 * index + side]),
+                log_offset,
+            )
+            if domain == "mel"
+            else clip
+            for side, (clip, domain) in enumerate(zip(pair, domains, strict=True))
+        )
+
+    return pairs.enumerate().map(
+        lambda index, pair: gained(index, pair), num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def count_pairs(dataset: PreparedDataset, split: str) -> int:

@@ -62,6 +62,10 @@ class TrainConfig:
             or ``multi_worker`` (several processes or machines, from ``TF_CONFIG``;
             ``batch_size`` is the global batch, divided among the workers).
         spec_augment: SpecAugment-style masking of training mel clips.
+        gain_db: Random gain of every training mel clip, uniform in
+            ``[-gain_db, gain_db]`` dB and drawn per clip, so that level (shared
+            by neighbours, set per piece by peak normalisation) is no shortcut;
+            0 for none.
     """
 
     variant: str = ""
@@ -83,6 +87,7 @@ class TrainConfig:
     mixed_precision: str = "auto"
     distribution: str = "default"
     spec_augment: bool = False
+    gain_db: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(width) for width in self.widths))
@@ -114,6 +119,8 @@ class TrainConfig:
             raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {self.negatives!r}")
         if self.projection < 0:
             raise ConfigError(f"train.projection must be 0 or a width, not {self.projection}")
+        if self.gain_db < 0:
+            raise ConfigError(f"train.gain_db must be 0 (no gain) or more, not {self.gain_db}")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"

@@ -245,6 +245,7 @@ def _loop(
         config.batch_size,
         seed=config.seed,
         spec_augment=config.spec_augment,
+        gain_db=config.gain_db,
     )
     pairs = with_shard_policy(pairs, len(dataset.shard_paths("train")), role.workers)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(pairs))
