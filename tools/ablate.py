@@ -9,7 +9,7 @@ lever, the test metrics averaged over seeds.
 
 Usage:
     python tools/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
-        [--steps 1500] [--seeds 3] [--levers paper in_batch cosine projection all]
+        [--steps 1500] [--seeds 3] [--levers paper in_batch gain cosine projection all]
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ and writes ``table1.md`` and ``table1.json``: our numbers beside the paper's,
 and where the ranking of the variants agrees with the paper's and where not.
 Every stage resumes: run the same command again after an interruption.
 
-CPU budget (default): 40 pieces per composer, 1,500 steps per variant.
+CPU budget (default): 40 pieces per composer, 3 training seeds x 1,000 steps per variant.
 GPU budget: ``--pieces_per_composer 1000 --steps 20000`` (all corpus pieces).
 
 Usage::
 
-    python tools/reproduce_table1.py --out runs/table1 [--steps 1500] [--seeds 3]
+    python tools/reproduce_table1.py --out runs/table1 [--steps 1000] [--train_seeds 3]
 """
 
 from __future__ import annotations
