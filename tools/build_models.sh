@@ -11,15 +11,14 @@
 # Rerunning resumes or skips what is already done in the work folder.
 # TFEMBED_BUILD_DIR: work folder (default runs/shipped); TFEMBED_BUILD_STEPS:
 # training steps per variant (default 600); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
-# row and task in the evaluation (default 2, the least that gives a spread: nine rows
-# x four tasks x 3 seeds took too long for the build on 2 shared cores);
+# row and task in the evaluation (default 3, as tfembed-eval);
 # TFEMBED_WORKERS: preparation workers; TFEMBED_BUILD_TRAIN_ONLY=1 stops after training.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
 work="${TFEMBED_BUILD_DIR:-$repo/runs/shipped}"
 steps="${TFEMBED_BUILD_STEPS:-600}"
-seeds="${TFEMBED_BUILD_EVAL_SEEDS:-2}"
+seeds="${TFEMBED_BUILD_EVAL_SEEDS:-3}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
 models="$repo/saved_models"
 names=(mel_mel sym_sym mel_sym sym_mel)
@@ -27,8 +26,8 @@ names=(mel_mel sym_sym mel_sym sym_mel)
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 
-echo "== 1/5 prepare the default corpus (music21, 10 composers, <= 24 pieces each)"
-"$python" -m tfembed.cli.prepare --corpus music21 --pieces_per_composer 24 \
+echo "== 1/5 prepare the default corpus (music21, 10 composers, <= 40 pieces each)"
+"$python" -m tfembed.cli.prepare --corpus music21 --pieces_per_composer 40 \
   --workers "$workers" --out "$work/data"
 for name in "${names[@]}"; do
   echo "== 2/5 train $name for $steps steps"
