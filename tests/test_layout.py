@@ -9,6 +9,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tfembed"
 
+TRAINING_MACHINERY = sorted(
+    path.stem for path in (PACKAGE / "training").glob("*.py") if path.stem != "config"
+)
 FORBIDDEN = {
     "features": (
         "preparation",
@@ -23,10 +26,16 @@ FORBIDDEN = {
     "models": ("preparation", "dataset", "training", "export", "inference", "evaluation"),
     "training": ("preparation", "export", "inference", "evaluation"),
     "inference": ("training", "export", "evaluation", "models"),
-    "evaluation": ("training", "export", "models.siamese", "models.losses"),
+    "evaluation": (
+        *(f"training.{module}" for module in TRAINING_MACHINERY),
+        "export",
+        "models.siamese",
+        "models.losses",
+    ),
 }
 """Per stage, the stages it must not import (evaluation builds the random-weight
-baseline tower through ``tfembed.models.towers`` and uses ``models.ranking``)."""
+baseline tower through ``tfembed.models.towers``, uses ``models.ranking``, and
+reads ``training.config`` for the defaults of settings an older export lacks)."""
 
 
 def _imports(path: Path) -> set[str]:

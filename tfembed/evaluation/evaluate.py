@@ -43,6 +43,7 @@ from tfembed.evaluation.significance import clip_weights, compare, piece_draws, 
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 from tfembed.registry import resolve_model
+from tfembed.training.config import TrainConfig
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -322,8 +323,12 @@ def _score_probes(
 
 
 def _recipe(model: Featurizer) -> str:
-    """The training settings of an export except its seed (one recipe, several seeds)."""
-    config = dict(model.metadata.get("train_config", {}))
+    """The training settings of an export except its seed (one recipe, several seeds).
+
+    A setting that an older export does not record counts as its default.
+    """
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    config = {**defaults, **model.metadata.get("train_config", {})}
     config.pop("seed", None)
     return json.dumps(config, sort_keys=True, default=str)
 
