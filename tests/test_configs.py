@@ -21,7 +21,17 @@ VARIANT_CONFIGS = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
 
 
 def test_the_shipped_configs_are_there() -> None:
-    assert set(shipped_configs()) >= {*VARIANT_CONFIGS, "base.gin", "tiny.gin"}
+    assert set(shipped_configs()) >= {*VARIANT_CONFIGS, "base.gin", "paper.gin", "tiny.gin"}
+
+
+@pytest.mark.parametrize("config", VARIANT_CONFIGS)
+def test_paper_gin_pins_the_papers_recipe_on_every_variant(config) -> None:
+    parse_configs([config, "paper.gin"], [])
+    settings = TrainConfig()
+    recipe = (settings.negatives, settings.num_candidates, settings.smoothing, settings.batch_size)
+    assert recipe == ("sampled", 4, 10.0, 32)  # paper, section 3: |D| = 4
+    assert (settings.lr_schedule, settings.learning_rate) == ("constant", 1e-3)
+    assert (settings.projection, settings.gain_db) == (0, 0.0)
 
 
 @pytest.mark.parametrize("config", VARIANT_CONFIGS)

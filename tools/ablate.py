@@ -1,11 +1,12 @@
 """Ablation of the training recipe: each lever on and off, several seeds, one evaluation.
 
-Trains one variant with the paper's recipe and with each lever of
-``LEVERS`` (and all of them together), ``--seeds`` training seeds each, on one
-prepared dataset; a run that already has its export is not trained again, so an
-interrupted ablation resumes. Then evaluates every export together with the
-baselines in one ``tfembed-eval`` (significance included) and prints, per
-lever, the test metrics averaged over seeds.
+Trains one variant with the paper's recipe (``configs/paper.gin``) and with
+each lever of ``LEVERS`` on top of it (and all of them together), ``--seeds``
+training seeds each, on one prepared dataset; a run that already has its
+export is not trained again, so an interrupted ablation resumes. Then
+evaluates every export together with the baselines in one ``tfembed-eval``
+(significance included) and writes ``ablation.md``: per lever, the test
+metrics over its seeds, bold where best or tied with the best.
 
 Usage:
     python tools/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
@@ -58,8 +59,8 @@ def _train(data: Path, run: Path, variant: str, steps: int, seed: int, lever: st
     """Trains one run unless it has its export; returns the seconds it took (0 if none)."""
     if (run / "saved_model" / "metadata.json").is_file():
         return 0.0
-    command = [_tool("tfembed-train"), "--config"]
-    command += [f"{variant.lower()}.gin", "--data", str(data), "--model_dir", str(run)]
+    command = [_tool("tfembed-train"), "--config", f"{variant.lower()}.gin", "--config"]
+    command += ["paper.gin", "--data", str(data), "--model_dir", str(run)]
     for binding in [f"train.steps = {steps}", f"train.seed = {seed}", *_bindings(lever)]:
         command += ["--gin_param", binding]
     print("$ " + " ".join(command), flush=True)

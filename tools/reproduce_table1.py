@@ -35,6 +35,8 @@ PAPER = {
     "MEL_SYM": (12.30, 5.52, 0.228, 0.089, 0.384, 0.353, 0.189, 0.095, 7.467, 0.540),
     "SYM_MEL": (12.35, 5.53, 0.255, 0.099, 0.383, 0.350, 0.169, 0.086, 8.328, 0.458),
 }
+RECIPES = {"paper": ["--config", "paper.gin"], "ours": []}
+"""Training recipes: extra ``tfembed-train`` arguments after the variant's config."""
 COLUMNS = tuple((header, metric, METRIC_DIRECTIONS[metric]) for header, metric in TABLE1_COLUMNS)
 
 
@@ -156,6 +158,12 @@ def main() -> int:
     parser.add_argument("--out", default="runs/table1", help="folder for data, runs, reports")
     parser.add_argument("--data", help="an already prepared dataset (skips preparation)")
     parser.add_argument("--steps", type=int, default=1000, help="training steps per run")
+    parser.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="paper",
+        help="paper: configs/paper.gin, the paper's recipe; ours: base.gin's defaults",
+    )
     parser.add_argument("--pieces_per_composer", type=int, default=40)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seeds", type=int, default=3, help="probe seeds")
@@ -191,6 +199,7 @@ def main() -> int:
                     str(bin_dir / "tfembed-train"),
                     "--config",
                     f"{variant.lower()}.gin",
+                    *RECIPES[args.recipe],
                     "--data",
                     str(data),
                     "--model_dir",
