@@ -24,6 +24,13 @@ def test_the_shipped_configs_are_there() -> None:
     assert set(shipped_configs()) >= {*VARIANT_CONFIGS, "base.gin", "paper.gin", "tiny.gin"}
 
 
+def test_base_gin_is_our_recipe_and_paper_gin_overrides_it() -> None:
+    parse_configs(["mel_mel.gin"], [])
+    assert TrainConfig().negatives == "in_batch"  # measured: README, "Recipe ablation"
+    parse_configs(["mel_mel.gin", "paper.gin"], [])
+    assert TrainConfig().negatives == "sampled"
+
+
 @pytest.mark.parametrize("config", VARIANT_CONFIGS)
 def test_paper_gin_pins_the_papers_recipe_on_every_variant(config) -> None:
     parse_configs([config, "paper.gin"], [])
