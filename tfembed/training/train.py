@@ -208,10 +208,6 @@ def _train_locked(
     """The part of :func:`train` that runs while the chief holds the run folder's lock."""
     resume_from = check_resume(run, record)
     keras.utils.set_random_seed(config.seed)
-    # Multi-threaded CPU kernels otherwise sum in a varying order: two runs with
-    # one seed drifted apart (MEL_MEL, validation rank@100 AM 7.34 against 7.75
-    # at step 600). With op determinism, one seed gives the same weights.
-    tf.config.experimental.enable_op_determinism()
     with precision_policy(precision_policy_name(config.mixed_precision)):
         trainer = Trainer(config, dataset.grid, strategy)
         if resume_from is not None:
