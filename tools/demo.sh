@@ -8,7 +8,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${TFEMBED_VENV:-$repo/.venv}/bin"
 demo="${TFEMBED_DEMO_DIR:-$repo/runs/demo}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
-steps="${TFEMBED_DEMO_STEPS:-600}"
+steps="${TFEMBED_DEMO_STEPS:-1500}"
 
 echo "== 1/3 prepare the default corpus (music21, 10 composers, <= 40 pieces each)"
 "$bin/tfembed-prepare" --corpus music21 --pieces_per_composer 40 --workers "$workers" \
