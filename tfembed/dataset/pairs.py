@@ -150,9 +150,7 @@ def _with_gain(
             for side, (clip, domain) in enumerate(zip(pair, domains, strict=True))
         )
 
-    return pairs.enumerate().map(
-        lambda index, pair: gained(index, pair), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    return pairs.enumerate().map(gained, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def count_pairs(dataset: PreparedDataset, split: str) -> int:

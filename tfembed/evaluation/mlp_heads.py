@@ -85,7 +85,6 @@ class _Stack:
 
     def __init__(self, specs: list[HeadSpec], sizes: list[int]) -> None:
         self.specs = specs
-        self.sizes = sizes
         self.variables: list[tf.Variable] = []
         for fan_in, fan_out in itertools.pairwise(sizes):
             limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -181,9 +180,8 @@ def train_heads(
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, spec in enumerate(specs):
         groups.setdefault(spec.hidden, []).append(index)
-    sizes = [train[0].shape[1]]
     stacks = [
-        _Stack([specs[i] for i in members], [*sizes, *hidden, outputs])
+        _Stack([specs[i] for i in members], [train[0].shape[1], *hidden, outputs])
         for hidden, members in groups.items()
     ]
     active = [tf.Variable(tf.ones([len(s.specs)], tf.bool)) for s in stacks]
