@@ -214,6 +214,7 @@ def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
 
     models = [export("MEL_MEL", "mel", seed) for seed in range(2)]
     models[0].metadata["train_config"]["gain_db"] = 0.0  # recorded or not, the default
+    models[1].metadata["train_config"]["deterministic"] = False  # scheduling, not the recipe
     models += [export("MEL_MEL", "mel", seed, "in_batch") for seed in range(2)]
     models += [export("MEL_SYM", "mel", 0), export("MEL_SYM", "roll", 0)]
     models += [export("SYM_SYM", "roll", seed) for seed in range(3)]

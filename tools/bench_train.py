@@ -3,6 +3,9 @@
 * For each variant, the training step's throughput (pairs/s) after a warm-up.
 * The input pipeline alone (neighbour pairs read, parsed, shuffled, batched)
   against the training step's consumption: the pipeline should be >= 5x faster.
+* The cost of deterministic training (``train.deterministic``: one op at a time)
+  on MEL_MEL, as a ratio to the default scheduling, each in its own process,
+  alternated twice.
 * Peak resident memory of a short training run on the dataset and on a dataset
   four times larger (the same shards listed four times), each in its own
   process: training streams from the shards, so it should not grow.
@@ -81,25 +84,36 @@ def _four_times_larger(data: str, folder: Path) -> str:
     return str(folder)
 
 
-def _train_peak_rss(data: str, steps: int) -> tuple[float, int]:
-    """Runs a short training in a child process; returns its peak RSS and the clips."""
+def _train_child(data: str, steps: int, one_op_at_a_time: bool = False) -> dict:
+    """Runs a short MEL_MEL training in a child process; returns its measurements."""
+    command = [sys.executable, __file__, "--child", "--data", data, "--steps", str(steps)]
     output = subprocess.run(
-        [sys.executable, __file__, "--child", "--data", data, "--steps", str(steps)],
+        command + (["--one_op_at_a_time"] if one_op_at_a_time else []),
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    return result["peak_rss_mb"], result["clips"]
+    return json.loads(output.strip().splitlines()[-1])
 
 
-def _child(data: str, steps: int) -> None:
+def _child(data: str, steps: int, one_op_at_a_time: bool) -> None:
     from tfembed.dataset.manifest import read_manifest
+    from tfembed.training.determinism import run_ops_one_at_a_time
 
-    _step_throughput(data, "MEL_MEL", steps)
+    if one_op_at_a_time and not run_ops_one_at_a_time():
+        raise RuntimeError("TensorFlow started before the inter-op threads could be set")
+    pairs_per_second = _step_throughput(data, "MEL_MEL", steps)
     manifest = read_manifest(data)
     clips = sum(entry["clips"] for entries in manifest["shards"].values() for entry in entries)
-    print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "clips": clips}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "clips": clips,
+                "pairs_per_second": pairs_per_second,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -109,9 +123,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--out", default="bench_train.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one_op_at_a_time", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.data, args.steps)
+        _child(args.data, args.steps, args.one_op_at_a_time)
         return
 
     variants = {
@@ -119,11 +134,20 @@ def main() -> None:
         for name in ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
     }
     pipeline = round(_pipeline_throughput(args.data, 200), 1)
+    scheduling: dict[str, list[float]] = {"parallel": [], "one at a time": []}
+    for _ in range(2):
+        for name, one_at_a_time in (("parallel", False), ("one at a time", True)):
+            child = _train_child(args.data, args.steps, one_at_a_time)
+            scheduling[name].append(child["pairs_per_second"])
+    deterministic_cost = sum(scheduling["parallel"]) / sum(scheduling["one at a time"])
     with tempfile.TemporaryDirectory() as scratch:
         larger = _four_times_larger(args.data, Path(scratch))
         memory = {
-            "dataset": _train_peak_rss(args.data, args.steps),
-            "4x dataset": _train_peak_rss(larger, args.steps),
+            name: (child["peak_rss_mb"], child["clips"])
+            for name, child in (
+                ("dataset", _train_child(args.data, args.steps)),
+                ("4x dataset", _train_child(larger, args.steps)),
+            )
         }
     slowest = min(variants.values())
     result = {
@@ -131,6 +155,8 @@ def main() -> None:
         "train_pairs_per_second": variants,
         "pipeline_pairs_per_second": pipeline,
         "pipeline_vs_slowest_step": round(pipeline / slowest, 1),
+        "mel_mel_pairs_per_second_by_op_scheduling": scheduling,
+        "deterministic_step_time_ratio": round(deterministic_cost, 3),
         "peak_rss_mb": {
             name: {"peak_rss_mb": rss, "clips": clips} for name, (rss, clips) in memory.items()
         },
@@ -143,6 +169,10 @@ def main() -> None:
         print(f"| {'train step ' + name:<34} | {value:>9.1f} |")
     print(f"| {'input pipeline alone':<34} | {pipeline:>9.1f} |")
     print(f"pipeline / slowest training step: {result['pipeline_vs_slowest_step']}x")
+    print(
+        "deterministic training (one op at a time): step time x"
+        f"{result['deterministic_step_time_ratio']} of the default"
+    )
     for name, (rss, clips) in memory.items():
         print(f"peak RSS training on {name} ({clips} clips): {rss:.0f} MiB")
     print(f"written to {args.out}")

@@ -43,7 +43,7 @@ from tfembed.evaluation.significance import clip_weights, compare, piece_draws, 
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 from tfembed.registry import resolve_model
-from tfembed.training.config import TrainConfig
+from tfembed.training.config import NOT_RECIPE_FIELDS, TrainConfig
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -323,13 +323,14 @@ def _score_probes(
 
 
 def _recipe(model: Featurizer) -> str:
-    """The training settings of an export except its seed (one recipe, several seeds).
+    """The training settings of an export but its seed (one recipe, several seeds).
 
     A setting that an older export does not record counts as its default.
     """
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
     config = {**defaults, **model.metadata.get("train_config", {})}
-    config.pop("seed", None)
+    for field in NOT_RECIPE_FIELDS:
+        config.pop(field, None)
     return json.dumps(config, sort_keys=True, default=str)
 
 

@@ -35,6 +35,7 @@ from tfembed.errors import ConfigError, RunError
 from tfembed.locking import hold_lock
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
+from tfembed.training.determinism import run_ops_one_at_a_time
 from tfembed.training.monitoring import clip_images, write_projector
 from tfembed.training.resume import check_resume, run_record
 from tfembed.training.run_folder import RunFolder
@@ -184,6 +185,12 @@ def train(
             its PID).
     """
     config = config or TrainConfig()
+    if config.deterministic and config.distribution == "default" and not run_ops_one_at_a_time():
+        print(
+            "note: TensorFlow already runs ops in parallel in this process, so this seeded "
+            "run is not bit-reproducible; train in a fresh process (tfembed-train) for that",
+            file=sys.stderr,
+        )
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow operation.
     strategy = make_strategy(config.distribution)
     role = WorkerRole.of(strategy)
