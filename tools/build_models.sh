@@ -10,14 +10,14 @@
 # 5. write the model cards and the manifest (sha256 and size of every file).
 # Rerunning resumes or skips what is already done in the work folder.
 # TFEMBED_BUILD_DIR: work folder (default runs/shipped); TFEMBED_BUILD_STEPS:
-# training steps per variant (default 600); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
+# training steps per variant (default 1500, as the demo); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
 # row and task in the evaluation (default 3, as tfembed-eval);
 # TFEMBED_WORKERS: preparation workers; TFEMBED_BUILD_TRAIN_ONLY=1 stops after training.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
 work="${TFEMBED_BUILD_DIR:-$repo/runs/shipped}"
-steps="${TFEMBED_BUILD_STEPS:-600}"
+steps="${TFEMBED_BUILD_STEPS:-1500}"
 seeds="${TFEMBED_BUILD_EVAL_SEEDS:-3}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
 models="$repo/saved_models"
