@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from tfembed.errors import TfembedError
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
+    from tfembed.training.determinism import run_ops_one_at_a_time
 
+    run_ops_one_at_a_time()  # the probe heads train: the same report on every run
     try:
         evaluate(
             args.saved_model,
