@@ -10,7 +10,8 @@ metrics over its seeds, bold where best or tied with the best.
 
 Usage:
     python tools/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
-        [--steps 1500] [--seeds 3] [--levers paper in_batch gain cosine projection all]
+        [--steps 1500] [--seeds 3]
+        [--levers paper in_batch gain cosine projection pitch_classes all]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LEVERS = {
     "cosine": ["train.lr_schedule = 'cosine'", "train.warmup_steps = 100"],
     "projection": ["train.projection = 256"],
     "gain": ["train.gain_db = 6.0"],
+    "pitch_classes": ["train.pitch_classes = True"],
 }
 """Named sets of bindings; ``all`` combines every lever."""
 

@@ -327,8 +327,7 @@ def _recipe(model: Featurizer) -> str:
 
     A setting that an older export does not record counts as its default.
     """
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    config = {**defaults, **model.metadata.get("train_config", {})}
+    config = TrainConfig.recorded_with_defaults(model.metadata.get("train_config", {}))
     for field in NOT_RECIPE_FIELDS:
         config.pop(field, None)
     return json.dumps(config, sort_keys=True, default=str)

@@ -2,8 +2,7 @@
 
 * Mel clips: mean and standard deviation of each band over time, and a 12-bin
   chroma that spreads the linear power of each band over the pitch classes its
-  filter covers (the bands resolve semitones only above about 500 Hz, so
-  this chroma is coarse in the bass).
+  filter covers (:mod:`tfembed.features.pitch_classes`).
 * Piano-roll clips: pitch-class histogram, lowest, highest, mean and spread of
   the sounding pitches, onsets per second, mean and largest polyphony and the
   share of frames in which something sounds.
@@ -11,26 +10,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from tfembed.features.framegrid import FrameGrid
-from tfembed.features.frontend import mel_weight_matrix
-
-
-@functools.lru_cache(maxsize=4)
-def band_chroma_weights(grid: FrameGrid) -> np.ndarray:
-    """``[n_mels, 12]``: how each mel band's power spreads over the pitch classes.
-
-    A band's share of pitch class ``c`` is the part of its triangular filter that
-    lies on FFT bins whose nearest pitch has class ``c`` (0 = C).
-    """
-    weights = mel_weight_matrix(grid).numpy()[1:]
-    frequencies = np.arange(1, weights.shape[0] + 1) * grid.sample_rate / grid.fft_length
-    pitch_classes = np.round(69 + 12 * np.log2(frequencies / 440.0)).astype(np.int64) % 12
-    shares = weights.T @ np.eye(12)[pitch_classes]
-    return shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-12)
+from tfembed.features.pitch_classes import band_chroma_weights, roll_pitch_classes
 
 
 def mel_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
@@ -64,10 +47,11 @@ def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
     """
     active = clips > 0
     pitches = grid.lowest_pitch + np.arange(grid.n_pitches)
+    classes = roll_pitch_classes(grid)
     frames_per_pitch = active.sum(axis=1).astype(np.float64)
     sounding = frames_per_pitch.sum(axis=1, keepdims=True)
     histogram = np.stack(
-        [frames_per_pitch[:, pitches % 12 == pitch_class].sum(axis=1) for pitch_class in range(12)],
+        [frames_per_pitch[:, classes == pitch_class].sum(axis=1) for pitch_class in range(12)],
         axis=1,
     ) / np.maximum(sounding, 1.0)
     used = frames_per_pitch > 0

@@ -14,8 +14,9 @@ import tensorflow as tf
 
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import FrameGrid
+from tfembed.features.pitch_classes import pitch_class_weights
 from tfembed.models.losses import NEGATIVES, pair_loss
-from tfembed.models.towers import build_tower
+from tfembed.models.towers import PitchClassBranch, build_tower
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +125,7 @@ def build_siamese(
     negatives: str,
     projection: int,
     synchronized: bool = False,
+    pitch_classes: bool = False,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
@@ -141,6 +143,8 @@ def build_siamese(
         synchronized: Synchronized batch normalisation across replicas in the
             towers (multi-worker training); it adds no weight, so checkpoints
             load either way.
+        pitch_classes: Give each tower a pitch-class branch
+            (:class:`tfembed.models.towers.PitchClassBranch`).
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
@@ -148,7 +152,13 @@ def build_siamese(
 
     def tower(domain: str) -> keras.Model:
         shape = grid.clip_shape(domain)
-        return build_tower(f"{domain}_tower", *shape, widths, synchronized=synchronized)
+        branch = None
+        if pitch_classes:
+            log_offset = grid.log_offset if domain == "mel" else None
+            branch = PitchClassBranch(pitch_class_weights(grid, domain), log_offset)
+        return build_tower(
+            f"{domain}_tower", *shape, widths, synchronized=synchronized, pitch_classes=branch
+        )
 
     first = tower(spec.first)
     second = first if spec.shared else tower(spec.second)

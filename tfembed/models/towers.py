@@ -6,15 +6,49 @@ Architecture (input ``[frames, 96]``, 192 frames for 3 s):
 2. five blocks of 3x3 convolution (widths ``16, 32, 64, 64, 128`` by default),
    batch normalisation, ReLU and 2x2 max pooling: ``192x96 -> 6x3``;
 3. global average pooling over time and frequency;
-4. a dense layer to the embedding, computed in float32 even under mixed precision.
+4. optionally (``train.pitch_classes``), a pitch-class branch beside the
+   convolutions: the clip folded onto the 12 pitch classes
+   (:mod:`tfembed.features.pitch_classes`), averaged over time, normalised to
+   sum 1 and passed through a small dense layer, concatenated to the pooled
+   features. 3x3 convolutions see a few semitones at a time; a key spans the
+   octave;
+5. a dense layer to the embedding, computed in float32 even under mixed precision.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
+import numpy as np
 
 DEFAULT_WIDTHS = (16, 32, 64, 64, 128)
 EMBEDDING_SIZE = 128
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PitchClassBranch:
+    """The optional pitch-class branch of a tower.
+
+    Attributes:
+        weights: ``[bins, 12]`` each input bin's share of every pitch class.
+        log_offset: For log-mel input (``log(power + log_offset)``) the offset,
+            so that the branch folds linear power; ``None`` for a piano roll,
+            folded as it is.
+        width: Units of the branch's dense layer.
+    """
+
+    weights: np.ndarray
+    log_offset: float | None
+    width: int = 32
+
+    def profile(self, clips):
+        """``[batch, frames, bins]`` clips -> ``[batch, 12]`` pitch-class shares (sum 1, or 0)."""
+        level = clips
+        if self.log_offset is not None:
+            level = keras.ops.maximum(keras.ops.exp(clips) - self.log_offset, 0.0)
+        classes = keras.ops.einsum("btf,fc->bc", level, keras.ops.convert_to_tensor(self.weights))
+        return classes / (keras.ops.sum(classes, axis=-1, keepdims=True) + 1e-6)
 
 
 def build_tower(
@@ -24,6 +58,7 @@ def build_tower(
     widths: tuple[int, ...] = DEFAULT_WIDTHS,
     embedding_size: int = EMBEDDING_SIZE,
     synchronized: bool = False,
+    pitch_classes: PitchClassBranch | None = None,
 ) -> keras.Model:
     """Builds a tower: ``[batch, frames, bins]`` float32 -> ``[batch, embedding_size]`` float32.
 
@@ -36,6 +71,8 @@ def build_tower(
         synchronized: Batch statistics over every replica of the distribution
             strategy (``BatchNormalization(synchronized=True)``), so the moving
             statistics stay identical on every worker of a multi-worker run.
+        pitch_classes: A pitch-class branch beside the convolutions, or ``None``
+            (the paper's tower).
     """
     clips = keras.Input([frames, bins], name=f"{name}_clips")
     x = keras.layers.Reshape([frames, bins, 1], name=f"{name}_channel")(clips)
@@ -50,5 +87,13 @@ def build_tower(
         x = keras.layers.ReLU(name=f"{name}_relu{block}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool{block}")(x)
     x = keras.layers.GlobalAveragePooling2D(name=f"{name}_average")(x)
+    if pitch_classes is not None:
+        profile = keras.layers.Lambda(
+            pitch_classes.profile, dtype="float32", name=f"{name}_pitch_classes"
+        )(clips)
+        profile = keras.layers.Dense(
+            pitch_classes.width, activation="relu", name=f"{name}_pitch_dense"
+        )(profile)
+        x = keras.layers.Concatenate(name=f"{name}_with_pitch_classes")([x, profile])
     embedding = keras.layers.Dense(embedding_size, dtype="float32", name=f"{name}_embedding")(x)
     return keras.Model(clips, embedding, name=name)

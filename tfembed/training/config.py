@@ -24,7 +24,15 @@ DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 NOT_RECIPE_FIELDS = ("seed", "deterministic")
 """Fields that do not change what a recipe learns: runs differing only here are seeds of one."""
 
-MODEL_FIELDS = ("variant", "widths", "num_candidates", "smoothing", "negatives", "projection")
+MODEL_FIELDS = (
+    "variant",
+    "widths",
+    "num_candidates",
+    "smoothing",
+    "negatives",
+    "projection",
+    "pitch_classes",
+)
 """Fields that define the model: a resumed run must keep them."""
 
 
@@ -53,6 +61,8 @@ class TrainConfig:
         projection: Hidden width of a projection head (as in SimCLR) between
             the tower and the loss; 0 for none. Exports and validation use the
             tower's output, before the head.
+        pitch_classes: A pitch-class branch in each tower (the clip folded onto
+            the 12 pitch classes, beside the convolutions); exported with the tower.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -87,6 +97,7 @@ class TrainConfig:
     smoothing: float = 10.0
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     projection: int = 0
+    pitch_classes: bool = False
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20
@@ -144,6 +155,16 @@ class TrainConfig:
         values = dataclasses.asdict(self)
         values["widths"] = list(self.widths)
         return values
+
+    @classmethod
+    def recorded_with_defaults(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A recorded config (``run.json``, an export's metadata), completed with defaults.
+
+        A setting that an older run does not record counts as its default.
+        """
+        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
+        defaults["widths"] = list(defaults["widths"])
+        return {**defaults, **values}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -60,6 +60,7 @@ def check_resume(run: RunFolder, record: dict[str, Any]) -> str | None:
             )
         return None
     earlier = run.read_record()
+    earlier["config"] = TrainConfig.recorded_with_defaults(earlier["config"])
     refused = _changes(earlier["config"], record["config"], MODEL_FIELDS) + _changes(
         earlier["dataset"], record["dataset"], DATASET_FIELDS
     )

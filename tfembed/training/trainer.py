@@ -69,6 +69,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         config.negatives,
         config.projection,
         synchronized=config.distribution == "multi_worker",
+        pitch_classes=config.pitch_classes,
     )
 
 
