@@ -16,6 +16,7 @@ from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.pitch_classes import pitch_class_weights
 from tfembed.models.towers import PitchClassBranch
+from tfembed.tflite import TFLITE_NAME, run_tflite
 
 
 def test_every_roll_pitch_belongs_to_its_class_and_mel_bands_spread_over_classes() -> None:
@@ -66,7 +67,7 @@ def test_a_run_with_the_branch_trains_exports_and_cannot_resume_without_it(
     for tower in (model.first_tower, model.second_tower):
         assert any(layer.name.endswith("_pitch_classes") for layer in tower.layers)
     out = tmp_path / "saved"
-    assert export_main(["--model_dir", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert export_main(["--model_dir", str(tmp_path / "run"), "--out", str(out), "--tflite"]) == 0
     assert json.loads((out / "metadata.json").read_text())["train_config"]["pitch_classes"]
     clips = np.stack([clip["mel"] for clip in load_clips(tiny_dataset, "test").take(4)])
     loaded = tf.saved_model.load(str(out))
@@ -74,6 +75,9 @@ def test_a_run_with_the_branch_trains_exports_and_cannot_resume_without_it(
         loaded.serve(clips).numpy(),
         model.first_tower(clips, training=False).numpy(),
         atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        run_tflite(out / TFLITE_NAME, clips), loaded.serve(clips).numpy(), atol=1e-4
     )
     capsys.readouterr()
     assert train_main([*arguments, "--gin_param", "train.steps = 8"]) == 1

@@ -47,7 +47,8 @@ class PitchClassBranch:
         level = clips
         if self.log_offset is not None:
             level = keras.ops.maximum(keras.ops.exp(clips) - self.log_offset, 0.0)
-        classes = keras.ops.einsum("btf,fc->bc", level, keras.ops.convert_to_tensor(self.weights))
+        per_frame = keras.ops.matmul(level, keras.ops.convert_to_tensor(self.weights))
+        classes = keras.ops.sum(per_frame, axis=1)
         return classes / (keras.ops.sum(classes, axis=-1, keepdims=True) + 1e-6)
 
 
