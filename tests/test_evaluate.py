@@ -232,3 +232,24 @@ def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
         "row 5": ["row 5"],
         "SYM_SYM": ["row 6", "row 7", "row 8"],
     }
+
+
+def test_a_collection_of_one_composer_skips_the_composer_task(saved_models, tmp_path) -> None:
+    from tfembed.preparation.prepare import prepare
+
+    data = tmp_path / "data"
+    prepare(
+        data,
+        corpus="music21",
+        composers=("josquin",),
+        pieces_per_composer=4,
+        max_piece_seconds=60,
+        workers=1,
+    )
+    out = tmp_path / "eval"
+    argv = ["--saved_model", str(saved_models[0]), "--data", str(data), "--out", str(out)]
+    assert eval_main([*argv, "--seeds", "1", "--bootstrap_rounds", "50"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "one class only" in report["skipped_tasks"]["composer"]
+    for row in report["metrics"].values():  # the model and the baselines
+        assert {"rank_am", "key_micro_f1", "density_r2"} <= set(row)

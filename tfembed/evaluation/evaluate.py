@@ -307,6 +307,10 @@ def _score_probes(
         if not all(mask.any() for mask in known.values()):
             skipped[task.name] = "no clip with a known label in at least one split"
             continue
+        train_labels = splits["train"].labels[task.label][known["train"]]
+        if task.classes and len(np.unique(train_labels)) < 2:
+            skipped[task.name] = "one class only in the train split: nothing to tell apart"
+            continue
         print(f"probe task {task.name}: {len(names)} rows, MLP grid and linear", flush=True)
         outputs, chosen[task.name] = _probe_rows(task, splits, names, seeds)
         truth = test.labels[task.label][known["test"]]
