@@ -185,12 +185,10 @@ def train(
             its PID).
     """
     config = config or TrainConfig()
-    if config.deterministic and config.distribution == "default" and not run_ops_one_at_a_time():
-        print(
-            "note: TensorFlow already runs ops in parallel in this process, so this seeded "
-            "run is not bit-reproducible; train in a fresh process (tfembed-train) for that",
-            file=sys.stderr,
-        )
+    # Set before TensorFlow starts; said only once the settings are known to be good.
+    reproducible = (
+        not config.deterministic or config.distribution != "default" or run_ops_one_at_a_time()
+    )
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow operation.
     strategy = make_strategy(config.distribution)
     role = WorkerRole.of(strategy)
@@ -199,9 +197,9 @@ def train(
     record = run_record(config, dataset)
     _check_batch(dataset, config, role)
     if not role.is_chief:  # only the chief locks and writes the run folder
-        return _train_locked(config, dataset, run, record, strategy, role)
+        return _train_locked(config, dataset, run, record, strategy, role, reproducible)
     with hold_lock(run.path, "training run"):
-        return _train_locked(config, dataset, run, record, strategy, role)
+        return _train_locked(config, dataset, run, record, strategy, role, reproducible)
 
 
 def _train_locked(
@@ -211,9 +209,16 @@ def _train_locked(
     record: dict,
     strategy: tf.distribute.Strategy,
     role: WorkerRole,
+    reproducible: bool,
 ) -> TrainResult:
     """The part of :func:`train` that runs while the chief holds the run folder's lock."""
     resume_from = check_resume(run, record)
+    if not reproducible:
+        print(
+            "note: TensorFlow already runs ops in parallel in this process, so this seeded "
+            "run is not bit-reproducible; train in a fresh process (tfembed-train) for that",
+            file=sys.stderr,
+        )
     keras.utils.set_random_seed(config.seed)
     with precision_policy(precision_policy_name(config.mixed_precision)):
         trainer = Trainer(config, dataset.grid, strategy)
