@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         help="cap on music21 corpus pieces per composer (default 40; 0 takes all)",
     )
     parser.add_argument(
+        "--pretrain_pieces_per_composer",
+        type=int,
+        default=0,
+        help="up to this many more music21 pieces per composer, for self-supervised "
+        "training only (split 'pretrain'; works of the capped pieces are left out)",
+    )
+    parser.add_argument(
         "--tempo_policy",
         choices=["draw", "stated"],
         help="a file that states no tempo is rendered at a tempo drawn per piece (draw, "
@@ -100,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus=args.corpus,
             composers=args.composers,
             pieces_per_composer=args.pieces_per_composer,
+            pretrain_pieces_per_composer=args.pretrain_pieces_per_composer,
             max_score_kb=args.max_score_kb,
             workers=args.workers,
             soundfont=args.soundfont,

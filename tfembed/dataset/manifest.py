@@ -18,6 +18,12 @@ from tfembed.features.framegrid import FrameGrid
 
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "validation", "test")
+"""The splits that are evaluated; every dataset has them (some may be empty)."""
+
+PRETRAIN_SPLIT = "pretrain"
+"""Clips for self-supervised training only: works held out of every evaluation split."""
+
+ALL_SPLITS = (*SPLITS, PRETRAIN_SPLIT)
 
 
 def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
@@ -69,15 +75,21 @@ class PreparedDataset:
         """The manifest file."""
         return self.root / MANIFEST_NAME
 
-    def shard_paths(self, split: str) -> list[str]:
-        """The shard files of ``split`` in order, as listed in the manifest."""
-        if split not in SPLITS:
-            raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-        return [str(self.root / shard["file"]) for shard in self.manifest["shards"].get(split, [])]
+    def shard_paths(self, *splits: str) -> list[str]:
+        """The shard files of ``splits`` in order, as listed in the manifest."""
+        paths = []
+        for split in splits:
+            if split not in ALL_SPLITS:
+                raise DatasetError(
+                    f"unknown split {split!r}; expected one of {', '.join(ALL_SPLITS)}"
+                )
+            shards = self.manifest["shards"].get(split, [])
+            paths += [str(self.root / shard["file"]) for shard in shards]
+        return paths
 
-    def clip_count(self, split: str) -> int:
-        """Clips in ``split``."""
-        return int(self.manifest["counts"]["clips"].get(split, 0))
+    def clip_count(self, *splits: str) -> int:
+        """Clips in ``splits``."""
+        return sum(int(self.manifest["counts"]["clips"].get(split, 0)) for split in splits)
 
     def describe(self) -> dict[str, Any]:
         """What a run or an export records about the dataset it used."""

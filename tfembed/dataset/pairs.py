@@ -63,9 +63,13 @@ def keyed_pairs(dataset: PreparedDataset, split: str) -> tf.data.Dataset:
     return files.flat_map(lambda path: _pairs_of_shard(path, dataset.grid))
 
 
+def _paths_of(dataset: PreparedDataset, split: str | tuple[str, ...]) -> list[str]:
+    return dataset.shard_paths(*((split,) if isinstance(split, str) else split))
+
+
 def neighbour_pairs(
     dataset: PreparedDataset,
-    split: str,
+    split: str | tuple[str, ...],
     left: str,
     right: str,
     batch_size: int,
@@ -78,7 +82,8 @@ def neighbour_pairs(
 
     Args:
         dataset: An opened prepared dataset.
-        split: ``train``, ``validation`` or ``test``.
+        split: ``train``, ``validation``, ``test`` or ``pretrain``, or several
+            of them (training reads ``("train", "pretrain")``).
         left: Domain of the first clip, ``"mel"`` or ``"roll"``.
         right: Domain of its neighbour.
         batch_size: Pairs per batch (every batch is full; at most the pairs of
@@ -96,7 +101,7 @@ def neighbour_pairs(
         A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
     """
     _check_domains(left, right)
-    paths = dataset.shard_paths(split)
+    paths = _paths_of(dataset, split)
     if not paths:
         raise ValueError(f"{dataset.root}: the {split} split has no clips")
     files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
@@ -153,9 +158,9 @@ def _with_gain(
     return pairs.enumerate().map(gained, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def count_pairs(dataset: PreparedDataset, split: str) -> int:
-    """Neighbour pairs in a split; one fast pass that parses only the clips' keys."""
-    records = tf.data.TFRecordDataset(tf.constant(dataset.shard_paths(split), tf.string))
+def count_pairs(dataset: PreparedDataset, split: str | tuple[str, ...]) -> int:
+    """Neighbour pairs in a split (or several); one fast pass that parses only the clips' keys."""
+    records = tf.data.TFRecordDataset(tf.constant(_paths_of(dataset, split), tf.string))
     keys = records.map(parse_key, num_parallel_calls=tf.data.AUTOTUNE)
 
     def step(state, key):

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from tfembed.atomic import write_bytes_atomically
+from tfembed.dataset.manifest import PRETRAIN_SPLIT
 from tfembed.errors import PieceError
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, piece_id_for
 
@@ -107,6 +108,7 @@ def list_corpus(
     composers: tuple[str, ...] = DEFAULT_COMPOSERS,
     pieces_per_composer: int | None = None,
     max_score_kb: int | None = DEFAULT_MAX_SCORE_KB,
+    pretrain_pieces_per_composer: int = 0,
 ) -> list[Piece]:
     """Lists corpus scores of the given composer folders.
 
@@ -116,6 +118,12 @@ def list_corpus(
             fixed pseudo-random order (sha1 of the path), so runs are repeatable.
         max_score_kb: Leave out scores larger than this, uncompressed (parsing
             time grows with size: a 6 MB Beethoven quartet takes minutes).
+        pretrain_pieces_per_composer: Up to this many more pieces per composer,
+            the next ones in the same order, for self-supervised training only:
+            they get the split ``pretrain``, and a piece whose work is among the
+            capped pieces' is left out, so no sibling of a test piece is trained on.
+            The capped pieces, and so the splits they get, are the same with or
+            without them.
 
     Returns:
         The pieces, sorted by path.
@@ -126,34 +134,50 @@ def list_corpus(
     root = corpus_root()
     pieces = []
     for composer in composers:
-        folder = root / composer
-        if not folder.is_dir():
-            available = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != "_")
-            raise ValueError(
-                f"music21 corpus has no folder {composer!r}; available: {', '.join(available)}"
-            )
-        files = [
-            path
-            for path in folder.rglob("*")
-            if path.suffix.lower() in SCORE_SUFFIXES
-            and path.is_file()
-            and (max_score_kb is None or _uncompressed_size(path) <= max_score_kb * 1024)
-        ]
-        relatives = sorted(
-            (path.relative_to(root).as_posix() for path in files),
-            key=lambda rel: hashlib.sha1(rel.encode()).hexdigest(),
-        )
-        for relative in relatives[:pieces_per_composer]:
-            pieces.append(
-                Piece(
-                    piece_id_for(f"{MUSIC21_ORIGIN}/{relative}"),
-                    MUSIC21_ORIGIN,
-                    relative,
-                    composer,
-                    work=corpus_work(relative),
-                )
-            )
+        ranked = _ranked_scores(root, composer, max_score_kb)
+        labelled = ranked[:pieces_per_composer]
+        pieces += [_corpus_piece(relative) for relative in labelled]
+        if pretrain_pieces_per_composer and pieces_per_composer is not None:
+            labelled_works = {corpus_work(relative) for relative in labelled}
+            extra = ranked[pieces_per_composer : pieces_per_composer + pretrain_pieces_per_composer]
+            pieces += [
+                _corpus_piece(relative, split=PRETRAIN_SPLIT)
+                for relative in extra
+                if corpus_work(relative) not in labelled_works
+            ]
     return sorted(pieces, key=lambda piece: piece.path)
+
+
+def _ranked_scores(root: Path, composer: str, max_score_kb: int | None) -> list[str]:
+    """A composer's scores (paths relative to ``root``) in their fixed order (sha1 of the path)."""
+    folder = root / composer
+    if not folder.is_dir():
+        available = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != "_")
+        raise ValueError(
+            f"music21 corpus has no folder {composer!r}; available: {', '.join(available)}"
+        )
+    files = [
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in SCORE_SUFFIXES
+        and path.is_file()
+        and (max_score_kb is None or _uncompressed_size(path) <= max_score_kb * 1024)
+    ]
+    return sorted(
+        (path.relative_to(root).as_posix() for path in files),
+        key=lambda rel: hashlib.sha1(rel.encode()).hexdigest(),
+    )
+
+
+def _corpus_piece(relative: str, split: str | None = None) -> Piece:
+    return Piece(
+        piece_id_for(f"{MUSIC21_ORIGIN}/{relative}"),
+        MUSIC21_ORIGIN,
+        relative,
+        relative.split("/")[0],
+        split=split,
+        work=corpus_work(relative),
+    )
 
 
 def corpus_midi(relative_path: str) -> Path:

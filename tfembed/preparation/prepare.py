@@ -34,7 +34,7 @@ from tfembed.atomic import (
     remove_temporary_files,
     write_json_atomically,
 )
-from tfembed.dataset.manifest import MANIFEST_NAME, SPLITS, read_manifest
+from tfembed.dataset.manifest import ALL_SPLITS, MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
 from tfembed.locking import LOCK_NAME, hold_lock
@@ -201,7 +201,7 @@ def limit_tensorflow_threads(threads: int) -> None:
 
 
 def _list_pieces(
-    midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
+    midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb, pretrain_pieces
 ) -> tuple[list[Piece], list[dict[str, str]], dict[str, Any]]:
     if (midi_dir is None) == (corpus is None):
         raise PrepareError("give exactly one source: --midi_dir DIR or --corpus music21")
@@ -212,7 +212,7 @@ def _list_pieces(
 
         chosen = tuple(composers or DEFAULT_COMPOSERS)
         try:
-            pieces = list_corpus(chosen, pieces_per_composer, max_score_kb)
+            pieces = list_corpus(chosen, pieces_per_composer, max_score_kb, pretrain_pieces)
         except ValueError as error:
             raise PrepareError(str(error)) from error
         source = {
@@ -221,7 +221,14 @@ def _list_pieces(
             "pieces_per_composer": pieces_per_composer,
             "max_score_kb": max_score_kb,
         }
+        if pretrain_pieces:  # recorded only when used: earlier preparations resume
+            source["pretrain_pieces_per_composer"] = pretrain_pieces
         return pieces, [], source
+    if pretrain_pieces:
+        raise PrepareError(
+            "--pretrain_pieces_per_composer needs --corpus; with --midi_dir, give pieces "
+            "the split 'pretrain' in --metadata"
+        )
     from tfembed.preparation.sources import SourceError
 
     try:
@@ -340,6 +347,7 @@ def prepare(
     corpus: str | None = None,
     composers: list[str] | None = None,
     pieces_per_composer: int | None = None,
+    pretrain_pieces_per_composer: int = 0,
     max_score_kb: int | None = None,
     workers: int = 1,
     soundfont: str | os.PathLike | None = None,
@@ -360,6 +368,9 @@ def prepare(
         composers: Corpus folders to use (default: ten composer classes).
         pieces_per_composer: Cap on corpus pieces per composer; ``None`` uses
             the corpus default, 0 takes every piece.
+        pretrain_pieces_per_composer: Up to this many more corpus pieces per
+            composer in the ``pretrain`` split, for self-supervised training only
+            (see :func:`tfembed.preparation.corpus.list_corpus`); needs a cap.
         max_score_kb: Largest corpus score taken (uncompressed KB); ``None`` uses
             the corpus default.
         workers: Worker processes.
@@ -409,8 +420,23 @@ def prepare(
 
         pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
     pieces_per_composer = pieces_per_composer or None  # 0: no cap
+    if pretrain_pieces_per_composer < 0:
+        raise PrepareError(
+            f"--pretrain_pieces_per_composer must be at least 0, not {pretrain_pieces_per_composer}"
+        )
+    if pretrain_pieces_per_composer and pieces_per_composer is None:
+        raise PrepareError(
+            "--pretrain_pieces_per_composer needs a --pieces_per_composer cap: "
+            "without one every piece is already labelled"
+        )
     pieces, listing_problems, source = _list_pieces(
-        midi_dir, metadata, corpus, composers, pieces_per_composer, max_score_kb
+        midi_dir,
+        metadata,
+        corpus,
+        composers,
+        pieces_per_composer,
+        max_score_kb,
+        pretrain_pieces_per_composer,
     )
     for problem in listing_problems:
         print(f"skipped {problem['file']}: {problem['problem']}", file=sys.stderr)
@@ -605,7 +631,7 @@ def _merge(
             f"no piece could be prepared ({len(failures)} failed); see the messages above"
         )
     shards = {}
-    for split in SPLITS:
+    for split in ALL_SPLITS:
         shards[split] = write_shards(
             out, pieces_dir, split, [summary for summary in done if summary["split"] == split]
         )
@@ -643,7 +669,7 @@ def _counts(done: list[dict[str, Any]], failures: list[dict[str, str]]) -> dict[
             split: sum(
                 (summary[field] if field else 1) for summary in done if summary["split"] == split
             )
-            for split in SPLITS
+            for split in ALL_SPLITS
         }
 
     return {

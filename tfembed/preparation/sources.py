@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+from tfembed.dataset.manifest import ALL_SPLITS
 from tfembed.errors import TfembedError
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
@@ -155,7 +156,7 @@ def _list_from_metadata(root: Path, metadata: Path) -> tuple[list[Piece], list[d
         relative = row["midi_filename"]
         path = root / relative
         split = (row.get("split") or "").strip() or None
-        if split not in (None, "train", "validation", "test"):
+        if split is not None and split not in ALL_SPLITS:
             problems.append({"file": str(path), "problem": f"unknown split {split!r} in metadata"})
             continue
         if not path.is_file():

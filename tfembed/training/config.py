@@ -12,6 +12,7 @@ from typing import Any
 
 import gin
 
+from tfembed.dataset.manifest import PRETRAIN_SPLIT
 from tfembed.errors import ConfigError
 from tfembed.models.losses import NEGATIVES
 from tfembed.models.siamese import variant_spec
@@ -84,6 +85,9 @@ class TrainConfig:
             ``[-gain_db, gain_db]`` dB and drawn per clip, so that level (shared
             by neighbours, set per piece by peak normalisation) is no shortcut;
             0 for none.
+        pretrain: Also train on the dataset's ``pretrain`` split where it has one
+            (``tfembed-prepare --pretrain_pieces_per_composer``: works held out of
+            every evaluation split).
     """
 
     variant: str = ""
@@ -108,6 +112,12 @@ class TrainConfig:
     distribution: str = "default"
     spec_augment: bool = False
     gain_db: float = 0.0
+    pretrain: bool = True
+
+    @property
+    def training_splits(self) -> tuple[str, ...]:
+        """The dataset splits the training pairs come from."""
+        return ("train", PRETRAIN_SPLIT) if self.pretrain else ("train",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(width) for width in self.widths))

@@ -152,13 +152,15 @@ def _check_batch(dataset: PreparedDataset, config: TrainConfig, role: WorkerRole
                 f"= {config.num_candidates} pairs; use a multiple of {role.workers} of at "
                 f"least {role.workers * config.num_candidates}"
             )
-    available = count_pairs(dataset, "train")
+    names = config.training_splits
+    splits = f"{' and '.join(names)} split{'s' if len(names) > 1 else ''}"
+    available = count_pairs(dataset, config.training_splits)
     if available == 0:
-        raise ConfigError(f"{dataset.root}: the train split has no neighbour pairs")
+        raise ConfigError(f"{dataset.root}: no neighbour pairs in the {splits}")
     if config.batch_size > available:
         raise ConfigError(
             f"train.batch_size = {config.batch_size} is larger than the {available} "
-            f"neighbour pairs of the train split of {dataset.root}; use at most {available}"
+            f"neighbour pairs of the {splits} of {dataset.root}; use at most {available}"
         )
 
 
@@ -251,7 +253,7 @@ def _loop(
         )
     pairs = neighbour_pairs(
         dataset,
-        "train",
+        config.training_splits,
         spec.first,
         spec.second,
         config.batch_size,
@@ -259,7 +261,8 @@ def _loop(
         spec_augment=config.spec_augment,
         gain_db=config.gain_db,
     )
-    pairs = with_shard_policy(pairs, len(dataset.shard_paths("train")), role.workers)
+    shards = len(dataset.shard_paths(*config.training_splits))
+    pairs = with_shard_policy(pairs, shards, role.workers)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(pairs))
     writer = (
         tf.summary.create_file_writer(str(run.logs))
