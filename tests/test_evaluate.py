@@ -216,10 +216,15 @@ def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
     models[0].metadata["train_config"]["gain_db"] = 0.0  # recorded or not, the default
     models[1].metadata["train_config"]["deterministic"] = False  # scheduling, not the recipe
     models += [export("MEL_MEL", "mel", seed, "in_batch") for seed in range(2)]
+    models[3].metadata["dataset"] = {"data_dir": "/moved/away"}  # uncounted, as unrecorded
     models += [export("MEL_SYM", "mel", 0), export("MEL_SYM", "roll", 0)]
     models += [export("SYM_SYM", "roll", seed) for seed in range(3)]
+    more_data = [export("MEL_MEL", "mel", seed, "in_batch") for seed in range(2)]
+    for model in more_data:  # the same settings on more clips: another recipe
+        model.metadata["dataset"] = {"training_clips": 29927}
+    models += more_data
     folders = ["paper-seed0", "paper-seed1", "in_batch-seed0", "in_batch-seed1"]
-    folders += ["mel_sym-mel", "mel_sym-roll", "s0", "s1", "s2"]
+    folders += ["mel_sym-mel", "mel_sym-roll", "s0", "s1", "s2", "pretrain-seed0", "pretrain-seed1"]
     paths = [Path("runs") / folder for folder in folders]
     names = [f"row {index}" for index in range(len(models))]
 
@@ -231,6 +236,7 @@ def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
         "row 4": ["row 4"],  # one export keeps its own name
         "row 5": ["row 5"],
         "SYM_SYM": ["row 6", "row 7", "row 8"],
+        "MEL_MEL (pretrain)": ["row 9", "row 10"],
     }
 
 

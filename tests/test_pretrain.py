@@ -88,6 +88,8 @@ def test_training_reads_the_pretrain_split_unless_told_not_to(
         in capsys.readouterr().err
     )
     assert train_main([*arguments, "--model_dir", str(tmp_path / "with"), *larger]) == 0
+    record = json.loads((tmp_path / "with" / "run.json").read_text())
+    assert record["dataset"]["training_clips"] == dataset.clip_count("train", PRETRAIN_SPLIT)
 
 
 def test_a_metadata_csv_may_give_the_pretrain_split_and_nothing_else_unknown(tmp_path: Path):

@@ -22,6 +22,7 @@ import numpy as np
 
 from tfembed.atomic import write_json_atomically, write_npz_atomically
 from tfembed.dataset.manifest import open_dataset
+from tfembed.errors import DatasetError
 from tfembed.evaluation.featurizers import (
     EvaluationError,
     Featurizer,
@@ -327,14 +328,27 @@ def _score_probes(
 
 
 def _recipe(model: Featurizer) -> str:
-    """The training settings of an export but its seed (one recipe, several seeds).
+    """The training settings and data of an export but its seed (one recipe, several seeds).
 
     A setting that an older export does not record counts as its default.
     """
     config = TrainConfig.recorded_with_defaults(model.metadata.get("train_config", {}))
+    config["training_clips"] = _training_clips(model.metadata, config)
     for field in NOT_RECIPE_FIELDS:
         config.pop(field, None)
     return json.dumps(config, sort_keys=True, default=str)
+
+
+def _training_clips(metadata: dict[str, Any], config: dict[str, Any]) -> int | None:
+    """Clips an export was trained on: as recorded, else counted in its dataset if still there."""
+    dataset = metadata.get("dataset", {})
+    if "training_clips" in dataset:
+        return dataset["training_clips"]
+    try:
+        prepared = open_dataset(dataset["data_dir"])
+    except (KeyError, DatasetError):
+        return None
+    return prepared.clip_count(*TrainConfig.splits_read(config["pretrain"]))
 
 
 def variant_rows(

@@ -117,7 +117,12 @@ class TrainConfig:
     @property
     def training_splits(self) -> tuple[str, ...]:
         """The dataset splits the training pairs come from."""
-        return ("train", PRETRAIN_SPLIT) if self.pretrain else ("train",)
+        return self.splits_read(self.pretrain)
+
+    @staticmethod
+    def splits_read(pretrain: bool) -> tuple[str, ...]:
+        """The dataset splits training reads, with or without ``train.pretrain``."""
+        return ("train", PRETRAIN_SPLIT) if pretrain else ("train",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(width) for width in self.widths))

@@ -24,8 +24,10 @@ DATASET_FIELDS = ("frame_grid", "created")
 
 
 def run_record(config: TrainConfig, dataset: PreparedDataset) -> dict[str, Any]:
-    """The contents of ``run.json``: settings, dataset and tool versions."""
-    return {"config": config.to_dict(), "dataset": dataset.describe(), "versions": tool_versions()}
+    """The contents of ``run.json``: settings, dataset (and the clips trained on), tool versions."""
+    clips = dataset.clip_count(*config.training_splits)
+    described = {**dataset.describe(), "training_clips": clips}
+    return {"config": config.to_dict(), "dataset": described, "versions": tool_versions()}
 
 
 def _changes(earlier: dict[str, Any], now: dict[str, Any], fields) -> list[str]:
