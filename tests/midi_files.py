@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -103,3 +104,12 @@ def write_bad_folder(root: Path) -> dict[str, str]:
         "drums.kar": "only drum notes",
         "unreadable.mid": "cannot read the file",
     }
+
+
+def write_metadata(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Writes a MAESTRO-style metadata CSV with the columns of the first row."""
+    with open(path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.midi_files import sequence_with, write_sequence
+from tests.midi_files import sequence_with, write_metadata, write_sequence
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.manifest import PRETRAIN_SPLIT, SPLITS, open_dataset
 from tfembed.dataset.pairs import count_pairs
@@ -99,11 +98,7 @@ def test_a_metadata_csv_may_give_the_pretrain_split_and_nothing_else_unknown(tmp
         write_sequence(tmp_path / name, sequence_with([(60 + index, 0.0, 1.0)]))
         rows.append({"canonical_composer": "C", "canonical_title": name, "split": split})
         rows[-1]["midi_filename"] = name
-    metadata = tmp_path / "meta.csv"
-    with open(metadata, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    metadata = write_metadata(tmp_path / "meta.csv", rows)
     pieces, problems = list_midi_dir(tmp_path, metadata)
     assert [piece.split for piece in pieces] == [PRETRAIN_SPLIT, None, "train"]
     assert [problem["problem"] for problem in problems] == ["unknown split 'holdout' in metadata"]

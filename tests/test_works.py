@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
-from tests.midi_files import sequence_with, write_sequence
+from tests.midi_files import sequence_with, write_metadata, write_sequence
 from tfembed.preparation.corpus import corpus_work, list_corpus
 from tfembed.preparation.sources import list_midi_dir
 from tfembed.preparation.splits import assign_splits, work_of, works_per_split
@@ -87,11 +86,7 @@ def test_maestro_performances_of_one_title_share_a_work(tmp_path: Path):
                 "midi_filename": name,
             }
         )
-    metadata = tmp_path / "meta.csv"
-    with open(metadata, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    metadata = write_metadata(tmp_path / "meta.csv", rows)
     pieces, problems = list_midi_dir(tmp_path, metadata)
     assert not problems
     assert {piece.work for piece in pieces[:3]} == {"Chopin/Sonata No. 8"}
