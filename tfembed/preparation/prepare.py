@@ -408,9 +408,6 @@ def prepare(
         tempo_policy = CORPUS_TEMPO_POLICY if corpus is not None else MIDI_DIR_TEMPO_POLICY
     if tempo_policy not in TEMPO_POLICIES:
         raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
-    check_fluidsynth()
-    soundfont_path = find_soundfont(soundfont)
-    check_soundfont(soundfont_path)
     if corpus is not None and max_score_kb is None:
         from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
 
@@ -429,6 +426,9 @@ def prepare(
             "--pretrain_pieces_per_composer needs a --pieces_per_composer cap: "
             "without one every piece is already labelled"
         )
+    check_fluidsynth()
+    soundfont_path = find_soundfont(soundfont)
+    check_soundfont(soundfont_path)
     pieces, listing_problems, source = _list_pieces(
         midi_dir,
         metadata,
