@@ -21,7 +21,21 @@ VARIANT_CONFIGS = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
 
 
 def test_the_shipped_configs_are_there() -> None:
-    assert set(shipped_configs()) >= {*VARIANT_CONFIGS, "base.gin", "paper.gin", "tiny.gin"}
+    assert set(shipped_configs()) >= {
+        *VARIANT_CONFIGS,
+        *("base.gin", "paper.gin", "tiny.gin", "cosine.gin"),
+    }
+
+
+def test_cosine_gin_is_the_longer_recipe_on_top_of_ours() -> None:
+    parse_configs(["mel_mel.gin", "cosine.gin"], [])
+    settings = TrainConfig()
+    assert (settings.negatives, settings.lr_schedule, settings.steps) == (
+        "in_batch",
+        "cosine",
+        3000,
+    )
+    assert settings.training_splits == ("train", "pretrain")
 
 
 def test_base_gin_is_our_recipe_and_paper_gin_overrides_it() -> None:
