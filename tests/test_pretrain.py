@@ -53,6 +53,7 @@ def dataset_with_pretraining(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # prepares real data
 def test_the_pretrain_split_is_prepared_apart_from_the_evaluated_splits(dataset_with_pretraining):
     manifest = json.loads((dataset_with_pretraining / "manifest.json").read_text())
     assert manifest["source"]["pretrain_pieces_per_composer"] == 3
@@ -63,6 +64,7 @@ def test_the_pretrain_split_is_prepared_apart_from_the_evaluated_splits(dataset_
     assert not set(manifest["works"][PRETRAIN_SPLIT]) & evaluated
 
 
+@pytest.mark.slow  # prepares and trains
 def test_training_reads_the_pretrain_split_unless_told_not_to(
     dataset_with_pretraining, tmp_path, capsys
 ):
