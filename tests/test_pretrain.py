@@ -28,7 +28,7 @@ def test_pretraining_pieces_leave_the_labelled_pieces_and_their_splits_as_they_w
         assert sum(piece.composer_name == composer for piece in pretrain) <= 50
 
 
-def test_pretraining_pieces_need_a_cap(tmp_path: Path):
+def test_pretraining_pieces_need_the_corpus_and_a_cap(tmp_path: Path):
     with pytest.raises(PrepareError, match="needs a --pieces_per_composer cap"):
         prepare(
             tmp_path / "data",
@@ -36,6 +36,8 @@ def test_pretraining_pieces_need_a_cap(tmp_path: Path):
             pieces_per_composer=0,
             pretrain_pieces_per_composer=5,
         )
+    with pytest.raises(PrepareError, match="needs --corpus; with --midi_dir"):
+        prepare(tmp_path / "data", midi_dir=tmp_path, pretrain_pieces_per_composer=5)
 
 
 @pytest.fixture(scope="module")

@@ -224,11 +224,6 @@ def _list_pieces(
         if pretrain_pieces:  # recorded only when used: earlier preparations resume
             source["pretrain_pieces_per_composer"] = pretrain_pieces
         return pieces, [], source
-    if pretrain_pieces:
-        raise PrepareError(
-            "--pretrain_pieces_per_composer needs --corpus; with --midi_dir, give pieces "
-            "the split 'pretrain' in --metadata"
-        )
     from tfembed.preparation.sources import SourceError
 
     try:
@@ -420,6 +415,11 @@ def prepare(
     if pretrain_pieces_per_composer < 0:
         raise PrepareError(
             f"--pretrain_pieces_per_composer must be at least 0, not {pretrain_pieces_per_composer}"
+        )
+    if pretrain_pieces_per_composer and corpus is None:
+        raise PrepareError(
+            "--pretrain_pieces_per_composer needs --corpus; with --midi_dir, give pieces "
+            "the split 'pretrain' in --metadata"
         )
     if pretrain_pieces_per_composer and pieces_per_composer is None:
         raise PrepareError(
