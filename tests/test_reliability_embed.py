@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -14,8 +17,10 @@ from tfembed.cli.embed import main as embed_main
 from tfembed.cli.evaluate import main as eval_main
 from tfembed.errors import PieceError
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.inference.audio import read_audio
+from tfembed.inference.audio import AudioFile, read_audio
 from tfembed.preparation.prepare import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _write_wav(path: Path, samples: np.ndarray, width: int, rate: int = 16000) -> Path:
@@ -107,3 +112,43 @@ def test_eval_refuses_corrupt_exports_and_a_file_as_out_in_one_line(
     args = ["--saved_model", str(folder), "--data", str(small_dataset)]
     assert eval_main([*args, "--out", str(tmp_path / "file")]) == 1
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(PieceError, match=r"not a regular file but a named pipe \(FIFO\)"):
+        AudioFile(tmp_path / "pipe.wav")
+
+
+def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    write_raw_midi(folder / "-dash and space.MID", scale_notes(7.0))
+    write_raw_midi(folder / "sub" / "short.kar", scale_notes(1.0))
+    os.mkfifo(folder / "pipe.mid")
+    os.symlink(folder / "gone.mid", folder / "dangling.mid")
+    (folder / "notes.txt").write_text("not music")
+    out = tmp_path / "out"
+
+    command = [sys.executable, "-m", "tfembed.cli.embed", "--saved_model", "sym_sym"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--", str(folder)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    files = {
+        Path(entry["input"]).name: entry
+        for entry in json.loads((out / "index.json").read_text())["files"]
+    }
+    assert set(files) == {"-dash and space.MID", "short.kar", "pipe.mid", "dangling.mid"}
+    assert files["-dash and space.MID"]["clips"] == 3 and files["short.kar"]["padded_clips"] == 1
+    assert "named pipe" in files["pipe.mid"]["error"]
+    assert "cannot read the file" in files["dangling.mid"]["error"]
+    for name in ("pipe.mid", "dangling.mid"):
+        assert f"tfembed-embed: failed {folder / name}: " in result.stderr
+    saved = np.load(out / "mine" / "-dash and space.MID.npz")
+    assert np.isfinite(saved["embedding"]).all()
+    assert saved["padded"].tolist() == [False, False, True]

@@ -27,7 +27,7 @@ from tfembed.preparation.prepare import PIECES_DIR
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run_prepare(*args: str) -> subprocess.CompletedProcess:
+def _run_prepare(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs ``tfembed-prepare`` in a real process of its own."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -35,7 +35,7 @@ def _run_prepare(*args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=environment,
-        timeout=600,
+        timeout=timeout,
     )
 
 
@@ -409,3 +409,18 @@ def test_defects_found_by_fuzzing_keep_the_notes(tmp_path: Path, change, repair:
 
     assert len(parsed.sequence.notes) == len(notes)
     assert any(line.startswith(repair) for line in parsed.repairs), parsed.repairs
+
+
+def test_a_named_pipe_called_mid_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    midi = tmp_path / "midi"
+    write_raw_midi(midi / "good.mid", scale_notes(7.0))
+    os.mkfifo(midi / "pipe.mid")  # opening it for reading would wait for a writer forever
+    out = tmp_path / "out"
+
+    result = _run_prepare("--midi_dir", str(midi), "--out", str(out), timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {midi / 'pipe.mid'}: not a regular file but a named pipe" in result.stderr
+    manifest = read_manifest(out)
+    assert [Path(piece["file"]).name for piece in manifest["pieces"]] == ["good.mid"]
+    assert [Path(failure["file"]).name for failure in manifest["failures"]] == ["pipe.mid"]

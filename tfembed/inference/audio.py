@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfembed.errors import PieceError
+from tfembed.files import check_regular_file
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 """File suffixes decoded as audio (case-insensitive)."""
@@ -107,8 +108,8 @@ class AudioFile:
         """Opens an audio file (WAV, FLAC, MP3, Ogg Vorbis).
 
         Raises:
-            PieceError: The file is unreadable, of an unsupported type, empty or
-                cannot be decoded.
+            PieceError: The file is unreadable, of an unsupported type, not a
+                regular file, empty or cannot be decoded.
         """
         self.path = Path(path)
         if self.path.suffix.lower() not in AUDIO_SUFFIXES:
@@ -116,6 +117,7 @@ class AudioFile:
                 f"unsupported audio type {self.path.suffix or '(no suffix)'!r}; "
                 f"expected one of {', '.join(AUDIO_SUFFIXES)}"
             )
+        check_regular_file(self.path)
         try:
             with open(self.path, "rb") as stream:
                 if not stream.read(1):

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from tfembed.errors import PieceError
+from tfembed.files import UnreadableFileError, check_regular_file
 from tfembed.preparation.midi_repair import repair_midi
 
 with warnings.catch_warnings():
@@ -23,10 +24,6 @@ with warnings.catch_warnings():
     import pretty_midi
     from note_seq import midi_io
     from note_seq.protobuf import music_pb2
-
-
-class UnreadableFileError(PieceError):
-    """A file that could not be read (permissions, I/O): not a defect of its content."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +64,12 @@ def parse_midi(path: str | os.PathLike) -> ParsedMidi:
 
     Raises:
         UnreadableFileError: The file cannot be read.
-        PieceError: The file is empty, not MIDI, or its structure is corrupt (the
-            message says what and where).
+        PieceError: The file is empty, not MIDI, not a regular file (a named pipe
+            would hang the read), or its structure is corrupt (the message says
+            what and where).
     """
     path = Path(path)
+    check_regular_file(path)
     try:
         data = path.read_bytes()
     except OSError as error:
