@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 from midi_files import scale_notes, write_raw_midi
 
 from tfembed.cli.embed import main as embed_main
@@ -112,6 +113,40 @@ def test_eval_refuses_corrupt_exports_and_a_file_as_out_in_one_line(
     args = ["--saved_model", str(folder), "--data", str(small_dataset)]
     assert eval_main([*args, "--out", str(tmp_path / "file")]) == 1
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def _streamed(path: Path) -> Path:
+    """``path`` (a WAV) with the RIFF and data lengths a streaming writer leaves: 0xffffffff."""
+    data = bytearray(path.read_bytes())
+    data[4:8] = data[data.index(b"data") + 4 : data.index(b"data") + 8] = b"\xff" * 4
+    streamed = path.with_name("streamed.wav")
+    streamed.write_bytes(bytes(data))
+    return streamed
+
+
+@pytest.mark.parametrize(
+    ("subtype", "change"),
+    [
+        ("PCM_32", None),  # tensorflow-io read the integers as float32 bits: peak 3e38
+        ("DOUBLE", None),  # tensorflow-io: "unsupported wBitsPerSample: 64"
+        ("ULAW", None),  # tensorflow-io: "WAV file must have wFormatTag 1 or 3 or 0xFFFE"
+        ("PCM_24", None),
+        ("PCM_16", _streamed),  # tensorflow-io: "Read less bytes than requested"
+    ],
+)
+def test_every_wav_encoding_decodes_like_16bit(tmp_path: Path, subtype: str, change) -> None:
+    rate = 22050
+    wave_form = np.sin(2 * np.pi * 440 * np.arange(rate) / rate) * 0.7
+    stereo = np.stack([wave_form, 0.5 * wave_form], axis=1)
+    soundfile.write(tmp_path / "s16.wav", stereo, rate, subtype="PCM_16")
+    path = tmp_path / f"{subtype}.wav"
+    soundfile.write(path, stereo, rate, subtype=subtype)
+    path = change(path) if change else path
+
+    decoded, reference = read_audio(path, 16000), read_audio(tmp_path / "s16.wav", 16000)
+
+    assert len(decoded) == len(reference) == 16000  # one second, not two: stereo is averaged
+    np.testing.assert_allclose(decoded, reference, atol=0.03 if subtype == "ULAW" else 1e-4)
 
 
 def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:

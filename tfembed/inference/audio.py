@@ -1,8 +1,9 @@
-"""Audio files to mono float samples at a model's rate, with tensorflow-io.
+"""Audio files to mono float samples at a model's rate, with libsndfile or tensorflow-io.
 
-Files are decoded with tensorflow-io, imported only when a file is decoded, so that
-code which merely embeds MIDI or prepared clips does not load it; resampling is a
-polyphase filter from scipy.
+Files are decoded with libsndfile (``soundfile``), or tensorflow-io for what it
+cannot open (:class:`AudioFile`); both are imported only when a file is decoded,
+so that code which merely embeds MIDI or prepared clips does not load them.
+Resampling is a polyphase filter from scipy.
 """
 
 from __future__ import annotations
@@ -96,7 +97,14 @@ def _decoding(path: Path) -> Iterator[None]:
 
 
 class AudioFile:
-    """An audio file decoded lazily with tensorflow-io: any range of it, as mono float32.
+    """An audio file decoded lazily: any range of it, as mono float32.
+
+    Files are decoded with libsndfile (``soundfile``) when it can open them:
+    every WAV encoding (8-, 16-, 24- and 32-bit integers, 32- and 64-bit floats,
+    mu-law, ADPCM), a WAV whose header gives wrong lengths (as a recorder that
+    stopped early or a streaming encoder leaves them), FLAC, Ogg Vorbis and, with
+    libsndfile 1.1 or later, MP3. Others go to tensorflow-io, which reads 32-bit
+    integer WAV as floats (garbage) and refuses the rest of these.
 
     Attributes:
         path: The file.
@@ -124,18 +132,32 @@ class AudioFile:
                     raise PieceError("empty file (0 bytes)")
         except OSError as error:
             raise PieceError(f"cannot read the file: {error.strerror or error}") from error
-        import tensorflow_io as tfio
+        import soundfile
 
-        with _decoding(self.path):
-            self._decoded = tfio.audio.AudioIOTensor(str(self.path))
-            self.rate = int(self._decoded.rate.numpy())
-            self.length = int(self._decoded.shape[0].numpy())
+        self._decoded = None
+        try:
+            info = soundfile.info(str(self.path))
+        except (RuntimeError, TypeError):  # libsndfile cannot open it: try tensorflow-io
+            import tensorflow_io as tfio
+
+            with _decoding(self.path):
+                self._decoded = tfio.audio.AudioIOTensor(str(self.path))
+                self.rate = int(self._decoded.rate.numpy())
+                self.length = int(self._decoded.shape[0].numpy())
+        else:
+            self.rate, self.length = int(info.samplerate), int(info.frames)
 
     def mono(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start`` to ``stop`` (clipped to the file), channels averaged, in [-1, 1]."""
         start, stop = max(0, start), min(self.length, stop)
         if stop <= start:
             return np.zeros(0, np.float32)
+        if self._decoded is None:
+            import soundfile
+
+            with _decoding(self.path), soundfile.SoundFile(str(self.path)) as stream:
+                stream.seek(start)
+                return to_mono(stream.read(stop - start, dtype="float32", always_2d=True))
         with _decoding(self.path):
             samples = self._decoded[start:stop].numpy()
         scale = _INTEGER_SCALES.get(samples.dtype.name)
@@ -170,7 +192,7 @@ def resampled_chunks(audio: AudioFile, rate_out: int, chunk_seconds: float) -> I
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     """Decodes an audio file to mono float32 samples at ``sample_rate``.
 
-    WAV, FLAC, MP3 and Ogg Vorbis are decoded with tensorflow-io; channels are
+    WAV, FLAC, MP3 and Ogg Vorbis are decoded (:class:`AudioFile`); channels are
     averaged, then the audio is resampled to ``sample_rate`` (:func:`resample`).
 
     Args:

@@ -287,7 +287,7 @@ class Embedder:
     def embed_audio_file(
         self, path: str | os.PathLike, hop_seconds: float | None = None
     ) -> Embeddings:
-        """Embeds an audio file (wav, flac, mp3, ogg) decoded with tensorflow-io.
+        """Embeds an audio file (wav, flac, mp3, ogg), decoded as :class:`AudioFile` says.
 
         Files longer than ``LONG_AUDIO_SECONDS`` (10 minutes) are decoded and
         embedded a chunk at a time (:mod:`tfembed.inference.long_audio`), so
