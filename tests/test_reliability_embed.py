@@ -162,6 +162,8 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
     os.mkfifo(folder / "pipe.mid")
     os.symlink(folder / "gone.mid", folder / "dangling.mid")
     (folder / "notes.txt").write_text("not music")
+    write_raw_midi(tmp_path / "elsewhere" / "linked.mid", scale_notes(4.0))
+    os.symlink(tmp_path / "elsewhere", folder / "linked folder")
     out = tmp_path / "out"
 
     command = [sys.executable, "-m", "tfembed.cli.embed", "--saved_model", "sym_sym"]
@@ -178,7 +180,14 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
         Path(entry["input"]).name: entry
         for entry in json.loads((out / "index.json").read_text())["files"]
     }
-    assert set(files) == {"-dash and space.MID", "short.kar", "pipe.mid", "dangling.mid"}
+    assert set(files) == {
+        "-dash and space.MID",
+        "short.kar",
+        "linked.mid",
+        "pipe.mid",
+        "dangling.mid",
+    }
+    assert files["linked.mid"]["output"] == "mine/linked folder/linked.mid.npz"
     assert files["-dash and space.MID"]["clips"] == 3 and files["short.kar"]["padded_clips"] == 1
     assert "named pipe" in files["pipe.mid"]["error"]
     assert "cannot read the file" in files["dangling.mid"]["error"]

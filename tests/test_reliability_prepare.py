@@ -27,11 +27,13 @@ from tfembed.preparation.prepare import PIECES_DIR
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run_prepare(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs ``tfembed-prepare`` in a real process of its own."""
+def _run_prepare(
+    *args: str, timeout: float = 600, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Runs ``tfembed-prepare`` in a real process of its own (after ``prefix``, a wrapper)."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "tfembed.cli.prepare", *args],
+        [*prefix, sys.executable, "-m", "tfembed.cli.prepare", *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -424,3 +426,32 @@ def test_a_named_pipe_called_mid_is_skipped_not_waited_on(tmp_path: Path) -> Non
     manifest = read_manifest(out)
     assert [Path(piece["file"]).name for piece in manifest["pieces"]] == ["good.mid"]
     assert [Path(failure["file"]).name for failure in manifest["failures"]] == ["pipe.mid"]
+
+
+def test_linked_folders_are_followed_once_and_unreadable_ones_are_named(tmp_path: Path) -> None:
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("root reads any folder; needs setpriv to drop that")
+    # As root, drop the capabilities that let root read a folder of mode 000.
+    prefix = (
+        ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+    )
+    midi = tmp_path / "midi"
+    write_raw_midi(midi / "alpha" / "a.mid", scale_notes(7.0))
+    write_raw_midi(tmp_path / "elsewhere" / "b.mid", scale_notes(8.0))
+    os.symlink(tmp_path / "elsewhere", midi / "beta")  # Path.rglob skipped it silently
+    os.symlink(midi, midi / "alpha" / "loop")  # a link back up: read once, not forever
+    write_raw_midi(midi / "closed" / "c.mid", scale_notes(9.0))
+    (midi / "closed").chmod(0)
+    out = tmp_path / "out"
+    try:
+        result = _run_prepare("--midi_dir", str(midi), "--out", str(out), prefix=prefix)
+    finally:
+        (midi / "closed").chmod(0o755)
+
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {midi / 'closed'}: cannot read the folder: Permission denied" in result.stderr
+    manifest = read_manifest(out)
+    files = sorted(Path(piece["file"]).relative_to(midi).as_posix() for piece in manifest["pieces"])
+    assert files == ["alpha/a.mid", "beta/b.mid"]
+    assert manifest["vocabularies"]["composer"] == ["alpha", "beta"]
+    assert [failure["file"] for failure in manifest["failures"]] == [str(midi / "closed")]

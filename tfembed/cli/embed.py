@@ -26,9 +26,11 @@ INDEX_NAME = "index.json"
 def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
     """Lists ``(input file, output path relative to OUT, problem)`` for the given paths.
 
-    Folders are walked for MIDI and audio files; a given file of another type, a
-    missing path or a folder with nothing to embed is listed with its problem.
+    Folders are walked for MIDI and audio files (links to folders followed); a
+    given file of another type, a missing path, a folder that cannot be read or
+    one with nothing to embed is listed with its problem.
     """
+    from tfembed.files import find_files
     from tfembed.inference.audio import AUDIO_SUFFIXES
     from tfembed.preparation.sources import MIDI_SUFFIXES
 
@@ -47,12 +49,9 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
 
     for given in map(Path, paths):
         if given.is_dir():
-            found = sorted(
-                path
-                for path in given.rglob("*")
-                if path.suffix.lower() in suffixes and not path.is_dir()
-            )
-            if not found:
+            found, unreadable = find_files(given, suffixes)
+            listed += [(Path(problem["file"]), None, problem["problem"]) for problem in unreadable]
+            if not found and not unreadable:
                 listed.append((given, None, f"no MIDI or audio files ({', '.join(suffixes)})"))
             name = given.resolve().name or "root"
             for path in found:

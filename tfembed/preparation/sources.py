@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tfembed.dataset.manifest import ALL_SPLITS
 from tfembed.errors import TfembedError
+from tfembed.files import find_files
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 """File suffixes taken as MIDI (case-insensitive)."""
@@ -83,8 +84,9 @@ def list_midi_dir(
     performances of one composition stay in one split.
 
     Returns:
-        The pieces, sorted by path, and problems found while listing (files
-        listed in the metadata but missing), as ``{"file", "problem"}`` dicts.
+        The pieces, sorted by path, and problems found while listing (folders
+        that cannot be read, files listed in the metadata but missing), as
+        ``{"file", "problem"}`` dicts.
 
     Raises:
         SourceError: ``midi_dir`` is not a folder, or the metadata lacks a column.
@@ -94,10 +96,8 @@ def list_midi_dir(
         raise SourceError(f"--midi_dir {root} is not a folder")
     if metadata is None:
         pieces = []
-        for path in sorted(root.rglob("*")):
-            # Broken links and unreadable files are listed too, so they are reported.
-            if path.suffix.lower() not in MIDI_SUFFIXES or path.is_dir():
-                continue
+        paths, problems = find_files(root, MIDI_SUFFIXES)
+        for path in paths:
             relative = path.relative_to(root).as_posix()
             composer = readable_name(relative.split("/")[0]) if "/" in relative else ""
             pieces.append(
@@ -109,7 +109,7 @@ def list_midi_dir(
                     work=readable_name(relative),
                 )
             )
-        return pieces, []
+        return pieces, problems
     return _list_from_metadata(root, Path(metadata))
 
 
