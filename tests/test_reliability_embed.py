@@ -162,6 +162,7 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
     os.mkfifo(folder / "pipe.mid")
     os.symlink(folder / "gone.mid", folder / "dangling.mid")
     (folder / "notes.txt").write_text("not music")
+    write_raw_midi(folder / "high.mid", [(120, 0.0, 4.0), (125, 4.0, 8.0)])  # an empty roll
     write_raw_midi(tmp_path / "elsewhere" / "linked.mid", scale_notes(4.0))
     os.symlink(tmp_path / "elsewhere", folder / "linked folder")
     out = tmp_path / "out"
@@ -186,12 +187,14 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
         "linked.mid",
         "pipe.mid",
         "dangling.mid",
+        "high.mid",
     }
     assert files["linked.mid"]["output"] == "mine/linked folder/linked.mid.npz"
     assert files["-dash and space.MID"]["clips"] == 3 and files["short.kar"]["padded_clips"] == 1
     assert "named pipe" in files["pipe.mid"]["error"]
     assert "cannot read the file" in files["dangling.mid"]["error"]
-    for name in ("pipe.mid", "dangling.mid"):
+    assert files["high.mid"]["error"] == "out of range: all 2 notes are outside MIDI pitches 21-116"
+    for name in ("pipe.mid", "dangling.mid", "high.mid"):
         assert f"tfembed-embed: failed {folder / name}: " in result.stderr
     saved = np.load(out / "mine" / "-dash and space.MID.npz")
     assert np.isfinite(saved["embedding"]).all()

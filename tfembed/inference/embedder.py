@@ -200,7 +200,8 @@ class Embedder:
             The frames, and the length the file was cut at (``None`` if not cut).
 
         Raises:
-            PieceError: The file cannot be read as MIDI or has no pitched notes.
+            PieceError: The file cannot be read as MIDI, has no pitched notes, or
+                none within the piano roll's pitches.
         """
         from tfembed.preparation.piece import midi_features
         from tfembed.preparation.render import check_fluidsynth, find_soundfont
@@ -222,7 +223,8 @@ class Embedder:
             hop_seconds: Seconds between window starts (default: one clip).
 
         Raises:
-            PieceError: The file cannot be read as MIDI or has no pitched notes.
+            PieceError: The file cannot be read as MIDI, has no pitched notes, or
+                none within the piano roll's pitches.
         """
         frames, cut_at = self.midi_frames(path)
         return dataclasses.replace(self.embed_frames(frames, hop_seconds), cut_at_seconds=cut_at)

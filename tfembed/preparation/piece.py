@@ -70,6 +70,24 @@ class PreparedPiece:
     synth_warnings: dict | None = None
 
 
+def notes_out_of_range(sequence, grid: FrameGrid) -> list:
+    """The notes of a cleaned sequence outside the piano roll's pitches.
+
+    Raises:
+        PieceError: Every note is outside: the piece has no roll to learn from or
+            to embed.
+    """
+    outside = [
+        note for note in sequence.notes if not grid.lowest_pitch <= note.pitch <= grid.highest_pitch
+    ]
+    if len(outside) == len(sequence.notes):
+        raise PieceError(
+            f"out of range: all {len(outside)} notes are outside MIDI pitches "
+            f"{grid.lowest_pitch}-{grid.highest_pitch}"
+        )
+    return outside
+
+
 def piece_mel(
     sequence, grid: FrameGrid, soundfont: str | os.PathLike, num_frames: int
 ) -> np.ndarray:
@@ -119,10 +137,13 @@ def midi_features(
         when it is shorter than ``max_seconds``).
 
     Raises:
-        PieceError: The file is unreadable, not MIDI, corrupt or has no pitched notes.
+        PieceError: The file is unreadable, not MIDI, corrupt, has no pitched notes
+            or has every note outside the piano roll's pitches (preparation
+            refuses such a piece; a roll model would embed an empty roll).
     """
     sequence, _ = read_midi(path)
     cleaned = clean_sequence(sequence, max_seconds)
+    notes_out_of_range(cleaned.sequence, grid)
     num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
     if domain == "mel":
         frames = piece_mel(cleaned.sequence, grid, soundfont, num_frames)
@@ -161,12 +182,8 @@ def prepare_piece(
         raise PieceError(
             f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
         )
-    outside = [
-        note for note in sequence.notes if not grid.lowest_pitch <= note.pitch <= grid.highest_pitch
-    ]
+    outside = notes_out_of_range(sequence, grid)
     pitch_range = f"MIDI pitches {grid.lowest_pitch}-{grid.highest_pitch}"
-    if len(outside) == len(sequence.notes):
-        raise PieceError(f"out of range: all {len(outside)} notes are outside {pitch_range}")
     audio, messages = render_piano_quietly(sequence, grid, soundfont)
     num_frames = num_clips * clip_frames
     mel = compiled_log_mel(grid)(audio).numpy()[:num_frames]
