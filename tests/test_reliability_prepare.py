@@ -455,3 +455,25 @@ def test_linked_folders_are_followed_once_and_unreadable_ones_are_named(tmp_path
     assert files == ["alpha/a.mid", "beta/b.mid"]
     assert manifest["vocabularies"]["composer"] == ["alpha", "beta"]
     assert [failure["file"] for failure in manifest["failures"]] == [str(midi / "closed")]
+
+
+def test_notes_never_released_sound_until_the_end_of_their_track(tmp_path: Path, capsys) -> None:
+    track = mido.MidiTrack()  # note-ons only, as some sequencers write them: was "no notes"
+    for pitch, _, _ in scale_notes(7.0, step=0.5):
+        track.append(mido.Message("note_on", note=pitch, velocity=80, time=480))
+    track.append(mido.MetaMessage("end_of_track", time=960))
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    path = tmp_path / "midi" / "held.mid"
+    path.parent.mkdir()
+    midi.save(str(path))
+
+    parsed = parse_midi(path)
+
+    assert len(parsed.sequence.notes) == len(scale_notes(7.0, step=0.5))
+    assert max(note.end_time for note in parsed.sequence.notes) == 8.0  # the end of the track
+    assert parsed.repairs == ["8 note(s) never released (no note-off): ended with their track"]
+    out = tmp_path / "out"
+    assert prepare_main(["--midi_dir", str(tmp_path / "midi"), "--out", str(out)]) == 0
+    assert "held.mid: 8 note(s) never released" in capsys.readouterr().err
+    assert read_manifest(out)["pieces"][0]["clips"] == 2

@@ -198,7 +198,35 @@ def _track_events(reader: _Reader, dropped: Counter, examples: dict) -> tuple[li
         examples.setdefault("empty track", "no event at all; an end of track was added")
     if not events or events[-1][1] != _END_OF_TRACK:
         events.append((carried, _END_OF_TRACK))
-    return events, tempos
+    return _release_held_notes(events, dropped), tempos
+
+
+def _release_held_notes(events: list[tuple[int, bytes]], dropped: Counter) -> list:
+    """Ends the notes a track never releases at its end, as a synthesizer plays them.
+
+    pretty_midi drops a note without a note-off, so a file that never sends one
+    (some sequencers and trackers) read as having no notes at all.
+
+    Args:
+        events: A track's ``[(delta, event bytes)]``, ending with its end of track.
+        dropped: Counts of repairs; ``unreleased note`` is added to.
+
+    Returns:
+        The events, with a note-off for every key still held just before the end.
+    """
+    held: set[tuple[int, int]] = set()
+    for _, event in events:
+        kind, key = event[0] >> 4, (event[0] & 0x0F, event[1:2])
+        if kind == 0x9 and event[2] > 0:
+            held.add(key)
+        elif kind in (0x8, 0x9):
+            held.discard(key)
+    if not held:
+        return events
+    dropped["unreleased note"] += len(held)
+    delta, end = events[-1]
+    offs = [bytes([0x80 | channel]) + note + b"\x00" for channel, note in sorted(held)]
+    return [*events[:-1], (delta, offs[0]), *((0, off) for off in offs[1:]), (0, end)]
 
 
 def repair_midi(data: bytes) -> RepairedMidi:
@@ -255,6 +283,8 @@ def repair_midi(data: bytes) -> RepairedMidi:
         (
             f"{count} empty track(s) ({examples[name]})"
             if name == "empty track"
+            else f"{count} note(s) never released (no note-off): ended with their track"
+            if name == "unreleased note"
             else f"dropped {count} malformed {name} event(s) ({examples[name]})"
         )
         + (": key label unknown" if name == "key signature" else "")
