@@ -19,6 +19,7 @@ from tfembed.atomic import write_json_atomically
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import SPLITS, read_manifest
+from tfembed.errors import PieceError
 from tfembed.locking import LOCK_NAME, LockError, hold_lock
 from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.midi import parse_midi
@@ -477,3 +478,24 @@ def test_notes_never_released_sound_until_the_end_of_their_track(tmp_path: Path,
     assert prepare_main(["--midi_dir", str(tmp_path / "midi"), "--out", str(out)]) == 0
     assert "held.mid: 8 note(s) never released" in capsys.readouterr().err
     assert read_manifest(out)["pieces"][0]["clips"] == 2
+
+
+def _riff(*chunks: tuple[bytes, bytes]) -> bytes:
+    """A RIFF MIDI (RMID) file of the given ``(name, payload)`` chunks."""
+    body = b"RMID" + b"".join(
+        name + len(data).to_bytes(4, "little") + data + b"\x00" * (len(data) % 2)
+        for name, data in chunks
+    )
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def test_a_riff_midi_file_named_mid_is_read(tmp_path: Path) -> None:
+    plain = write_raw_midi(tmp_path / "plain.mid", scale_notes(6.0)).read_bytes()
+    wrapped = tmp_path / "wrapped.mid"  # was "not a MIDI file (starts with b'RIFF')"
+    wrapped.write_bytes(_riff((b"INFO", b"odd"), (b"data", plain)))
+    no_data = tmp_path / "no_data.mid"
+    no_data.write_bytes(_riff((b"INFO", b"text")))
+
+    assert parse_midi(wrapped).sequence == parse_midi(tmp_path / "plain.mid").sequence
+    with pytest.raises(PieceError, match=r"RIFF MIDI \(RMID\) file without a data chunk"):
+        parse_midi(no_data)

@@ -76,6 +76,7 @@ def parse_midi(path: str | os.PathLike) -> ParsedMidi:
         raise UnreadableFileError(f"cannot read the file: {error.strerror or error}") from error
     if not data:
         raise PieceError("empty file (0 bytes)")
+    data = _unwrap_riff_midi(data)
     if not data.startswith(b"MThd"):
         raise PieceError(f"not a MIDI file (starts with {data[:4]!r}, expected b'MThd')")
     repaired = repair_midi(data)
@@ -90,6 +91,28 @@ def parse_midi(path: str | os.PathLike) -> ParsedMidi:
         del sequence.key_signatures[:]
     tempo_explicit = repaired.tempo_events > 0 and not repaired.bad_tempo
     return ParsedMidi(sequence, tempo_explicit, repaired.repairs)
+
+
+def _unwrap_riff_midi(data: bytes) -> bytes:
+    """The Standard MIDI File inside a RIFF MIDI file (``RIFF....RMID``, Windows' .rmi).
+
+    Such files are often named ``.mid``; other data is returned unchanged.
+
+    Raises:
+        PieceError: A RIFF MIDI file without a ``data`` chunk.
+    """
+    if not (data.startswith(b"RIFF") and data[8:12] == b"RMID"):
+        return data
+    position = 12
+    while position + 8 <= len(data):
+        name, length = (
+            data[position : position + 4],
+            int.from_bytes(data[position + 4 : position + 8], "little"),
+        )
+        if name == b"data":
+            return data[position + 8 : position + 8 + length]
+        position += 8 + length + length % 2  # chunks are padded to an even length
+    raise PieceError("corrupt MIDI: a RIFF MIDI (RMID) file without a data chunk")
 
 
 @dataclasses.dataclass(frozen=True)
