@@ -149,6 +149,24 @@ def test_every_wav_encoding_decodes_like_16bit(tmp_path: Path, subtype: str, cha
     np.testing.assert_allclose(decoded, reference, atol=0.03 if subtype == "ULAW" else 1e-4)
 
 
+def test_a_damaged_mp3_is_decoded_quietly_and_a_rate_of_0_is_named(tmp_path: Path, capfd) -> None:
+    wave_form = np.sin(2 * np.pi * 440 * np.arange(3 * 22050) / 22050) * 0.5
+    soundfile.write(tmp_path / "whole.mp3", wave_form, 22050)
+    whole = (tmp_path / "whole.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    soundfile.write(tmp_path / "rate0.wav", wave_form, 22050, subtype="PCM_16")
+    with open(tmp_path / "rate0.wav", "r+b") as stream:
+        stream.seek(24)  # the sample rate field of the fmt chunk
+        stream.write(b"\x00" * 4)
+
+    cut = read_audio(tmp_path / "cut.mp3", 16000)
+
+    assert 0.3 * 16000 < len(cut) < 2.7 * 16000 and np.abs(cut).max() > 0.4
+    assert capfd.readouterr().err == ""  # libmpg123 printed "Warning: Xing stream size off..."
+    with pytest.raises(PieceError, match="corrupt header: a sample rate of 0 Hz"):
+        read_audio(tmp_path / "rate0.wav", 16000)  # was ZeroDivisionError
+
+
 def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.wav")
     with pytest.raises(PieceError, match=r"not a regular file but a named pipe \(FIFO\)"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from tfembed.errors import PieceError
 from tfembed.files import check_regular_file
+from tfembed.native import native_stderr
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 """File suffixes decoded as audio (case-insensitive)."""
@@ -136,7 +137,8 @@ class AudioFile:
 
         self._decoded = None
         try:
-            info = soundfile.info(str(self.path))
+            with native_stderr():  # libsndfile's MP3 decoder prints notes on a damaged file
+                info = soundfile.info(str(self.path))
         except (RuntimeError, TypeError):  # libsndfile cannot open it: try tensorflow-io
             import tensorflow_io as tfio
 
@@ -146,6 +148,8 @@ class AudioFile:
                 self.length = int(self._decoded.shape[0].numpy())
         else:
             self.rate, self.length = int(info.samplerate), int(info.frames)
+        if self.rate <= 0:
+            raise PieceError(f"corrupt header: a sample rate of {self.rate} Hz")
 
     def mono(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start`` to ``stop`` (clipped to the file), channels averaged, in [-1, 1]."""
@@ -155,7 +159,11 @@ class AudioFile:
         if self._decoded is None:
             import soundfile
 
-            with _decoding(self.path), soundfile.SoundFile(str(self.path)) as stream:
+            with (
+                _decoding(self.path),
+                native_stderr(),
+                soundfile.SoundFile(str(self.path)) as stream,
+            ):
                 stream.seek(start)
                 return to_mono(stream.read(stop - start, dtype="float32", always_2d=True))
         with _decoding(self.path):

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import FrameGrid
+from tfembed.native import native_stderr
 
 SOUNDFONT_ENV = "TFEMBED_SOUNDFONT"
 """Environment variable naming a soundfont, used when none is given explicitly."""
@@ -121,22 +121,17 @@ def _captured_synth_messages() -> Iterator[list[str]]:
     process"): tens of thousands of lines. They are collected here instead and
     summarised by the caller; lines that are not fluidsynth's are passed on.
     """
+    messages: list[str] = []
     lines: list[str] = []
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            for line in sink.read().decode(errors="replace").splitlines():
-                if line.startswith("fluidsynth:"):
-                    lines.append(line.removeprefix("fluidsynth:").strip())
-                else:
-                    print(line, file=sys.stderr)
+    try:
+        with native_stderr() as lines:
+            yield messages
+    finally:
+        for line in lines:
+            if line.startswith("fluidsynth:"):
+                messages.append(line.removeprefix("fluidsynth:").strip())
+            else:
+                print(line, file=sys.stderr)
 
 
 def check_soundfont(soundfont: str | os.PathLike) -> None:
