@@ -217,3 +217,17 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
     saved = np.load(out / "mine" / "-dash and space.MID.npz")
     assert np.isfinite(saved["embedding"]).all()
     assert saved["padded"].tolist() == [False, False, True]
+
+
+def test_channels_first_audio_is_refused_not_embedded_as_two_samples() -> None:
+    import tfembed
+
+    model = tfembed.load("mel_mel")
+    wave_form = np.sin(2 * np.pi * 440 * np.arange(4 * 22050) / 22050).astype(np.float32)
+    stereo = np.stack([wave_form, 0.5 * wave_form], axis=1)
+
+    embedded = model.embed_audio(stereo, 22050)
+
+    assert embedded.timestamps.tolist() == [0.0, 3.0]
+    with pytest.raises(ValueError, match=r"transpose a \[channels, samples\] array"):
+        model.embed_audio(stereo.T, 22050)  # was one padded window of 2 samples

@@ -242,10 +242,19 @@ class Embedder:
         Raises:
             DomainError: The model reads piano rolls, not audio.
             PieceError: The audio is empty, silent, or holds NaN samples.
+            ValueError: A 2-D array with more channels than samples: most likely
+                ``[channels, samples]`` (as librosa and torchaudio give it), which
+                would be averaged into a few samples.
         """
         from tfembed.inference.audio import check_samples, resample, to_mono
 
         self._require_mel()
+        shape = np.shape(samples)
+        if len(shape) == 2 and shape[1] > shape[0]:
+            raise ValueError(
+                f"audio of shape {shape} has more channels than samples; give "
+                f"[samples, channels] (transpose a [channels, samples] array: samples.T)"
+            )
         mono = to_mono(samples)
         check_samples(mono)
         return resample(mono, int(sample_rate), self.sample_rate)
