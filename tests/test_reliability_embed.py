@@ -167,6 +167,18 @@ def test_a_damaged_mp3_is_decoded_quietly_and_a_rate_of_0_is_named(tmp_path: Pat
         read_audio(tmp_path / "rate0.wav", 16000)  # was ZeroDivisionError
 
 
+def test_dithered_silence_is_silent_but_a_quiet_recording_is_not(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    dither = rng.integers(-1, 2, 16000).astype(np.int16)  # one 16-bit step: was full-scale noise
+    quiet = np.round(np.sin(np.arange(16000) / 5) * 33).astype(np.int16)  # -60 dB
+    _write_wav(tmp_path / "dither.wav", dither, 2)
+    _write_wav(tmp_path / "quiet.wav", quiet, 2)
+
+    with pytest.raises(PieceError, match="silent: the loudest sample is -90 dB below full scale"):
+        read_audio(tmp_path / "dither.wav", 16000)
+    assert np.abs(read_audio(tmp_path / "quiet.wav", 16000)).max() == pytest.approx(33 / 32768)
+
+
 def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.wav")
     with pytest.raises(PieceError, match=r"not a regular file but a named pipe \(FIFO\)"):

@@ -24,6 +24,9 @@ from tfembed.native import native_stderr
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 """File suffixes decoded as audio (case-insensitive)."""
 
+SILENT_PEAK = 2.0**-15
+"""Audio whose loudest sample is no louder (one step of 16-bit audio, -90 dB) is silent."""
+
 _INTEGER_SCALES = {"int16": 2.0**15, "int32": 2.0**31, "int8": 2.0**7, "uint8": 2.0**7}
 _INTEGER_OFFSETS = {"uint8": 128.0}  # 8-bit WAV is unsigned: silence is 128
 _TENSORFLOW_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]")
@@ -48,8 +51,25 @@ def check_samples(samples: np.ndarray) -> None:
     if samples.size == 0:
         raise PieceError("no audio samples")
     check_finite(samples)
-    if not np.any(samples):
+    check_peak(float(np.max(np.abs(samples))))
+
+
+def check_peak(peak: float) -> None:
+    """Rejects audio whose loudest sample is :data:`SILENT_PEAK` or quieter.
+
+    The models see audio peak-normalised, so a silent recording with dither
+    (samples of one 16-bit step) would be embedded as full-scale noise.
+
+    Raises:
+        PieceError: The audio is silent.
+    """
+    if peak == 0:
         raise PieceError("silent: every sample is zero")
+    if peak <= SILENT_PEAK:
+        raise PieceError(
+            f"silent: the loudest sample is {20 * math.log10(peak):.0f} dB below full scale "
+            "(one step of 16-bit audio or less: silence with dither or noise)"
+        )
 
 
 def check_finite(samples: np.ndarray, offset: int = 0) -> None:

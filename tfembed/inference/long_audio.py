@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfembed.errors import PieceError
 from tfembed.features.frontend import log_mel_of_padded
 from tfembed.features.windows import embed_windows, window_layout
-from tfembed.inference.audio import AudioFile, check_finite, resampled_chunks
+from tfembed.inference.audio import AudioFile, check_finite, check_peak, resampled_chunks
 
 if TYPE_CHECKING:
     from tfembed.inference.embedder import Embedder
@@ -49,8 +49,7 @@ def _spool(
             count += len(chunk)
     if count == 0:
         raise PieceError("no audio samples")
-    if peak == 0:
-        raise PieceError("silent: every sample is zero")
+    check_peak(peak)
     return np.memmap(path, np.float32, mode="r", shape=(count,)), peak
 
 
