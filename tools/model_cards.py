@@ -31,6 +31,7 @@ from tfembed.export_format import read_metadata
 from tfembed.preparation import splits
 from tfembed.registry import MANIFEST_NAME, model_files
 from tfembed.tflite import TFLITE_NAME
+from tfembed.training.config import TrainConfig
 
 CARD_NAME = "MODEL_CARD.md"
 HEADLINE_METRICS = ("rank_am", "rank_gm", "composer_micro_f1", "key_micro_f1", "mrr")
@@ -88,6 +89,15 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
         )
         + ".",
         f"- Splits: {splits.__doc__.strip().splitlines()[0]} (`tfembed/preparation/splits.py`).",
+        *(
+            [
+                f"- The pretrain split holds up to {source['pretrain_pieces_per_composer']} more "
+                "scores per composer, of works in no other split: training may read it, no "
+                "evaluation does."
+            ]
+            if source.get("pretrain_pieces_per_composer")
+            else []
+        ),
         f"- Dataset created {manifest.get('created')}; {len(manifest.get('failures', []))} "
         "files could not be prepared and were left out.",
     ]
@@ -179,6 +189,13 @@ def card(
         "",
         f"- `configs/{name}.gin` with `train.steps = {config['steps']}`, seed {config['seed']}; "
         f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}.",
+        "- Trained on the splits "
+        + " and ".join(
+            split
+            for split in TrainConfig.splits_read(config.get("pretrain", False))
+            if manifest["counts"]["clips"].get(split)
+        )
+        + " of the dataset above.",
         "- Training wall time: "
         + (f"{seconds / 60:.1f} minutes" if seconds is not None else "not recorded")
         + f" on {machine()} (shared with other jobs).",

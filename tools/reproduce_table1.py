@@ -8,6 +8,9 @@ Every stage resumes: run the same command again after an interruption.
 
 CPU budget (default): 40 pieces per composer, 3 training seeds x 1,000 steps per variant.
 GPU budget: ``--pieces_per_composer 1000 --steps 20000`` (all corpus pieces).
+The prepared data has a pretrain split (up to 200 more scores per composer, works held
+out of every evaluation) that ``--recipe ours`` also trains on and ``--recipe paper``
+does not (``paper.gin`` sets ``train.pretrain = False``).
 
 Usage::
 
@@ -165,6 +168,12 @@ def main() -> int:
         help="paper: configs/paper.gin, the paper's recipe; ours: base.gin's defaults",
     )
     parser.add_argument("--pieces_per_composer", type=int, default=40)
+    parser.add_argument(
+        "--pretrain_pieces_per_composer",
+        type=int,
+        default=200,
+        help="more scores per composer in the pretrain split (0: none)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seeds", type=int, default=3, help="probe seeds")
     parser.add_argument(
@@ -183,6 +192,11 @@ def main() -> int:
                 "music21",
                 "--pieces_per_composer",
                 str(args.pieces_per_composer),
+                *(
+                    ["--pretrain_pieces_per_composer", str(args.pretrain_pieces_per_composer)]
+                    if args.pretrain_pieces_per_composer
+                    else []
+                ),
                 "--workers",
                 str(args.workers),
                 "--out",

@@ -49,7 +49,8 @@ class TrainConfig:
         learning_rate: Adam learning rate (the peak of a schedule).
         lr_schedule: ``constant`` (the paper's) or ``cosine``: cosine decay to 0
             at ``steps`` after ``warmup_steps`` of linear warm-up.
-        warmup_steps: Steps of linear warm-up before the cosine decay.
+        warmup_steps: Steps of linear warm-up before the cosine decay; a run of
+            fewer steps warms up over all of them.
         negatives: ``sampled``: ``|D| - 1`` negatives drawn from the batch, the
             paper's semantic relevance loss; ``in_batch``: every other pair of the
             batch, symmetric InfoNCE (as COLA and CLMR).
@@ -146,10 +147,8 @@ class TrainConfig:
             raise ConfigError(
                 f"train.lr_schedule must be one of {SCHEDULES}, not {self.lr_schedule!r}"
             )
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ConfigError(
-                f"train.warmup_steps must be between 0 and train.steps, not {self.warmup_steps}"
-            )
+        if self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be at least 0, not {self.warmup_steps}")
         if self.negatives not in NEGATIVES:
             raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {self.negatives!r}")
         if self.projection < 0:

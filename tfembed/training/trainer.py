@@ -44,13 +44,14 @@ def learning_rate_schedule(
     """The learning rate of ``train.lr_schedule``: constant, or warm-up then cosine decay."""
     if config.lr_schedule == "constant":
         return config.learning_rate
-    if config.warmup_steps == 0:
+    warmup_steps = min(config.warmup_steps, config.steps)
+    if warmup_steps == 0:
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, max(1, config.steps))
     return keras.optimizers.schedules.CosineDecay(
         0.0,
-        max(1, config.steps - config.warmup_steps),
+        max(1, config.steps - warmup_steps),
         warmup_target=config.learning_rate,
-        warmup_steps=config.warmup_steps,
+        warmup_steps=warmup_steps,
     )
 
 
