@@ -12,8 +12,8 @@ from midi_files import sequence_with
 
 from tfembed.cli.evaluate import main as eval_main
 from tfembed.dataset.clips import load_clips
-from tfembed.evaluation.evaluate import neighbour_queries, variant_rows
-from tfembed.evaluation.featurizers import Featurizer, handmade_featurizer
+from tfembed.evaluation.evaluate import _row_names, neighbour_queries, variant_rows
+from tfembed.evaluation.featurizers import EvaluationError, Featurizer, handmade_featurizer
 from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.evaluation.probes import probe_tasks, train_mlp_probes
 from tfembed.evaluation.report import METRIC_DIRECTIONS
@@ -206,12 +206,14 @@ def test_a_folder_that_is_not_an_export_is_reported(tiny_dataset, tmp_path, caps
     assert str(tmp_path) in capsys.readouterr().err
 
 
-def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
-    def export(variant: str, domain: str, seed: int, negatives: str = "sampled") -> Featurizer:
-        config = {"variant": variant, "seed": seed, "negatives": negatives, "steps": 800}
-        metadata = {"variant": variant, "train_config": config}
-        return Featurizer(variant, "model", domain, embed=np.asarray, metadata=metadata)
+def export(variant: str, domain: str, seed: int, negatives: str = "sampled") -> Featurizer:
+    """An export's featurizer as evaluation sees it: its variant, domain and training settings."""
+    config = {"variant": variant, "seed": seed, "negatives": negatives, "steps": 800}
+    metadata = {"variant": variant, "train_config": config}
+    return Featurizer(variant, "model", domain, embed=np.asarray, metadata=metadata)
 
+
+def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
     models = [export("MEL_MEL", "mel", seed) for seed in range(2)]
     models[0].metadata["train_config"]["gain_db"] = 0.0  # recorded or not, the default
     models[1].metadata["train_config"]["deterministic"] = False  # scheduling, not the recipe
@@ -237,6 +239,38 @@ def test_exports_make_one_row_per_variant_and_recipe_seeds_merged() -> None:
         "row 5": ["row 5"],
         "SYM_SYM": ["row 6", "row 7", "row 8"],
         "MEL_MEL (pretrain)": ["row 9", "row 10"],
+    }
+
+
+def test_models_in_training_folders_get_unique_row_names() -> None:
+    paths = [Path(f"runs/{run}/saved_model") for run in ("a", "b")]
+    paths += [Path("x/seed1"), Path("y/seed1"), Path("elsewhere/saved_model")]
+    variants = ["SYM_SYM", "SYM_SYM", "MEL_MEL", "MEL_MEL", "MEL_SYM"]
+
+    names = _row_names(paths, variants)
+
+    assert names == [
+        "SYM_SYM (a)",  # the run folder names an export at RUN/saved_model
+        "SYM_SYM (b)",
+        "MEL_MEL (x/seed1)",  # as many folders as tell them apart
+        "MEL_MEL (y/seed1)",
+        "MEL_SYM",
+    ]
+    with pytest.raises(EvaluationError, match="given twice"):
+        _row_names([Path("runs/a/saved_model"), Path("runs/a/../a/saved_model")], variants[:2])
+
+
+def test_seeds_exported_in_their_training_folders_make_one_row_named_after_the_run() -> None:
+    models = [export("MEL_MEL", "mel", seed, "in_batch") for seed in range(2)]
+    models += [export("MEL_MEL", "mel", seed) for seed in range(2)]
+    runs = ["in_batch-seed0", "in_batch-seed1", "paper-seed0", "paper-seed1"]
+    paths = [Path("runs") / run / "saved_model" for run in runs]
+
+    rows = variant_rows(models, _row_names(paths, ["MEL_MEL"] * 4), paths)
+
+    assert rows == {
+        "MEL_MEL (in_batch)": ["MEL_MEL (in_batch-seed0)", "MEL_MEL (in_batch-seed1)"],
+        "MEL_MEL (paper)": ["MEL_MEL (paper-seed0)", "MEL_MEL (paper-seed1)"],
     }
 
 

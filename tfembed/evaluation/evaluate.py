@@ -61,12 +61,45 @@ SEED_SUFFIX = r"-seed\d+$"
 """How a training seed ends an export's folder name (``paper-seed0``)."""
 
 
+def _run_path(path: Path) -> Path:
+    """How a model's folder is named in rows: ``RUN`` for training's ``RUN/saved_model``."""
+    return path.parent if path.name == "saved_model" and path.parent.name else path
+
+
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
-    """Variant names, made unique with the folder name where two models share one."""
-    return [
-        variant if variants.count(variant) == 1 else f"{variant} ({path.name})"
-        for path, variant in zip(paths, variants, strict=True)
-    ]
+    """Variant names, made unique where models share one.
+
+    The fewest trailing folder names that tell them apart are added:
+    ``MEL_MEL (seed1)``, or ``MEL_MEL (a/seed1)`` beside ``b/seed1``.
+
+    Raises:
+        EvaluationError: One model is given twice.
+    """
+    given = [path.resolve() for path in paths]
+    for path in given:
+        if given.count(path) > 1:
+            raise EvaluationError(f"--saved_model {path} is given twice; give each model once")
+    names = []
+    for path, variant in zip(paths, variants, strict=True):
+        sharing = [
+            _run_path(other.resolve()).parts
+            for other, other_variant in zip(paths, variants, strict=True)
+            if other_variant == variant
+        ]
+        if len(sharing) == 1:
+            names.append(variant)
+            continue
+        parts = _run_path(path.resolve()).parts
+        depth = next(
+            (
+                depth
+                for depth in range(1, len(parts) + 1)
+                if sum(other[-depth:] == parts[-depth:] for other in sharing) == 1
+            ),
+            None,
+        )
+        names.append(f"{variant} ({'/'.join(parts[-depth:]) if depth else path.resolve()})")
+    return names
 
 
 def _featurizers(
@@ -374,7 +407,7 @@ def variant_rows(
         if len(members) == 1:
             rows[names_of_members[0]] = names_of_members
         elif domains.count((variant, domain)) > 1:
-            folder = members[0][0].name
+            folder = _run_path(members[0][0]).name
             rows[f"{variant} ({re.sub(SEED_SUFFIX, '', folder)})"] = names_of_members
         else:
             rows[variant if variants.count(variant) == 1 else f"{variant} ({domain})"] = (
