@@ -82,14 +82,14 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
     names = []
     for path, variant in zip(paths, variants, strict=True):
         sharing = [
-            _run_path(other.resolve()).parts
+            _run_path(other.absolute()).parts
             for other, other_variant in zip(paths, variants, strict=True)
             if other_variant == variant
         ]
         if len(sharing) == 1:
             names.append(variant)
             continue
-        parts = _run_path(path.resolve()).parts
+        parts = _run_path(path.absolute()).parts
         depth = next(
             (
                 depth
@@ -98,7 +98,7 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
             ),
             None,
         )
-        names.append(f"{variant} ({'/'.join(parts[-depth:]) if depth else path.resolve()})")
+        names.append(f"{variant} ({'/'.join(parts[-depth:]) if depth else path.absolute()})")
     return names
 
 
