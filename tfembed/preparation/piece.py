@@ -70,6 +70,10 @@ class PreparedPiece:
     synth_warnings: dict | None = None
 
 
+def _pitch_range(grid: FrameGrid) -> str:
+    return f"MIDI pitches {grid.lowest_pitch}-{grid.highest_pitch}"
+
+
 def notes_out_of_range(sequence, grid: FrameGrid) -> list:
     """The notes of a cleaned sequence outside the piano roll's pitches.
 
@@ -81,10 +85,7 @@ def notes_out_of_range(sequence, grid: FrameGrid) -> list:
         note for note in sequence.notes if not grid.lowest_pitch <= note.pitch <= grid.highest_pitch
     ]
     if len(outside) == len(sequence.notes):
-        raise PieceError(
-            f"out of range: all {len(outside)} notes are outside MIDI pitches "
-            f"{grid.lowest_pitch}-{grid.highest_pitch}"
-        )
+        raise PieceError(f"out of range: all {len(outside)} notes are outside {_pitch_range(grid)}")
     return outside
 
 
@@ -183,7 +184,6 @@ def prepare_piece(
             f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
         )
     outside = notes_out_of_range(sequence, grid)
-    pitch_range = f"MIDI pitches {grid.lowest_pitch}-{grid.highest_pitch}"
     audio, messages = render_piano_quietly(sequence, grid, soundfont)
     num_frames = num_clips * clip_frames
     mel = compiled_log_mel(grid)(audio).numpy()[:num_frames]
@@ -228,7 +228,7 @@ def prepare_piece(
         if out_of_range:
             raise PieceError(
                 f"no clip left: {silent} of {num_clips} clips are silent and {out_of_range} "
-                f"hold only notes out of range ({pitch_range})"
+                f"hold only notes out of range ({_pitch_range(grid)})"
             )
         raise PieceError(f"all {num_clips} clips are silent")
     return PreparedPiece(
