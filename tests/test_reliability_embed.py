@@ -9,6 +9,7 @@ import sys
 import wave
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 import soundfile
@@ -195,6 +196,10 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
     write_raw_midi(folder / "high.mid", [(120, 0.0, 4.0), (125, 4.0, 8.0)])  # an empty roll
     write_raw_midi(tmp_path / "elsewhere" / "linked.mid", scale_notes(4.0))
     os.symlink(tmp_path / "elsewhere", folder / "linked folder")
+    held = mido.MidiTrack()  # note-ons without note-offs: embedded, with a note
+    held.extend(mido.Message("note_on", note=pitch, velocity=80, time=480) for pitch in (60, 64))
+    held.append(mido.MetaMessage("end_of_track", time=3840))
+    mido.MidiFile(ticks_per_beat=480, tracks=[held]).save(str(folder / "held.mid"))
     out = tmp_path / "out"
 
     command = [sys.executable, "-m", "tfembed.cli.embed", "--saved_model", "sym_sym"]
@@ -218,7 +223,12 @@ def test_a_folder_of_odd_files_embeds_the_good_ones_with_a_shipped_model(tmp_pat
         "pipe.mid",
         "dangling.mid",
         "high.mid",
+        "held.mid",
     }
+    repair = "2 note(s) never released (no note-off): ended with their track"
+    assert files["held.mid"]["repairs"] == [repair] and files["held.mid"]["clips"] == 2
+    assert f"tfembed-embed: note: {folder / 'held.mid'}: {repair}" in result.stderr
+    assert "repairs" not in files["-dash and space.MID"]
     assert files["linked.mid"]["output"] == "mine/linked folder/linked.mid.npz"
     assert files["-dash and space.MID"]["clips"] == 3 and files["short.kar"]["padded_clips"] == 1
     assert "named pipe" in files["pipe.mid"]["error"]
@@ -243,3 +253,25 @@ def test_channels_first_audio_is_refused_not_embedded_as_two_samples() -> None:
     assert embedded.timestamps.tolist() == [0.0, 3.0]
     with pytest.raises(ValueError, match=r"transpose a \[channels, samples\] array"):
         model.embed_audio(stereo.T, 22050)  # was one padded window of 2 samples
+
+
+def test_a_truncated_flac_or_ogg_is_called_damaged_or_truncated(tmp_path: Path) -> None:
+    samples = (0.3 * np.sin(np.arange(5 * 16000) * 0.05)).astype(np.float32)
+    messages = {}
+    for kind in ("flac", "ogg"):
+        whole = tmp_path / f"whole.{kind}"
+        soundfile.write(whole, samples, 16000, format=kind.upper())
+        cut = tmp_path / f"cut.{kind}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        with pytest.raises(PieceError) as error:
+            read_audio(cut, 16000)
+        messages[kind] = str(error.value)
+
+    assert messages["flac"].startswith("cannot decode .flac audio: ")
+    assert messages["flac"].endswith(
+        "(reading 0.0 s to 5.0 s of its 5.0 s: the file is damaged or truncated)"
+    )
+    assert messages["ogg"] == (  # was "no audio samples": libsndfile finds no length
+        "no audio samples: the file gives a length of 0 "
+        "(an empty recording, or a truncated or damaged file)"
+    )

@@ -499,3 +499,90 @@ def test_a_riff_midi_file_named_mid_is_read(tmp_path: Path) -> None:
     assert parse_midi(wrapped).sequence == parse_midi(tmp_path / "plain.mid").sequence
     with pytest.raises(PieceError, match=r"RIFF MIDI \(RMID\) file without a data chunk"):
         parse_midi(no_data)
+
+
+def _four_notes_midi(path: Path, ticks: int, tempo: int) -> bytes:
+    """Four 1,000-tick notes every 1,500 ticks after a tempo event; returns the bytes."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
+    for index in range(4):
+        track.append(mido.Message("note_on", note=60 + index, velocity=80, time=500 * (index > 0)))
+        track.append(mido.Message("note_off", note=60 + index, velocity=0, time=1000))
+    midi = mido.MidiFile(ticks_per_beat=ticks)
+    midi.tracks.append(track)
+    midi.save(str(path))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("frames_code", "seconds_per_tick"),
+    [(25, 1 / 1000), (24, 1 / 960), (30, 1 / 1200), (29, 1001 / 1_200_000)],
+)
+def test_a_smpte_timed_file_is_read_in_seconds(
+    tmp_path: Path, frames_code: int, seconds_per_tick: float
+) -> None:
+    data = bytearray(_four_notes_midi(tmp_path / "beats.mid", 480, tempo=1_000_000))
+    data[12:14] = bytes([256 - frames_code, 40])  # SMPTE: frames per second, 40 ticks per frame
+    path = tmp_path / "smpte.mid"
+    path.write_bytes(bytes(data))
+
+    parsed = parse_midi(path)
+
+    times = [time for note in parsed.sequence.notes for time in (note.start_time, note.end_time)]
+    ticks = [tick for index in range(4) for tick in (1500 * index, 1500 * index + 1000)]
+    assert times == pytest.approx([tick * seconds_per_tick for tick in ticks], abs=1e-6)
+    assert not parsed.tempo_explicit  # SMPTE timing ignores tempo events: no musical tempo
+    assert len(parsed.repairs) == 1
+    assert parsed.repairs[0].startswith("SMPTE time division (")
+    assert "1 tempo event(s) ignored" in parsed.repairs[0]
+
+
+def test_a_smpte_division_of_an_undefined_frame_rate_is_named(tmp_path: Path) -> None:
+    data = bytearray(_four_notes_midi(tmp_path / "beats.mid", 480, tempo=500_000))
+    data[12:14] = bytes([256 - 23, 40])
+    path = tmp_path / "odd.mid"
+    path.write_bytes(bytes(data))
+    with pytest.raises(PieceError, match="SMPTE time division of 23 frames per second"):
+        parse_midi(path)
+
+
+def test_zero_length_notes_are_named_and_a_file_of_only_them_says_so(tmp_path: Path) -> None:
+    track = mido.MidiTrack()
+    for index in range(4):  # on and off at one tick: pretty_midi drops such a note
+        track.append(mido.Message("note_on", note=60 + index, velocity=80, time=240))
+        track.append(mido.Message("note_off", note=60 + index, velocity=0, time=0))
+    track.append(mido.Message("note_on", note=72, velocity=80, time=0))
+    track.append(mido.Message("note_off", note=72, velocity=0, time=480))
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    mixed = tmp_path / "mixed.mid"
+    midi.save(str(mixed))
+    del track[-2:]
+    only = tmp_path / "only.mid"
+    midi.save(str(only))
+
+    parsed = parse_midi(mixed)
+
+    assert [note.pitch for note in parsed.sequence.notes] == [72]
+    assert parsed.repairs == ["4 zero-length note(s) (released at the tick they start): not played"]
+    with pytest.raises(PieceError, match="all 4 of its notes are released at the tick they start"):
+        parse_midi(only)
+
+
+def test_a_format_2_file_says_its_patterns_play_together(tmp_path: Path) -> None:
+    midi = mido.MidiFile(type=2, ticks_per_beat=480)
+    for pitch in (60, 64):
+        midi.tracks.append(
+            mido.MidiTrack(
+                [
+                    mido.Message("note_on", note=pitch, velocity=80, time=0),
+                    mido.Message("note_off", note=pitch, velocity=0, time=960),
+                ]
+            )
+        )
+    path = tmp_path / "patterns.mid"
+    midi.save(str(path))
+
+    parsed = parse_midi(path)
+
+    assert sorted(note.pitch for note in parsed.sequence.notes) == [60, 64]
+    assert parsed.repairs == ["format 2 (independent patterns): its 2 tracks are played together"]

@@ -122,6 +122,10 @@ def embed_files(
                 f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
                 file=sys.stderr,
             )
+        for repair in result.repairs:
+            bar.write(f"tfembed-embed: note: {path}: {repair}", file=sys.stderr)
+        if result.repairs:
+            entry["repairs"] = list(result.repairs)
         if result.cut_at_seconds is not None:
             bar.write(
                 f"tfembed-embed: note: {path} is longer than --max_piece_seconds: "

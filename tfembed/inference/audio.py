@@ -106,15 +106,20 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _decoding(path: Path) -> Iterator[None]:
-    """Turns decoder errors into a PieceError without TensorFlow node names."""
+def _decoding(path: Path, where: str = "") -> Iterator[None]:
+    """Turns decoder errors into a PieceError without TensorFlow node names.
+
+    Args:
+        path: The file being decoded.
+        where: Said after the message: which part of the file was being read.
+    """
     import tensorflow as tf
 
     try:
         yield
     except (tf.errors.OpError, ValueError, RuntimeError) as error:
         message = _TENSORFLOW_NODE.sub("", getattr(error, "message", str(error))).strip()
-        raise PieceError(f"cannot decode {path.suffix} audio: {message}") from error
+        raise PieceError(f"cannot decode {path.suffix} audio: {message}{where}") from error
 
 
 class AudioFile:
@@ -170,23 +175,32 @@ class AudioFile:
             self.rate, self.length = int(info.samplerate), int(info.frames)
         if self.rate <= 0:
             raise PieceError(f"corrupt header: a sample rate of {self.rate} Hz")
+        if self.length == 0:
+            raise PieceError(
+                "no audio samples: the file gives a length of 0 "
+                "(an empty recording, or a truncated or damaged file)"
+            )
 
     def mono(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start`` to ``stop`` (clipped to the file), channels averaged, in [-1, 1]."""
         start, stop = max(0, start), min(self.length, stop)
         if stop <= start:
             return np.zeros(0, np.float32)
+        where = (
+            f" (reading {start / self.rate:.1f} s to {stop / self.rate:.1f} s of its "
+            f"{self.length / self.rate:.1f} s: the file is damaged or truncated)"
+        )
         if self._decoded is None:
             import soundfile
 
             with (
-                _decoding(self.path),
+                _decoding(self.path, where),
                 native_stderr(),
                 soundfile.SoundFile(str(self.path)) as stream,
             ):
                 stream.seek(start)
                 return to_mono(stream.read(stop - start, dtype="float32", always_2d=True))
-        with _decoding(self.path):
+        with _decoding(self.path, where):
             samples = self._decoded[start:stop].numpy()
         scale = _INTEGER_SCALES.get(samples.dtype.name)
         offset = _INTEGER_OFFSETS.get(samples.dtype.name, 0.0)

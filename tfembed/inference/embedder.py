@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,9 @@ from tfembed.features.framegrid import FrameGrid
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.registry import resolve_model
+
+if TYPE_CHECKING:
+    from tfembed.preparation.piece import MidiFrames
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -43,6 +46,8 @@ class Embeddings:
             windows' embeddings (of all windows when every one is padded).
         cut_at_seconds: Where a MIDI file longer than the length cap was cut
             (``None`` when it was not).
+        repairs: What was dropped or reinterpreted to read a MIDI file, one
+            line each (see :func:`tfembed.preparation.midi.parse_midi`).
     """
 
     embedding: np.ndarray
@@ -50,6 +55,7 @@ class Embeddings:
     padded: np.ndarray
     piece_embedding: np.ndarray
     cut_at_seconds: float | None = None
+    repairs: tuple[str, ...] = ()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Returns the array fields, the keys of the ``.npz`` files."""
@@ -193,11 +199,12 @@ class Embedder:
             piece_embedding=whole.mean(axis=0),
         )
 
-    def midi_frames(self, path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
+    def midi_frames(self, path: str | os.PathLike) -> MidiFrames:
         """A MIDI file's frames in the model's domain, as preparation computes them.
 
         Returns:
-            The frames, and the length the file was cut at (``None`` if not cut).
+            The frames, the length the file was cut at (``None`` if not cut) and
+            what was repaired to read it.
 
         Raises:
             PieceError: The file cannot be read as MIDI, has no pitched notes, or
@@ -216,7 +223,7 @@ class Embedder:
         """Embeds a MIDI file: rendered and log-mel for mel models, piano roll for roll models.
 
         Files longer than ``max_midi_seconds`` are cut there (``cut_at_seconds``
-        of the result says so).
+        of the result says so); ``repairs`` lists what was dropped to read the file.
 
         Args:
             path: The MIDI file.
@@ -226,8 +233,12 @@ class Embedder:
             PieceError: The file cannot be read as MIDI, has no pitched notes, or
                 none within the piano roll's pitches.
         """
-        frames, cut_at = self.midi_frames(path)
-        return dataclasses.replace(self.embed_frames(frames, hop_seconds), cut_at_seconds=cut_at)
+        read = self.midi_frames(path)
+        return dataclasses.replace(
+            self.embed_frames(read.frames, hop_seconds),
+            cut_at_seconds=read.cut_at_seconds,
+            repairs=tuple(read.repairs),
+        )
 
     def _require_mel(self) -> None:
         if self.domain != "mel":

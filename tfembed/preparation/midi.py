@@ -65,8 +65,8 @@ def parse_midi(path: str | os.PathLike) -> ParsedMidi:
     Raises:
         UnreadableFileError: The file cannot be read.
         PieceError: The file is empty, not MIDI, not a regular file (a named pipe
-            would hang the read), or its structure is corrupt (the message says
-            what and where).
+            would hang the read), its structure is corrupt (the message says
+            what and where), or every note it holds has zero length.
     """
     path = Path(path)
     check_regular_file(path)
@@ -87,6 +87,11 @@ def parse_midi(path: str | os.PathLike) -> ParsedMidi:
     except Exception as error:
         detail = str(error) or "no detail given"
         raise PieceError(f"corrupt MIDI: {type(error).__name__}: {detail}") from error
+    if not sequence.notes and repaired.zero_length_notes:
+        raise PieceError(
+            f"no notes to play: all {repaired.zero_length_notes} of its notes are released "
+            "at the tick they start (zero length)"
+        )
     if repaired.bad_key_signature:
         del sequence.key_signatures[:]
     tempo_explicit = repaired.tempo_events > 0 and not repaired.bad_tempo

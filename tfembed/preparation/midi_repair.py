@@ -8,7 +8,10 @@ walks the chunks and events itself first: a structural defect is a
 a chunk length past the end of the file, a running status with nothing to
 run); malformed meta events (key and time signatures, tempo, any event mido
 cannot decode) and channel events with bad data bytes are dropped, their time
-kept, and the file is rewritten for the parser.
+kept, and the file is rewritten for the parser. A file timed in SMPTE frames
+(absolute time, as some sequencers and video tools write) is rewritten in ticks
+per quarter note at MIDI's default of 120 quarter notes per minute, so that every
+event keeps its time in seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ _MAX_DENOMINATOR_POWER = 7  # 2**7 = 128th notes; note-seq keeps denominators in
 _CHANNEL_DATA_BYTES = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
 _SYSTEM_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0}
 _SYSTEM_DATA_BYTES |= {0xFE: 0}
+_SMPTE_FRAMES_PER_SECOND = {24: 24.0, 25: 25.0, 29: 30_000 / 1001, 30: 30.0}
+"""Frame rates a SMPTE division may give (its code is 29 for 29.97 drop-frame)."""
+_DEFAULT_TEMPO = 500_000  # microseconds per quarter note: MIDI's 120 per minute
 _META_NAMES = {_KEY_SIGNATURE: "key signature", _TEMPO: "tempo", _TIME_SIGNATURE: "time signature"}
 
 
@@ -47,6 +53,8 @@ class RepairedMidi:
         bad_key_signature: A key signature was dropped (the key label is unknown).
         bad_tempo: A tempo event was dropped (the tempo label is not stated).
         tempo_events: Valid tempo events kept.
+        zero_length_notes: Notes released at the tick they start; the parser
+            drops them.
     """
 
     data: bytes
@@ -54,6 +62,7 @@ class RepairedMidi:
     bad_key_signature: bool
     bad_tempo: bool
     tempo_events: int
+    zero_length_notes: int = 0
 
 
 class _Reader:
@@ -229,6 +238,68 @@ def _release_held_notes(events: list[tuple[int, bytes]], dropped: Counter) -> li
     return [*events[:-1], (delta, offs[0]), *((0, off) for off in offs[1:]), (0, end)]
 
 
+def _smpte_timing(division: int) -> tuple[int, int, str]:
+    """Ticks per quarter note and tempo that keep a SMPTE-timed file's seconds.
+
+    The file's delta times are doubled (see :func:`_in_beats`), so that one
+    quarter note of ``frames x ticks per frame`` ticks lasts half a second: 120
+    per minute, the tempo MIDI assumes (29.97 frames per second: a tempo 0.1%
+    slower than 120).
+
+    Returns:
+        Ticks per quarter note, microseconds per quarter note, and the division
+        in words.
+
+    Raises:
+        PieceError: A frame rate the standard does not define, or 0 ticks per frame.
+    """
+    code, ticks_per_frame = 256 - (division >> 8), division & 0xFF
+    if code not in _SMPTE_FRAMES_PER_SECOND or not ticks_per_frame:
+        raise PieceError(
+            f"corrupt MIDI: SMPTE time division of {code} frames per second and "
+            f"{ticks_per_frame} ticks per frame (the standard allows 24, 25, 29.97 and 30 "
+            "frames of at least 1 tick)"
+        )
+    nominal = 30 if code == 29 else code
+    tempo = round(_DEFAULT_TEMPO * nominal / _SMPTE_FRAMES_PER_SECOND[code])
+    rate = f"{_SMPTE_FRAMES_PER_SECOND[code]:.5g} frames per second"
+    return nominal * ticks_per_frame, tempo, f"{rate} x {ticks_per_frame} ticks per frame"
+
+
+def _in_beats(tracks: list[list[tuple[int, bytes]]], tempo: int) -> list:
+    """SMPTE-timed tracks with doubled delta times, their tempo events dropped.
+
+    The first track starts with one tempo event of ``tempo`` microseconds per
+    quarter note (see :func:`_smpte_timing`).
+    """
+    first = (0, bytes([0xFF, _TEMPO, 3]) + tempo.to_bytes(3, "big"))
+    timed = []
+    for index, events in enumerate(tracks):
+        kept, carried = [first] if index == 0 else [], 0
+        for delta, event in events:
+            if event[:2] == bytes([0xFF, _TEMPO]):
+                carried += delta
+                continue
+            kept.append((2 * (carried + delta), event))
+            carried = 0
+        timed.append(kept)
+    return timed
+
+
+def _zero_length_notes(events: list[tuple[int, bytes]]) -> int:
+    """Counts a track's notes released at the very tick they start (pretty_midi drops them)."""
+    started: dict[tuple[int, int], int] = {}
+    count = tick = 0
+    for delta, event in events:
+        tick += delta
+        kind, key = event[0] >> 4, (event[0] & 0x0F, event[1] if len(event) > 1 else -1)
+        if kind == 0x9 and event[2] > 0:
+            started.setdefault(key, tick)
+        elif kind in (0x8, 0x9) and key in started:
+            count += started.pop(key) == tick
+    return count
+
+
 def repair_midi(data: bytes) -> RepairedMidi:
     """Checks a MIDI file's structure and drops the events a parser would choke on.
 
@@ -248,8 +319,7 @@ def repair_midi(data: bytes) -> RepairedMidi:
     if not 6 <= header_length <= len(data) - 8:
         raise PieceError(f"corrupt MIDI: bad header chunk length {header_length} (expected 6)")
     midi_format, declared, division = struct.unpack(">HHH", data[8:14])
-    if division & 0x8000:
-        raise PieceError("unsupported MIDI: SMPTE time division (only ticks per beat are read)")
+    smpte = _smpte_timing(division) if division & 0x8000 else None
     if division == 0:
         raise PieceError("corrupt MIDI: the header gives 0 ticks per quarter note")
     position = 8 + header_length
@@ -279,6 +349,7 @@ def repair_midi(data: bytes) -> RepairedMidi:
         position = end
     if not tracks:
         raise PieceError("corrupt MIDI: no track chunk (MTrk) in the file")
+    zero_length = sum(_zero_length_notes(events) for events in tracks)
     repairs = [
         (
             f"{count} empty track(s) ({examples[name]})"
@@ -295,6 +366,22 @@ def repair_midi(data: bytes) -> RepairedMidi:
         repairs.append(f"the header declares {declared} track(s); the file holds {len(tracks)}")
     if other_chunks:
         repairs.append(f"ignored {other_chunks} chunk(s) that are not tracks")
+    if midi_format == 2 and len(tracks) > 1:
+        repairs.append(
+            f"format 2 (independent patterns): its {len(tracks)} tracks are played together"
+        )
+    if zero_length:
+        repairs.append(
+            f"{zero_length} zero-length note(s) (released at the tick they start): not played"
+        )
+    if smpte is not None:
+        division, tempo, description = smpte
+        repairs.append(
+            f"SMPTE time division ({description}): read in seconds; "
+            f"{tempos} tempo event(s) ignored, as the standard says (tempo not stated)"
+        )
+        tracks = _in_beats(tracks, tempo)
+        tempos = 0
     if not repairs:
         return RepairedMidi(data, [], False, False, tempos)
     body = bytearray(b"MThd" + struct.pack(">LHHH", 6, midi_format, len(tracks), division))
@@ -302,5 +389,5 @@ def repair_midi(data: bytes) -> RepairedMidi:
         chunk = b"".join(_encode_number(delta) + event for delta, event in events)
         body += b"MTrk" + struct.pack(">L", len(chunk)) + chunk
     return RepairedMidi(
-        bytes(body), repairs, "key signature" in dropped, "tempo" in dropped, tempos
+        bytes(body), repairs, "key signature" in dropped, "tempo" in dropped, tempos, zero_length
     )

@@ -14,7 +14,7 @@ from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import compiled_log_mel
 from tfembed.features.pianoroll import frame_of, piano_roll
 from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
-from tfembed.preparation.midi import CleanedSequence, clean_sequence, read_midi
+from tfembed.preparation.midi import CleanedSequence, clean_sequence, parse_midi
 from tfembed.preparation.render import render_piano, render_piano_quietly
 
 SILENCE_MARGIN = 1.0
@@ -112,13 +112,29 @@ def piece_mel(
     return compiled_log_mel(grid)(audio).numpy()[:num_frames]
 
 
+@dataclasses.dataclass(frozen=True)
+class MidiFrames:
+    """A MIDI file's frames in one domain, and what reading it changed.
+
+    Attributes:
+        frames: float32 ``[frames, bins]``.
+        cut_at_seconds: The length the piece was cut at (``None`` when it is
+            shorter than the cap).
+        repairs: What was dropped or reinterpreted to read the file, one line each.
+    """
+
+    frames: np.ndarray
+    cut_at_seconds: float | None
+    repairs: list[str]
+
+
 def midi_features(
     path: str | os.PathLike,
     domain: str,
     grid: FrameGrid,
     soundfont: str | os.PathLike,
     max_seconds: float = math.inf,
-) -> tuple[np.ndarray, float | None]:
+) -> MidiFrames:
     """Reads a MIDI file and returns its frames in one domain, exactly as preparation does.
 
     The file is parsed and cleaned like a prepared piece, then rendered and turned
@@ -134,16 +150,15 @@ def midi_features(
         max_seconds: Longer pieces are cut here, as in preparation.
 
     Returns:
-        float32 ``[frames, bins]``, and the length the piece was cut at (``None``
-        when it is shorter than ``max_seconds``).
+        The frames, the length the piece was cut at and the file's repairs.
 
     Raises:
         PieceError: The file is unreadable, not MIDI, corrupt, has no pitched notes
             or has every note outside the piano roll's pitches (preparation
             refuses such a piece; a roll model would embed an empty roll).
     """
-    sequence, _ = read_midi(path)
-    cleaned = clean_sequence(sequence, max_seconds)
+    parsed = parse_midi(path)
+    cleaned = clean_sequence(parsed.sequence, max_seconds)
     notes_out_of_range(cleaned.sequence, grid)
     num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
     if domain == "mel":
@@ -152,7 +167,7 @@ def midi_features(
         frames = piano_roll(cleaned.sequence, grid, num_frames).astype(np.float32)
     else:
         raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
-    return frames, cleaned.cut_at_seconds
+    return MidiFrames(frames, cleaned.cut_at_seconds, parsed.repairs)
 
 
 def prepare_piece(
