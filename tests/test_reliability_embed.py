@@ -255,6 +255,31 @@ def test_channels_first_audio_is_refused_not_embedded_as_two_samples() -> None:
         model.embed_audio(stereo.T, 22050)  # was one padded window of 2 samples
 
 
+@pytest.mark.parametrize(
+    ("suffix", "kind", "subtype"),
+    [
+        (".aiff", "AIFF", "PCM_16"),
+        (".aif", "AIFF", "FLOAT"),
+        (".opus", "OGG", "OPUS"),
+        (".oga", "OGG", None),
+    ],
+)
+def test_aiff_and_ogg_opus_decode_as_the_tone_they_hold(
+    tmp_path: Path, suffix: str, kind: str, subtype: str | None
+) -> None:
+    rate = 48000
+    wave_form = np.sin(2 * np.pi * 440 * np.arange(2 * rate) / rate) * 0.7
+    path = tmp_path / f"tone{suffix}"
+    soundfile.write(path, wave_form, rate, format=kind, subtype=subtype)
+
+    decoded = read_audio(path, 16000)
+
+    assert abs(len(decoded) - 32000) <= 400  # lossy codecs may pad a few milliseconds
+    spectrum = np.abs(np.fft.rfft(decoded[:32000] if len(decoded) >= 32000 else decoded))
+    assert np.argmax(spectrum) * 16000 / (2 * len(spectrum) - 2) == pytest.approx(440, abs=2)
+    assert np.sqrt(np.mean(decoded[4000:28000] ** 2)) == pytest.approx(0.7 / np.sqrt(2), rel=0.05)
+
+
 def test_a_truncated_flac_or_ogg_is_called_damaged_or_truncated(tmp_path: Path) -> None:
     samples = (0.3 * np.sin(np.arange(5 * 16000) * 0.05)).astype(np.float32)
     messages = {}

@@ -21,8 +21,9 @@ from tfembed.errors import PieceError
 from tfembed.files import check_regular_file
 from tfembed.native import native_stderr
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
-"""File suffixes decoded as audio (case-insensitive)."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc")
+"""File suffixes decoded as audio (case-insensitive): WAV, FLAC, MP3, Ogg (Vorbis or
+Opus) and AIFF, all read by libsndfile."""
 
 SILENT_PEAK = 2.0**-15
 """Audio whose loudest sample is no louder (one step of 16-bit audio, -90 dB) is silent."""
@@ -128,8 +129,8 @@ class AudioFile:
     Files are decoded with libsndfile (``soundfile``) when it can open them:
     every WAV encoding (8-, 16-, 24- and 32-bit integers, 32- and 64-bit floats,
     mu-law, ADPCM), a WAV whose header gives wrong lengths (as a recorder that
-    stopped early or a streaming encoder leaves them), FLAC, Ogg Vorbis and, with
-    libsndfile 1.1 or later, MP3. Others go to tensorflow-io, which reads 32-bit
+    stopped early or a streaming encoder leaves them), AIFF, FLAC, Ogg Vorbis and,
+    with libsndfile 1.1 or later, Ogg Opus and MP3. Others go to tensorflow-io, which reads 32-bit
     integer WAV as floats (garbage) and refuses the rest of these.
 
     Attributes:
@@ -139,7 +140,7 @@ class AudioFile:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        """Opens an audio file (WAV, FLAC, MP3, Ogg Vorbis).
+        """Opens an audio file (see :data:`AUDIO_SUFFIXES`).
 
         Raises:
             PieceError: The file is unreadable, of an unsupported type, not a
