@@ -501,6 +501,21 @@ def test_a_riff_midi_file_named_mid_is_read(tmp_path: Path) -> None:
         parse_midi(no_data)
 
 
+def test_rmi_and_smf_files_in_a_folder_are_prepared(tmp_path: Path) -> None:
+    midi = tmp_path / "midi" / "alpha"
+    plain = write_raw_midi(tmp_path / "plain.mid", scale_notes(7.0)).read_bytes()
+    midi.mkdir(parents=True)
+    (midi / "windows.RMI").write_bytes(_riff((b"data", plain)))
+    (midi / "standard.smf").write_bytes(plain)
+    out = tmp_path / "out"
+
+    assert prepare_main(["--midi_dir", str(tmp_path / "midi"), "--out", str(out)]) == 0
+
+    pieces = read_manifest(out)["pieces"]
+    assert sorted(Path(piece["file"]).name for piece in pieces) == ["standard.smf", "windows.RMI"]
+    assert [piece["clips"] for piece in pieces] == [2, 2]
+
+
 def _four_notes_midi(path: Path, ticks: int, tempo: int) -> bytes:
     """Four 1,000-tick notes every 1,500 ticks after a tempo event; returns the bytes."""
     track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])

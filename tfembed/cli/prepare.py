@@ -18,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
         "Rerun the same command to resume an interrupted run.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--midi_dir", help="folder of MIDI files (.mid, .midi, .kar), recursive")
+    source.add_argument(
+        "--midi_dir", help="folder of MIDI files (.mid, .midi, .kar, .smf, .rmi), recursive"
+    )
     source.add_argument(
         "--corpus", choices=["music21"], help="the score corpus shipped with music21 (no download)"
     )

@@ -42,7 +42,7 @@ from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
-from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, list_midi_dir
+from tfembed.preparation.sources import MIDI_SUFFIXES, MUSIC21_ORIGIN, Piece, list_midi_dir
 from tfembed.preparation.splits import assign_splits, work_of, works_per_split
 from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
 from tfembed.versions import tool_versions
@@ -441,7 +441,7 @@ def prepare(
     for problem in listing_problems:
         print(f"skipped {problem['file']}: {problem['problem']}", file=sys.stderr)
     if not pieces:
-        raise PrepareError(f"no MIDI files (.mid, .midi, .kar) found in {midi_dir}")
+        raise PrepareError(f"no MIDI files ({', '.join(MIDI_SUFFIXES)}) found in {midi_dir}")
     pieces = assign_splits(pieces)
     run_options = {
         "format_version": FORMAT_VERSION,

@@ -13,8 +13,9 @@ from tfembed.dataset.manifest import ALL_SPLITS
 from tfembed.errors import TfembedError
 from tfembed.files import find_files
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-"""File suffixes taken as MIDI (case-insensitive)."""
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf", ".rmi")
+"""File suffixes taken as MIDI (case-insensitive): Standard MIDI Files, karaoke files
+and RIFF MIDI (Windows' ``.rmi``, unwrapped when read)."""
 
 MUSIC21_ORIGIN = "music21"
 MIDI_ORIGIN = "midi"
