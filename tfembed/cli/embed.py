@@ -7,6 +7,8 @@ below ``OUT/<folder name>/``) holds ``embedding`` ``[clips, 128]``,
 and ``piece_embedding`` ``[128]`` (mean of the unpadded windows).
 ``OUT/index.json`` maps every input to its output or to the reason it failed.
 The exit status is 1 if any input failed, after all the others are done.
+Rerunning an interrupted command resumes it: inputs already embedded with the
+same model and settings, and unchanged since, are not embedded again.
 """
 
 from __future__ import annotations
@@ -77,80 +79,141 @@ def embed_files(
 ) -> dict[str, Any]:
     """Embeds files and folders into ``out``; returns the index (also written there).
 
+    An input already embedded into ``out`` by an earlier run with the same model
+    and settings, unchanged since and whose output is still there, is not
+    embedded again (:mod:`tfembed.inference.resume`): rerunning an interrupted
+    command resumes it. One run at a time may write into ``out``.
+
     Args:
         embedder: A loaded :class:`tfembed.inference.embedder.Embedder`.
         inputs: MIDI files, audio files and folders of them.
         out: Output folder.
         hop_seconds: Seconds between window starts (default: one clip).
+
+    Raises:
+        LockError: Another run is writing into ``out``.
     """
+    from tfembed.locking import hold_lock
+
+    out = Path(out)
+    with hold_lock(out, "embedding run"):
+        return _embed_files_locked(embedder, inputs, out, hop_seconds)
+
+
+def _settings(embedder, hop_seconds: float | None) -> dict[str, Any]:
+    """What the outputs depend on besides the inputs."""
+    from tfembed.inference.resume import model_identity
+
+    return {
+        "saved_model": str(embedder.path.resolve()),
+        "model_identity": model_identity(embedder.path),
+        "hop_seconds": hop_seconds if hop_seconds is not None else embedder.grid.clip_seconds,
+        "max_piece_seconds": embedder.max_midi_seconds,
+        "soundfont": embedder.soundfont_name(),
+    }
+
+
+def _embed_files_locked(
+    embedder, inputs: list[str], out: Path, hop_seconds: float | None
+) -> dict[str, Any]:
     from tqdm import tqdm
 
     from tfembed.atomic import write_json_atomically, write_npz_atomically
     from tfembed.errors import PieceError
     from tfembed.inference.audio import AUDIO_SUFFIXES
+    from tfembed.inference.resume import Journal, input_stamp
 
-    out = Path(out)
     listed = _inputs(inputs)
+    settings = _settings(embedder, hop_seconds)
+    journal = Journal(out, settings)
     entries = []
-    total_clips = 0
+    total_clips = resumed = 0
     started = time.perf_counter()
     bar = tqdm(listed, unit="file", desc="embed", dynamic_ncols=True, disable=None)
-    for path, output, problem in bar:
-        entry: dict[str, Any] = {"input": str(path)}
-        if problem is None:
-            try:
-                if path.suffix.lower() in AUDIO_SUFFIXES:
-                    result = embedder.embed_audio_file(path, hop_seconds)
-                else:
-                    result = embedder.embed_midi(path, hop_seconds)
-            except PieceError as error:
-                problem = str(error)
-            except Exception as error:  # one bad file must not stop the others
-                problem = f"unexpected {type(error).__name__}: {error}"
-        if problem is not None:
-            bar.write(f"tfembed-embed: failed {path}: {problem}", file=sys.stderr)
-            entry.update(status="failed", error=problem)
+    try:
+        for path, output, problem in bar:
+            entry: dict[str, Any] = {"input": str(path)}
+            earlier = journal.reusable(path, output) if problem is None else None
+            if earlier is not None:
+                entries.append(earlier)
+                total_clips += earlier["clips"]
+                resumed += 1
+                continue
+            if problem is None:
+                try:
+                    entry.update(input_stamp(path))
+                    if path.suffix.lower() in AUDIO_SUFFIXES:
+                        result = embedder.embed_audio_file(path, hop_seconds)
+                    else:
+                        result = embedder.embed_midi(path, hop_seconds)
+                except PieceError as error:
+                    problem = str(error)
+                except OSError as error:
+                    problem = f"cannot read the file: {error.strerror or error}"
+                except Exception as error:  # one bad file must not stop the others
+                    problem = f"unexpected {type(error).__name__}: {error}"
+            if problem is not None:
+                bar.write(f"tfembed-embed: failed {path}: {problem}", file=sys.stderr)
+                entry.update(status="failed", error=problem)
+                entries.append(entry)
+                continue
+            write_npz_atomically(out / output, result.arrays())
+            _add_notes(bar, embedder, path, result, entry)
+            entry.update(
+                status="done",
+                output=output.as_posix(),
+                clips=len(result.timestamps),
+                padded_clips=int(result.padded.sum()),
+            )
+            journal.record(entry)
             entries.append(entry)
-            continue
-        write_npz_atomically(out / output, result.arrays())
-        clips = len(result.timestamps)
-        padded = int(result.padded.sum())
-        total_clips += clips
-        if padded == clips:
-            bar.write(
-                f"tfembed-embed: note: {path} is shorter than one clip "
-                f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
-                file=sys.stderr,
-            )
-        for repair in result.repairs:
-            bar.write(f"tfembed-embed: note: {path}: {repair}", file=sys.stderr)
-        if result.repairs:
-            entry["repairs"] = list(result.repairs)
-        if result.cut_at_seconds is not None:
-            bar.write(
-                f"tfembed-embed: note: {path} is longer than --max_piece_seconds: "
-                f"cut at {result.cut_at_seconds:.0f} s",
-                file=sys.stderr,
-            )
-            entry["cut_at_seconds"] = result.cut_at_seconds
-        entry.update(status="done", output=output.as_posix(), clips=clips, padded_clips=padded)
-        entries.append(entry)
-        bar.set_postfix(clips_per_s=f"{total_clips / (time.perf_counter() - started):.1f}")
-    bar.close()
+            total_clips += entry["clips"]
+            bar.set_postfix(clips_per_s=f"{total_clips / (time.perf_counter() - started):.1f}")
+    finally:
+        bar.close()
+        journal.close(finished=len(entries) == len(listed))
+    if resumed:
+        print(
+            f"tfembed-embed: resumed: {resumed} of {len(listed)} inputs were already embedded "
+            f"in {out} with the same model and settings, and unchanged",
+            file=sys.stderr,
+        )
     seconds = time.perf_counter() - started
     index = {
-        "saved_model": str(embedder.path.resolve()),
+        **{key: settings[key] for key in ("saved_model", "hop_seconds")},
         "domain": embedder.domain,
-        "hop_seconds": hop_seconds if hop_seconds is not None else embedder.grid.clip_seconds,
         "clip_seconds": embedder.grid.clip_seconds,
+        "settings": settings,
         "files": entries,
         "done": sum(entry["status"] == "done" for entry in entries),
         "failed": sum(entry["status"] == "failed" for entry in entries),
+        "resumed": resumed,
         "clips": total_clips,
         "wall_seconds": round(seconds, 3),
     }
     write_json_atomically(out / INDEX_NAME, index)
     return index
+
+
+def _add_notes(bar, embedder, path: Path, result, entry: dict[str, Any]) -> None:
+    """Prints what a user should know about an embedded input and records it in its entry."""
+    for repair in result.repairs:
+        bar.write(f"tfembed-embed: note: {path}: {repair}", file=sys.stderr)
+    if result.repairs:
+        entry["repairs"] = list(result.repairs)
+    if result.padded.all():
+        bar.write(
+            f"tfembed-embed: note: {path} is shorter than one clip "
+            f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
+            file=sys.stderr,
+        )
+    if result.cut_at_seconds is not None:
+        bar.write(
+            f"tfembed-embed: note: {path} is longer than --max_piece_seconds: "
+            f"cut at {result.cut_at_seconds:.0f} s",
+            file=sys.stderr,
+        )
+        entry["cut_at_seconds"] = result.cut_at_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     except (TfembedError, ValueError) as error:
         print(f"tfembed-embed: error: {error}", file=sys.stderr)
         return 1
-    index = embed_files(embedder, args.inputs, args.out, args.hop)
+    try:
+        index = embed_files(embedder, args.inputs, args.out, args.hop)
+    except TfembedError as error:  # another run holds --out
+        print(f"tfembed-embed: error: {error}", file=sys.stderr)
+        return 1
     rate = index["clips"] / index["wall_seconds"] if index["wall_seconds"] else 0.0
     print(
         f"embedded {index['done']} of {index['done'] + index['failed']} inputs "

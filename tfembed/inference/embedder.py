@@ -199,6 +199,21 @@ class Embedder:
             piece_embedding=whole.mean(axis=0),
         )
 
+    def soundfont_name(self) -> str | None:
+        """The soundfont MIDI files are rendered with.
+
+        ``None`` for a piano-roll model, or when none is found (audio needs none;
+        a MIDI file then fails with the reason).
+        """
+        if self.domain != "mel":
+            return None
+        from tfembed.preparation.render import RenderSetupError, find_soundfont
+
+        try:
+            return str(find_soundfont(self._soundfont))
+        except RenderSetupError:
+            return None
+
     def midi_frames(self, path: str | os.PathLike) -> MidiFrames:
         """A MIDI file's frames in the model's domain, as preparation computes them.
 
