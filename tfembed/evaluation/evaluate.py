@@ -612,8 +612,10 @@ def _against_random_tower(
 ) -> dict[str, Any]:
     """Each model row against the random tower of its domain, per task's main metric.
 
-    ``better`` compares the values; ``p_value`` is the one-sided paired-bootstrap
-    p-value of "the model is better" (not corrected for the number of checks).
+    The main metric of every probe task is checked for the MLP head and for the
+    linear probe (``linear_`` metrics). ``better`` compares the values;
+    ``p_value`` is the one-sided paired-bootstrap p-value of "the model is
+    better" (not corrected for the number of checks).
     """
     checks = {}
     domain_of = {model.name: model.domain for model in models}
@@ -629,8 +631,9 @@ def _against_random_tower(
         if baseline is None:
             continue
         better, p_values = {}, {}
-        for metric in ("rank_am", *(task.metrics[0] for task in probe_tasks(1))):
-            if metric not in scores.metrics[variant]:
+        main_metrics = [task.metrics[0] for task in probe_tasks(1)]
+        for metric in ("rank_am", *main_metrics, *(f"linear_{name}" for name in main_metrics)):
+            if metric not in scores.metrics[variant] or metric not in scores.draws[variant]:
                 continue
             sign = 1.0 if METRIC_DIRECTIONS[metric] else -1.0
             own, theirs = scores.metrics[variant][metric], scores.metrics[baseline][metric]

@@ -205,8 +205,8 @@ def markdown(report: dict[str, Any]) -> str:
     if report["against_random_tower"]:
         lines += [
             "",
-            "Against the same tower with random weights (main metric per task; "
-            "one-sided paired-bootstrap p, uncorrected):",
+            "Against the same tower with random weights (main metric per task, MLP head "
+            "and linear probe; one-sided paired-bootstrap p, uncorrected):",
             "",
         ]
         for name, check in report["against_random_tower"].items():
