@@ -51,8 +51,8 @@ def _run(command: list[str]) -> float:
 
 
 def _cell(metric: str, value: dict[str, float] | None, bold: bool = False) -> str:
-    """The mean alone (the paper gives no spread), formatted as in report.md."""
-    return format_value(metric, value and {"mean": value["mean"], "std": 0.0}, bold)
+    """Mean and spread over training and probe seeds, formatted as in report.md."""
+    return format_value(metric, value, bold)
 
 
 def _ordering(values: dict[str, float], higher_is_better: bool) -> list[str]:
@@ -62,8 +62,9 @@ def _ordering(values: dict[str, float], higher_is_better: bool) -> list[str]:
 def _agreement(metrics: dict[str, dict], significance: dict[str, dict]) -> list[str]:
     """One line per column: the paper's order of the variants, ours, and whether they agree.
 
-    Our winners are the best variant and those not significantly worse than it;
-    the paper's best "agrees" when it is among them.
+    Our winners are the best variant and those not significantly worse than it
+    (the significance test also takes in the baselines, named when one of them
+    is among the best); the paper's best "agrees" when it is among them.
     """
     lines = []
     for position, (header, metric, higher) in enumerate(COLUMNS):
@@ -73,7 +74,9 @@ def _agreement(metrics: dict[str, dict], significance: dict[str, dict]) -> list[
             continue
         paper_order = _ordering({name: PAPER[name][position] for name in VARIANTS}, higher)
         our_order = _ordering(ours, higher)
-        winners = significance.get(metric, {}).get("winners")
+        tested = significance.get(metric, {}).get("winners")
+        winners = None if tested is None else [name for name in tested if name in VARIANTS]
+        baselines = [] if tested is None else [name for name in tested if name not in VARIANTS]
         if paper_order == our_order:
             verdict = "same order"
         elif paper_order[0] == our_order[0]:
@@ -82,8 +85,12 @@ def _agreement(metrics: dict[str, dict], significance: dict[str, dict]) -> list[
             verdict = "different best; not tested for significance (too few test pieces)"
         elif paper_order[0] in winners:
             verdict = f"paper's best is among our statistically tied best ({', '.join(winners)})"
-        else:
+        elif winners:
             verdict = f"disagrees: our best are {', '.join(winners)}"
+        else:
+            verdict = "disagrees: no variant is among the best"
+        if baselines:
+            verdict += f"; among the best rows are baselines too ({', '.join(baselines)})"
         lines.append(
             f"- {header}: paper {' > '.join(paper_order)}; ours {' > '.join(our_order)} "
             f"-> {verdict}"
@@ -120,10 +127,12 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
         "",
         f"Command: `{command}`",
         "",
-        "Ours: default corpus test split; probe metrics are means over "
-        f"{report['seeds']} probe seeds; bold = best or not significantly worse "
-        "(piece bootstrap, Bonferroni). Paper: its Table 1 (a different, larger "
-        "dataset, so the numbers are not directly comparable; the orderings are).",
+        "Ours: default corpus test split; mean ± spread over the training seeds "
+        f"and {report['seeds']} probe seeds (MLP head); bold = best or not "
+        "significantly worse, variants and baselines together (paired bootstrap "
+        "over test works, training seeds resampled, Bonferroni). Paper: its Table 1 "
+        "(a different, larger dataset, so the numbers are not directly comparable; "
+        "the orderings are).",
         "",
         header,
         "|---|" + "---:|" * len(COLUMNS),
@@ -140,8 +149,12 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
         )
     for row in report["rows"]:
         if row["kind"] != "model":
-            cells = [_cell(metric, metrics[row["name"]].get(metric)) for _, metric, _ in COLUMNS]
-            lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+            name = row["name"]
+            cells = [
+                _cell(metric, metrics[name].get(metric), name in winners.get(metric, ()))
+                for _, metric, _ in COLUMNS
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Where our ranking of the four variants agrees with the paper's:", ""]
     lines += _agreement(metrics, report["significance"])
     lines += ["", _mel_versus_symbolic(metrics, report["significance"]), ""]
@@ -153,6 +166,23 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
         json.dumps({"paper": PAPER, "ours": metrics, "timings_seconds": timings}, indent=1)
     )
     return markdown
+
+
+def _evaluation_is_current(evaluation: Path, exports: list[Path], seeds: int) -> bool:
+    """Whether ``evaluation`` holds a report of exactly these exports, newer than each."""
+    try:
+        report = json.loads((evaluation / "report.json").read_text())
+        written = (evaluation / "report.json").stat().st_mtime
+        newest = max((path / "metadata.json").stat().st_mtime for path in exports)
+    except (OSError, ValueError):
+        return False
+    evaluated = {
+        Path(export["saved_model"]).resolve()
+        for row in report.get("rows", ())
+        for export in row.get("exports", ())
+    }
+    wanted = {path.resolve() for path in exports}
+    return report.get("seeds") == seeds and evaluated == wanted and written > newest
 
 
 def main() -> int:
@@ -225,11 +255,17 @@ def main() -> int:
                 ]
             )
     evaluation = out / "eval"
+    exports = [  # the exports of one variant's seeds make one row
+        out / f"{variant.lower()}-seed{seed}" / "saved_model"
+        for variant in VARIANTS
+        for seed in range(args.train_seeds)
+    ]
     command = [str(bin_dir / "tfembed-eval"), "--data", str(data), "--out", str(evaluation)]
-    for variant in VARIANTS:  # the exports of one variant's seeds make one row
-        for seed in range(args.train_seeds):
-            command += ["--saved_model", str(out / f"{variant.lower()}-seed{seed}" / "saved_model")]
-    timings["evaluate"] = _run([*command, "--seeds", str(args.seeds)])
+    command += [part for path in exports for part in ("--saved_model", str(path))]
+    if _evaluation_is_current(evaluation, exports, args.seeds):
+        print(f"evaluation {evaluation} is up to date with the exports: reused", flush=True)
+    else:
+        timings["evaluate"] = _run([*command, "--seeds", str(args.seeds)])
     report = json.loads((evaluation / "report.json").read_text())
     invocation = "python tools/reproduce_table1.py " + " ".join(sys.argv[1:])
     print(write_table(report, out, timings, invocation.strip()))
