@@ -97,13 +97,18 @@ def test_significance_marks_the_best_row_models_and_baselines_together(report_di
             assert report["metrics"][name][metric]["se"] >= 0
 
 
-def test_each_model_is_checked_against_its_random_tower_with_both_probes(report_dir) -> None:
+@pytest.mark.parametrize(
+    ("key", "kind"), [("against_random_tower", "random tower"), ("against_hand_made", "hand-made")]
+)
+def test_each_model_is_checked_against_its_baselines_with_both_probes(
+    report_dir, key: str, kind: str
+) -> None:
     report = json.loads((report_dir / "report.json").read_text())
-    checks = report["against_random_tower"]
+    checks = report[key]
     assert checks
     for name, check in checks.items():
         domain = name.split("(")[-1].rstrip(")")
-        assert check["baseline"] == f"random tower ({domain})"
+        assert check["baseline"] == f"{kind} ({domain})"
         main = {"composer_micro_f1", "key_micro_f1", "density_mae"}
         assert {"rank_am"} | main | {f"linear_{metric}" for metric in main} <= set(check["better"])
         for metric, better in check["better"].items():
@@ -112,7 +117,8 @@ def test_each_model_is_checked_against_its_random_tower_with_both_probes(report_
             theirs = report["metrics"][check["baseline"]][metric]["mean"]
             assert better == (sign * (own - theirs) > 0)
             assert 0 < check["p_values"][metric] <= 1
-    assert "MLP head and linear probe; one-sided" in (report_dir / "report.md").read_text()
+    heading = "with random weights" if kind == "random tower" else "hand-made features of"
+    assert f"{heading}" in (report_dir / "report.md").read_text()
 
 
 def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_models, tiny_dataset):

@@ -587,7 +587,8 @@ def evaluate(
         "metrics": metrics,
         "export_metrics": per_export,
         "significance": significance,
-        "against_random_tower": _against_random_tower(models, variants, others, scores),
+        "against_random_tower": _against_baseline("random tower", models, variants, others, scores),
+        "against_hand_made": _against_baseline("hand-made", models, variants, others, scores),
         "plots": [
             plot.name
             for plot in (
@@ -604,13 +605,17 @@ def evaluate(
     return report
 
 
-def _against_random_tower(
+def _against_baseline(
+    kind: str,
     models: list[Featurizer],
     variants: dict[str, list[str]],
     others: list[Featurizer],
     scores: _Scores,
 ) -> dict[str, Any]:
-    """Each model row against the random tower of its domain, per task's main metric.
+    """Each model row against the baseline of one kind in its domain, per task's main metric.
+
+    ``kind`` is ``"random tower"`` (the same tower with random weights) or
+    ``"hand-made"`` (the hand-made features).
 
     The main metric of every probe task is checked for the MLP head and for the
     linear probe (``linear_`` metrics). ``better`` compares the values;
@@ -624,7 +629,7 @@ def _against_random_tower(
             (
                 row.name
                 for row in others
-                if row.kind == "random tower" and row.domain == domain_of[members[0]]
+                if row.kind == kind and row.domain == domain_of[members[0]]
             ),
             None,
         )

@@ -202,14 +202,20 @@ def markdown(report: dict[str, Any]) -> str:
         )
     for task, reason in report["skipped_tasks"].items():
         lines.append(f"- {task} skipped: {reason}")
-    if report["against_random_tower"]:
+    against = (
+        ("against_random_tower", "the same tower with random weights"),
+        ("against_hand_made", "the hand-made features of the same domain"),
+    )
+    for key, what in against:
+        if not report.get(key):
+            continue
         lines += [
             "",
-            "Against the same tower with random weights (main metric per task, MLP head "
-            "and linear probe; one-sided paired-bootstrap p, uncorrected):",
+            f"Against {what} (main metric per task, MLP head and linear probe; "
+            "one-sided paired-bootstrap p, uncorrected):",
             "",
         ]
-        for name, check in report["against_random_tower"].items():
+        for name, check in report[key].items():
             outcomes = [
                 f"{metric} {'better' if won else 'not better'} (p {check['p_values'][metric]:.3f})"
                 for metric, won in check["better"].items()
