@@ -180,7 +180,8 @@ def _embed_files_locked(
         )
     seconds = time.perf_counter() - started
     index = {
-        **{key: settings[key] for key in ("saved_model", "hop_seconds")},
+        "saved_model": settings["saved_model"],
+        "hop_seconds": settings["hop_seconds"],
         "domain": embedder.domain,
         "clip_seconds": embedder.grid.clip_seconds,
         "settings": settings,

@@ -214,22 +214,29 @@ def _release_held_notes(events: list[tuple[int, bytes]], dropped: Counter) -> li
     """Ends the notes a track never releases at its end, as a synthesizer plays them.
 
     pretty_midi drops a note without a note-off, so a file that never sends one
-    (some sequencers and trackers) read as having no notes at all.
+    (some sequencers and trackers) read as having no notes at all. It also drops
+    a note released at the tick it starts; those are counted.
 
     Args:
         events: A track's ``[(delta, event bytes)]``, ending with its end of track.
-        dropped: Counts of repairs; ``unreleased note`` is added to.
+        dropped: Counts of repairs; ``unreleased note`` and ``zero-length note``
+            are added to.
 
     Returns:
         The events, with a note-off for every key still held just before the end.
     """
-    held: set[tuple[int, int]] = set()
-    for _, event in events:
+    held: dict[tuple[int, bytes], int] = {}  # key -> tick it started at
+    tick = 0
+    for delta, event in events:
+        tick += delta
         kind, key = event[0] >> 4, (event[0] & 0x0F, event[1:2])
         if kind == 0x9 and event[2] > 0:
-            held.add(key)
-        elif kind in (0x8, 0x9):
-            held.discard(key)
+            held.setdefault(key, tick)
+        elif kind in (0x8, 0x9) and key in held and held.pop(key) == tick:
+            dropped["zero-length note"] += 1
+    zero_length_at_end = sum(start == tick for start in held.values())
+    if zero_length_at_end:
+        dropped["zero-length note"] += zero_length_at_end
     if not held:
         return events
     dropped["unreleased note"] += len(held)
@@ -286,20 +293,6 @@ def _in_beats(tracks: list[list[tuple[int, bytes]]], tempo: int) -> list:
     return timed
 
 
-def _zero_length_notes(events: list[tuple[int, bytes]]) -> int:
-    """Counts a track's notes released at the very tick they start (pretty_midi drops them)."""
-    started: dict[tuple[int, int], int] = {}
-    count = tick = 0
-    for delta, event in events:
-        tick += delta
-        kind, key = event[0] >> 4, (event[0] & 0x0F, event[1] if len(event) > 1 else -1)
-        if kind == 0x9 and event[2] > 0:
-            started.setdefault(key, tick)
-        elif kind in (0x8, 0x9) and key in started:
-            count += started.pop(key) == tick
-    return count
-
-
 def repair_midi(data: bytes) -> RepairedMidi:
     """Checks a MIDI file's structure and drops the events a parser would choke on.
 
@@ -349,7 +342,7 @@ def repair_midi(data: bytes) -> RepairedMidi:
         position = end
     if not tracks:
         raise PieceError("corrupt MIDI: no track chunk (MTrk) in the file")
-    zero_length = sum(_zero_length_notes(events) for events in tracks)
+    zero_length = dropped.pop("zero-length note", 0)  # said below, after the other repairs
     repairs = [
         (
             f"{count} empty track(s) ({examples[name]})"
