@@ -14,13 +14,13 @@ from tfembed.cli.evaluate import main as eval_main
 from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.evaluate import _row_names, neighbour_queries, variant_rows
 from tfembed.evaluation.featurizers import EvaluationError, Featurizer, handmade_featurizer
-from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.evaluation.probes import probe_tasks, train_mlp_probes
 from tfembed.evaluation.report import METRIC_DIRECTIONS
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
 from tfembed.evaluation.split_features import featurize_split
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
+from tfembed.features.handmade import mel_features, roll_features
 from tfembed.features.pianoroll import piano_roll
 
 TABLE1_METRICS = [

@@ -17,8 +17,8 @@ import keras
 import numpy as np
 
 from tfembed.errors import TfembedError
-from tfembed.evaluation.handmade import mel_features, roll_features
 from tfembed.features.framegrid import FrameGrid
+from tfembed.features.handmade import handmade_features
 from tfembed.inference.embedder import Embedder
 from tfembed.models.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
 
@@ -87,9 +87,11 @@ def random_tower_featurizer(
 
 def handmade_featurizer(domain: str, grid: FrameGrid) -> Featurizer:
     """Band statistics and chroma for mel clips; pitch and onset statistics for rolls."""
-    compute = mel_features if domain == "mel" else roll_features
     return Featurizer(
-        f"hand-made ({domain})", "hand-made", domain, lambda clips: compute(clips, grid)
+        f"hand-made ({domain})",
+        "hand-made",
+        domain,
+        lambda clips: handmade_features(clips, domain, grid),
     )
 
 

@@ -1,6 +1,6 @@
 """Pitch-class maps of the two input domains: where each mel band or roll pitch falls in the octave.
 
-Both the hand-made baseline features (:mod:`tfembed.evaluation.handmade`) and a
+Both the hand-made baseline features (:mod:`tfembed.features.handmade`) and a
 tower's optional pitch-class branch (``train.pitch_classes``) fold a clip onto the
 12 pitch classes with these maps: a roll pitch belongs to one class; a mel
 band's power spreads over the classes its filter covers (the bands resolve

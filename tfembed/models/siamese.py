@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pitch_classes import pitch_class_weights
+from tfembed.models.feature_workers import FeatureTargets, FeatureWorker
 from tfembed.models.losses import NEGATIVES, pair_loss
 from tfembed.models.towers import PitchClassBranch, build_tower
 
@@ -60,7 +61,8 @@ class SiameseModel(keras.Model):
 
     With projection heads (as in SimCLR), the loss acts on a small MLP after each
     tower; the towers' own outputs are the features that validation measures and
-    export writes.
+    export writes. With feature workers (:mod:`tfembed.models.feature_workers`),
+    training adds their weighted loss; validation measures the pair loss alone.
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class SiameseModel(keras.Model):
         smoothing: float,
         negatives: str,
         heads: tuple[keras.Model, keras.Model] | None = None,
+        workers: tuple[FeatureWorker, FeatureWorker] | None = None,
+        worker_weight: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,6 +84,8 @@ class SiameseModel(keras.Model):
         self.smoothing = smoothing
         self.negatives = negatives
         self.heads = heads
+        self.workers = workers
+        self.worker_weight = worker_weight
 
     def call(self, inputs, training: bool = False):
         """Embeds a pair ``(first, second)``; returns both float32 embeddings."""
@@ -99,10 +105,22 @@ class SiameseModel(keras.Model):
         """The loss of a batch of pairs ``(first, second)``."""
         return self.loss_of_features(*self(data, training=training))
 
+    def training_loss(self, data) -> tf.Tensor:
+        """The pair loss of a batch in training mode, plus the feature workers' weighted loss."""
+        first, second = self(data, training=True)
+        loss = self.loss_of_features(first, second)
+        if self.workers is None:
+            return loss
+        feature_losses = [
+            worker.feature_loss(clips, embedding)
+            for worker, clips, embedding in zip(self.workers, data, (first, second), strict=True)
+        ]
+        return loss + self.worker_weight * tf.add_n(feature_losses) / len(feature_losses)
+
     def train_step(self, data) -> dict[str, tf.Tensor]:
         """One Adam step on a batch of pairs; the loss is scaled under mixed precision."""
         with tf.GradientTape() as tape:
-            loss = self.pair_loss(data, training=True)
+            loss = self.training_loss(data)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
@@ -126,6 +144,7 @@ def build_siamese(
     projection: int,
     synchronized: bool = False,
     pitch_classes: bool = False,
+    feature_workers: float = 0.0,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
@@ -145,6 +164,8 @@ def build_siamese(
             load either way.
         pitch_classes: Give each tower a pitch-class branch
             (:class:`tfembed.models.towers.PitchClassBranch`).
+        feature_workers: Weight of the feature workers' loss
+            (:mod:`tfembed.models.feature_workers`); 0 for no workers.
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
@@ -170,6 +191,28 @@ def build_siamese(
             first_head if spec.shared else _projection_head(f"{spec.second}_head", size, projection)
         )
         heads = (first_head, second_head)
+    workers = None
+    if feature_workers:
+        size = int(first.output.shape[-1])
+        first_worker = FeatureWorker(
+            FeatureTargets(spec.first, grid), size, name=f"{spec.first}_worker"
+        )
+        second_worker = (
+            first_worker
+            if spec.shared
+            else FeatureWorker(
+                FeatureTargets(spec.second, grid), size, name=f"{spec.second}_worker"
+            )
+        )
+        workers = (first_worker, second_worker)
     return SiameseModel(
-        first, second, num_candidates, smoothing, negatives, heads, name=variant.lower()
+        first,
+        second,
+        num_candidates,
+        smoothing,
+        negatives,
+        heads,
+        workers,
+        feature_workers,
+        name=variant.lower(),
     )

@@ -33,6 +33,7 @@ MODEL_FIELDS = (
     "negatives",
     "projection",
     "pitch_classes",
+    "feature_workers",
 )
 """Fields that define the model: a resumed run must keep them."""
 
@@ -65,6 +66,11 @@ class TrainConfig:
             tower's output, before the head.
         pitch_classes: A pitch-class branch in each tower (the clip folded onto
             the 12 pitch classes, beside the convolutions); exported with the tower.
+        feature_workers: Weight of an auxiliary loss in which a linear worker on
+            each tower's embedding predicts the hand-made features of its clip
+            (band statistics and chroma; pitch-class histogram, onsets, polyphony),
+            as PASE does (:mod:`tfembed.models.feature_workers`); 0 for none.
+            Training-only: exports hold the towers.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -103,6 +109,7 @@ class TrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     projection: int = 0
     pitch_classes: bool = False
+    feature_workers: float = 0.0
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20
@@ -153,6 +160,10 @@ class TrainConfig:
             raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {self.negatives!r}")
         if self.projection < 0:
             raise ConfigError(f"train.projection must be 0 or a width, not {self.projection}")
+        if self.feature_workers < 0:
+            raise ConfigError(
+                f"train.feature_workers must be 0 (none) or a weight, not {self.feature_workers}"
+            )
         if self.gain_db < 0:
             raise ConfigError(f"train.gain_db must be 0 (no gain) or more, not {self.gain_db}")
         if self.mixed_precision not in PRECISIONS:

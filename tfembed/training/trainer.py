@@ -71,6 +71,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         config.projection,
         synchronized=config.distribution == "multi_worker",
         pitch_classes=config.pitch_classes,
+        feature_workers=config.feature_workers,
     )
 
 

@@ -1,5 +1,8 @@
 """Hand-made clip features: the baseline a learned embedding has to beat.
 
+The evaluation reports them as a row; training can ask the embedding to carry
+them (``train.feature_workers``, :mod:`tfembed.models.feature_workers`).
+
 * Mel clips: mean and standard deviation of each band over time, and a 12-bin
   chroma that spreads the linear power of each band over the pitch classes its
   filter covers (:mod:`tfembed.features.pitch_classes`).
@@ -14,6 +17,9 @@ import numpy as np
 
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pitch_classes import band_chroma_weights, roll_pitch_classes
+
+ROLL_FEATURES = 20
+"""Size of :func:`roll_features`."""
 
 
 def mel_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
@@ -43,7 +49,7 @@ def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
         grid: Their frame grid.
 
     Returns:
-        float32 ``[n, 20]`` features.
+        float32 ``[n, ROLL_FEATURES]`` features.
     """
     active = clips > 0
     pitches = grid.lowest_pitch + np.arange(grid.n_pitches)
@@ -78,3 +84,14 @@ def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
         axis=1,
     )
     return np.concatenate([histogram, statistics], axis=1).astype(np.float32)
+
+
+def handmade_size(domain: str, grid: FrameGrid) -> int:
+    """Size of the hand-made features of a ``mel`` or ``roll`` clip on ``grid``."""
+    return 2 * grid.n_mels + 12 if domain == "mel" else ROLL_FEATURES
+
+
+def handmade_features(clips: np.ndarray, domain: str, grid: FrameGrid) -> np.ndarray:
+    """:func:`mel_features` of ``mel`` clips, :func:`roll_features` of ``roll`` clips."""
+    compute = mel_features if domain == "mel" else roll_features
+    return compute(clips, grid)
