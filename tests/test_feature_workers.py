@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
+from tfembed.evaluation.plots import read_scalars
 from tfembed.export import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.handmade import handmade_features
@@ -72,6 +73,11 @@ def test_a_run_with_workers_trains_exports_towers_only_and_cannot_resume_without
     arguments = ["--config", "mel_sym.gin", "--config", "tiny.gin", "--data", str(tiny_dataset)]
     arguments += ["--model_dir", str(tmp_path / "run")]
     assert train_main([*arguments, "--gin_param", "train.feature_workers = 1.0"]) == 0
+    steps, total = read_scalars(tmp_path / "run" / "logs", "train/loss")
+    assert len(steps) > 0
+    _, pair = read_scalars(tmp_path / "run" / "logs", "train/pair_loss")
+    _, feature = read_scalars(tmp_path / "run" / "logs", "train/feature_loss")
+    np.testing.assert_allclose(total, pair + 1.0 * feature, rtol=1e-5)
     model, *_ = load_trained(tmp_path / "run")
     assert [worker.name for worker in model.workers] == ["mel_worker", "roll_worker"]
     out = tmp_path / "saved"

@@ -22,10 +22,12 @@ from tfembed.evaluation.split_features import SplitFeatures
 
 PROJECTED_CLIPS = 1500
 CURVES = (
-    ("train/loss", "training loss"),
-    ("validation/loss", "validation loss"),
-    ("validation/rank_at_100_am", "validation rank@100 (AM)"),
+    (("train/pair_loss", "train/loss"), "training pair loss"),
+    (("validation/loss",), "validation loss"),
+    (("validation/rank_at_100_am",), "validation rank@100 (AM)"),
 )
+"""Panels of the training curves: the tags to read, the first one a run has, and a title.
+A run with feature workers logs its pair loss apart from the sum it minimises."""
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -84,6 +86,15 @@ def read_scalars(log_dir: str | os.PathLike, tag: str) -> tuple[np.ndarray, np.n
     return steps, values
 
 
+def _first_scalars(log_dir: Path, tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_scalars` of the first of ``tags`` the run logged (empty if none)."""
+    for tag in tags:
+        steps, values = read_scalars(log_dir, tag)
+        if len(steps):
+            break
+    return steps, values
+
+
 def plot_training_curves(
     models: list[Featurizer], saved_models: list[Path], path: str | os.PathLike
 ) -> Path | None:
@@ -97,9 +108,9 @@ def plot_training_curves(
         return None
     figure = Figure(figsize=(4.5 * len(CURVES), 3.6))
     axes = figure.subplots(1, len(CURVES))
-    for axis, (tag, title) in zip(axes, CURVES, strict=True):
+    for axis, (tags, title) in zip(axes, CURVES, strict=True):
         for name, log_dir in runs:
-            steps, values = read_scalars(log_dir, tag)
+            steps, values = _first_scalars(log_dir, tags)
             if len(steps):
                 order = np.argsort(steps, kind="stable")
                 axis.plot(steps[order], values[order], label=name, linewidth=1)

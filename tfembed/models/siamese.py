@@ -105,26 +105,44 @@ class SiameseModel(keras.Model):
         """The loss of a batch of pairs ``(first, second)``."""
         return self.loss_of_features(*self(data, training=training))
 
-    def training_loss(self, data) -> tf.Tensor:
-        """The pair loss of a batch in training mode, plus the feature workers' weighted loss."""
+    def training_losses(self, data) -> dict[str, tf.Tensor]:
+        """The losses of a batch in training mode.
+
+        Returns:
+            ``loss``, what the step minimises: the pair loss, plus with feature
+            workers their weighted loss; with workers also ``pair_loss`` and
+            ``feature_loss`` (the workers' mean, unweighted).
+        """
         first, second = self(data, training=True)
         loss = self.loss_of_features(first, second)
         if self.workers is None:
-            return loss
-        feature_losses = [
-            worker.feature_loss(clips, embedding)
-            for worker, clips, embedding in zip(self.workers, data, (first, second), strict=True)
-        ]
-        return loss + self.worker_weight * tf.add_n(feature_losses) / len(feature_losses)
+            return {"loss": loss}
+        feature_loss = tf.add_n(
+            [
+                worker.feature_loss(clips, embedding)
+                for worker, clips, embedding in zip(
+                    self.workers, data, (first, second), strict=True
+                )
+            ]
+        ) / len(self.workers)
+        return {
+            "loss": loss + self.worker_weight * feature_loss,
+            "pair_loss": loss,
+            "feature_loss": feature_loss,
+        }
 
     def train_step(self, data) -> dict[str, tf.Tensor]:
-        """One Adam step on a batch of pairs; the loss is scaled under mixed precision."""
+        """One Adam step on a batch of pairs (the loss scaled under mixed precision).
+
+        Returns:
+            :meth:`training_losses` of the batch, before the step.
+        """
         with tf.GradientTape() as tape:
-            loss = self.training_loss(data)
-            scaled = self.optimizer.scale_loss(loss)
+            losses = self.training_losses(data)
+            scaled = self.optimizer.scale_loss(losses["loss"])
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
-        return {"loss": loss}
+        return losses
 
 
 def _projection_head(name: str, embedding_size: int, width: int) -> keras.Model:

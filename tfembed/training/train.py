@@ -276,7 +276,7 @@ def _loop(
             for side, domain in (("first", spec.first), ("second", spec.second)):
                 clips = getattr(validation.sample, side)[domain][:4]
                 tf.summary.image(f"examples/{side}_{domain}", clip_images(clips), step=0)
-    tracker = keras.metrics.Mean()
+    trackers: dict[str, keras.metrics.Mean] = {}
     metrics: dict[str, float] = {}
     stop = _StopRequest()
     stopped = False
@@ -285,16 +285,18 @@ def _loop(
         if step == 0 and validation.available:  # the untrained tower, a reference only
             _validate(validation, trainer, None, step)
         while step < config.steps and not stopped:
-            loss, stops = trainer.agreed_step(
+            losses, stops = trainer.agreed_step(
                 next(iterator), tf.constant(float(stop.signal_number is not None))
             )
-            tracker.update_state(loss)
+            for name, value in losses.items():
+                trackers.setdefault(name, keras.metrics.Mean()).update_state(value)
             stopped = float(stops) > 0
             step += 1
             if step % config.log_every == 0 or step == config.steps:
-                tf.summary.scalar("train/loss", tracker.result(), step=step)
+                for name, tracker in trackers.items():
+                    tf.summary.scalar(f"train/{name}", tracker.result(), step=step)
+                    tracker.reset_state()
                 tf.summary.scalar("train/learning_rate", trainer.learning_rate(), step=step)
-                tracker.reset_state()
             if step % config.validate_every == 0 or step == config.steps:
                 elapsed = time.perf_counter() - started
                 pairs_per_second = (step - started_step) * config.batch_size / elapsed

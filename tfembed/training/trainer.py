@@ -148,11 +148,11 @@ class Trainer:
     @tf.function
     def train_step(self, batch) -> tf.Tensor:
         """One optimizer step on a (distributed) batch of pairs; returns the mean loss."""
-        loss, _ = self.agreed_step(batch, tf.constant(0.0))
-        return loss
+        losses, _ = self.agreed_step(batch, tf.constant(0.0))
+        return losses["loss"]
 
     @tf.function
-    def agreed_step(self, batch, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def agreed_step(self, batch, stop: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One step that also tells every worker whether any of them was asked to stop.
 
         Args:
@@ -160,16 +160,21 @@ class Trainer:
             stop: float32 scalar, 1 when this process received SIGINT or SIGTERM.
 
         Returns:
-            The mean loss, and the sum of ``stop`` over all replicas (above 0: stop); the workers
-            of a multi-worker job stop after the same step.
+            The mean over replicas of each loss of
+            :meth:`tfembed.models.siamese.SiameseModel.training_losses` (``loss``
+            is the one minimised), and the sum of ``stop`` over all replicas (above
+            0: stop); the workers of a multi-worker job stop after the same step.
         """
         losses, stops = self.strategy.run(
-            lambda pairs: (self.model.train_step(pairs)["loss"], tf.identity(stop)),
+            lambda pairs: (self.model.train_step(pairs), tf.identity(stop)),
             args=(batch,),
         )
         self.step.assign_add(1)
-        loss = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
-        return loss, self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
+        mean = {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            for name, value in losses.items()
+        }
+        return mean, self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
 
     def learning_rate(self) -> float:
         """The optimizer's current learning rate (the schedule's value at this step)."""
