@@ -38,6 +38,15 @@ def test_targets_are_the_hand_made_features_standardised_over_the_batch(
     assert (np.abs(expected).max(axis=0) > 1.0).sum() >= 5
 
 
+def test_each_feature_group_weighs_the_same_in_the_loss() -> None:
+    weights = FeatureTargets("mel", DEFAULT_GRID).feature_weights()
+    n_mels = DEFAULT_GRID.n_mels
+    assert weights.shape == (2 * n_mels + 12,)
+    for group in (slice(0, n_mels), slice(n_mels, 2 * n_mels), slice(2 * n_mels, None)):
+        assert weights[group].sum() == pytest.approx(1 / 3)
+    assert FeatureTargets("roll", DEFAULT_GRID).feature_weights()[:12].sum() == pytest.approx(1 / 3)
+
+
 def test_training_with_workers_teaches_the_embedding_the_hand_made_features(tiny_dataset) -> None:
     keras.utils.set_random_seed(0)
     model = build_siamese(

@@ -18,9 +18,6 @@ import numpy as np
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pitch_classes import band_chroma_weights, roll_pitch_classes
 
-ROLL_FEATURES = 20
-"""Size of :func:`roll_features`."""
-
 
 def mel_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
     """Band statistics and chroma of log-mel clips.
@@ -49,7 +46,7 @@ def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
         grid: Their frame grid.
 
     Returns:
-        float32 ``[n, ROLL_FEATURES]`` features.
+        float32 ``[n, 20]`` features.
     """
     active = clips > 0
     pitches = grid.lowest_pitch + np.arange(grid.n_pitches)
@@ -86,9 +83,19 @@ def roll_features(clips: np.ndarray, grid: FrameGrid) -> np.ndarray:
     return np.concatenate([histogram, statistics], axis=1).astype(np.float32)
 
 
+def handmade_groups(domain: str, grid: FrameGrid) -> tuple[int, ...]:
+    """Sizes of the groups of the hand-made features of a ``mel`` or ``roll`` clip, in order.
+
+    Mel: band means, band deviations, chroma. Roll: pitch-class histogram;
+    lowest, highest, mean pitch and spread; onsets per second, mean and
+    largest polyphony, share of sounding frames.
+    """
+    return (grid.n_mels, grid.n_mels, 12) if domain == "mel" else (12, 4, 4)
+
+
 def handmade_size(domain: str, grid: FrameGrid) -> int:
     """Size of the hand-made features of a ``mel`` or ``roll`` clip on ``grid``."""
-    return 2 * grid.n_mels + 12 if domain == "mel" else ROLL_FEATURES
+    return sum(handmade_groups(domain, grid))
 
 
 def handmade_features(clips: np.ndarray, domain: str, grid: FrameGrid) -> np.ndarray:

@@ -7,7 +7,10 @@ encoder's output. Here each tower gets one linear worker that predicts the
 hand-made features of its own clip (:mod:`tfembed.features.handmade`: band
 statistics and chroma of a mel clip; pitch-class histogram, pitch range, onset
 rate and polyphony of a piano roll), each feature standardised over the batch.
-No label is used.
+As PASE gives each kind of feature its own worker and sums their losses, the
+loss is the mean over the feature groups (:func:`handmade_groups`) of each
+group's mean squared error, so that the 12 chroma bins weigh as much as the 96
+band means. No label is used.
 
 Why: the neighbour loss need not keep what tells keys apart. The tower's 3x3
 convolutions see a few semitones at a time and its global pooling forgets where
@@ -24,10 +27,11 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfembed.features.framegrid import FrameGrid
-from tfembed.features.handmade import handmade_features, handmade_size
+from tfembed.features.handmade import handmade_features, handmade_groups, handmade_size
 
 VARIANCE_FLOOR = 1e-3
 """Added to each feature's batch variance, so that a feature almost constant in a
@@ -51,6 +55,13 @@ class FeatureTargets:
         """Number of features."""
         return handmade_size(self.domain, self.grid)
 
+    def feature_weights(self) -> np.ndarray:
+        """float32 ``[size]``: each group weighs the same in the loss, its features share it."""
+        groups = handmade_groups(self.domain, self.grid)
+        return np.concatenate(
+            [np.full(size, 1.0 / (len(groups) * size), np.float32) for size in groups]
+        )
+
     def __call__(self, clips: tf.Tensor) -> tf.Tensor:
         """``[batch, frames, bins]`` clips -> float32 ``[batch, size]`` standardised features."""
         features = tf.numpy_function(
@@ -70,6 +81,7 @@ class FeatureWorker(keras.layers.Layer):
     def __init__(self, targets: FeatureTargets, embedding_size: int, **kwargs) -> None:
         super().__init__(dtype="float32", **kwargs)
         self.targets = targets
+        self.weights_of_features = tf.constant(targets.feature_weights())
         self.dense = keras.layers.Dense(targets.size, dtype="float32", name=f"{self.name}_dense")
         self.build((None, embedding_size))
 
@@ -83,5 +95,6 @@ class FeatureWorker(keras.layers.Layer):
         return self.dense(tf.cast(embedding, tf.float32))
 
     def feature_loss(self, clips: tf.Tensor, embedding: tf.Tensor) -> tf.Tensor:
-        """Mean squared error of the predicted standardised features of ``clips``."""
-        return tf.reduce_mean(tf.square(self(embedding) - self.targets(clips)))
+        """The mean over feature groups of the mean squared error of the standardised features."""
+        squared_errors = tf.reduce_mean(tf.square(self(embedding) - self.targets(clips)), axis=0)
+        return tf.reduce_sum(squared_errors * self.weights_of_features)
