@@ -52,6 +52,7 @@ def test_a_run_shorter_than_the_warm_up_warms_up_over_all_its_steps() -> None:
 def test_base_gin_is_our_recipe_and_paper_gin_overrides_it() -> None:
     parse_configs(["mel_mel.gin"], [])
     assert TrainConfig().negatives == "in_batch"  # measured: README, "Recipe ablation"
+    assert TrainConfig().feature_workers == 1.0  # measured: README, "Feature workers"
     parse_configs(["mel_mel.gin", "paper.gin"], [])
     assert TrainConfig().negatives == "sampled"
 
@@ -63,7 +64,7 @@ def test_paper_gin_pins_the_papers_recipe_on_every_variant(config) -> None:
     recipe = (settings.negatives, settings.num_candidates, settings.smoothing, settings.batch_size)
     assert recipe == ("sampled", 4, 10.0, 32)  # paper, section 3: |D| = 4
     assert (settings.lr_schedule, settings.learning_rate) == ("constant", 1e-3)
-    assert (settings.projection, settings.gain_db) == (0, 0.0)
+    assert (settings.projection, settings.gain_db, settings.feature_workers) == (0, 0.0, 0.0)
     assert settings.training_splits == ("train",)
 
 
