@@ -11,7 +11,7 @@ metrics over its seeds, bold where best or tied with the best.
 Usage:
     python tools/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
         [--steps 1500] [--seeds 3]
-        [--levers paper in_batch gain cosine projection pitch_classes feature_workers
+        [--levers paper in_batch gain cosine projection pitch_classes feature_workers multilevel
                   pretrain all]
 """
 
@@ -35,6 +35,7 @@ LEVERS = {
     "gain": ["train.gain_db = 6.0"],
     "pitch_classes": ["train.pitch_classes = True"],
     "feature_workers": ["train.feature_workers = 1.0"],
+    "multilevel": ["train.multilevel = True"],
     "pretrain": ["train.pretrain = True"],  # needs a dataset with a pretrain split
 }
 """Named sets of bindings; ``all`` combines every lever."""

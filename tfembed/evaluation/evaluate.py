@@ -114,12 +114,17 @@ def _featurizers(
     if baselines:
         others.append(chance_featurizer())
         for domain in sorted({model.domain for model in models}):
-            widths = next(
-                model.metadata["train_config"]["widths"]
-                for model in models
-                if model.domain == domain
+            design = next(
+                model.metadata["train_config"] for model in models if model.domain == domain
             )
-            others.append(random_tower_featurizer(domain, grid, tuple(widths)))
+            others.append(
+                random_tower_featurizer(
+                    domain,
+                    grid,
+                    tuple(design["widths"]),
+                    multilevel=design.get("multilevel", False),
+                )
+            )
             others.append(handmade_featurizer(domain, grid))
     return models, others
 

@@ -74,10 +74,13 @@ def random_tower_featurizer(
     grid: FrameGrid,
     widths: tuple[int, ...] = DEFAULT_WIDTHS,
     seed: int = 0,
+    multilevel: bool = False,
 ) -> Featurizer:
-    """The tower design of the trained models, with its initial random weights."""
+    """The tower design of the trained models (widths, multi-level), with random weights."""
     keras.utils.set_random_seed(seed)
-    tower = build_tower(f"random_{domain}", *grid.clip_shape(domain), tuple(widths))
+    tower = build_tower(
+        f"random_{domain}", *grid.clip_shape(domain), tuple(widths), multilevel=multilevel
+    )
 
     def embed(clips: np.ndarray) -> np.ndarray:
         return tower(clips, training=False).numpy()

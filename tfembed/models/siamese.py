@@ -163,6 +163,7 @@ def build_siamese(
     synchronized: bool = False,
     pitch_classes: bool = False,
     feature_workers: float = 0.0,
+    multilevel: bool = False,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
 
@@ -184,6 +185,8 @@ def build_siamese(
             (:class:`tfembed.models.towers.PitchClassBranch`).
         feature_workers: Weight of the feature workers' loss
             (:mod:`tfembed.models.feature_workers`); 0 for no workers.
+        multilevel: Each tower's embedding reads every convolution block's
+            averaged activations (:func:`tfembed.models.towers.build_tower`).
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
@@ -196,7 +199,12 @@ def build_siamese(
             log_offset = grid.log_offset if domain == "mel" else None
             branch = PitchClassBranch(pitch_class_weights(grid, domain), log_offset)
         return build_tower(
-            f"{domain}_tower", *shape, widths, synchronized=synchronized, pitch_classes=branch
+            f"{domain}_tower",
+            *shape,
+            widths,
+            synchronized=synchronized,
+            pitch_classes=branch,
+            multilevel=multilevel,
         )
 
     first = tower(spec.first)

@@ -5,7 +5,12 @@ Architecture (input ``[frames, 96]``, 192 frames for 3 s):
 1. batch normalisation of the input (mel and roll have very different ranges);
 2. five blocks of 3x3 convolution (widths ``16, 32, 64, 64, 128`` by default),
    batch normalisation, ReLU and 2x2 max pooling: ``192x96 -> 6x3``;
-3. global average pooling over time and frequency;
+3. global average pooling over time and frequency; optionally
+   (``train.multilevel``), of every block's activations before its pooling,
+   concatenated (the "multi-level" features of Choi et al. 2017 and Lee and
+   Nam 2017, here inside the tower): max pooling keeps one value per 2x2
+   region, so counts such as onsets per second fade block by block, while an
+   average over a first block's onset detectors is that count;
 4. optionally (``train.pitch_classes``), a pitch-class branch beside the
    convolutions: the clip folded onto the 12 pitch classes
    (:mod:`tfembed.features.pitch_classes`), averaged over time, normalised to
@@ -60,6 +65,7 @@ def build_tower(
     embedding_size: int = EMBEDDING_SIZE,
     synchronized: bool = False,
     pitch_classes: PitchClassBranch | None = None,
+    multilevel: bool = False,
 ) -> keras.Model:
     """Builds a tower: ``[batch, frames, bins]`` float32 -> ``[batch, embedding_size]`` float32.
 
@@ -74,10 +80,13 @@ def build_tower(
             statistics stay identical on every worker of a multi-worker run.
         pitch_classes: A pitch-class branch beside the convolutions, or ``None``
             (the paper's tower).
+        multilevel: The dense layer reads every block's averaged activations,
+            not only the last block's.
     """
     clips = keras.Input([frames, bins], name=f"{name}_clips")
     x = keras.layers.Reshape([frames, bins, 1], name=f"{name}_channel")(clips)
     x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_input_norm")(x)
+    levels = []
     for block, width in enumerate(widths):
         x = keras.layers.Conv2D(
             width, 3, padding="same", use_bias=False, name=f"{name}_conv{block}"
@@ -86,8 +95,12 @@ def build_tower(
             x
         )
         x = keras.layers.ReLU(name=f"{name}_relu{block}")(x)
+        if multilevel and block < len(widths) - 1:
+            levels.append(keras.layers.GlobalAveragePooling2D(name=f"{name}_average{block}")(x))
         x = keras.layers.MaxPooling2D(2, name=f"{name}_pool{block}")(x)
     x = keras.layers.GlobalAveragePooling2D(name=f"{name}_average")(x)
+    if levels:
+        x = keras.layers.Concatenate(name=f"{name}_levels")([*levels, x])
     if pitch_classes is not None:
         profile = keras.layers.Lambda(
             pitch_classes.profile, dtype="float32", name=f"{name}_pitch_classes"

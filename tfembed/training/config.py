@@ -34,6 +34,7 @@ MODEL_FIELDS = (
     "projection",
     "pitch_classes",
     "feature_workers",
+    "multilevel",
 )
 """Fields that define the model: a resumed run must keep them."""
 
@@ -71,6 +72,9 @@ class TrainConfig:
             (band statistics and chroma; pitch-class histogram, onsets, polyphony),
             as PASE does (:mod:`tfembed.models.feature_workers`); 0 for none.
             Training-only: exports hold the towers.
+        multilevel: The embedding reads the averaged activations of every
+            convolution block, not only the last (multi-level features, Choi et
+            al. 2017); exported with the tower.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -110,6 +114,7 @@ class TrainConfig:
     projection: int = 0
     pitch_classes: bool = False
     feature_workers: float = 0.0
+    multilevel: bool = False
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20

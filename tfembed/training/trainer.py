@@ -72,6 +72,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         synchronized=config.distribution == "multi_worker",
         pitch_classes=config.pitch_classes,
         feature_workers=config.feature_workers,
+        multilevel=config.multilevel,
     )
 
 
