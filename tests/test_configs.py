@@ -65,6 +65,7 @@ def test_paper_gin_pins_the_papers_recipe_on_every_variant(config) -> None:
     assert recipe == ("sampled", 4, 10.0, 32)  # paper, section 3: |D| = 4
     assert (settings.lr_schedule, settings.learning_rate) == ("constant", 1e-3)
     assert (settings.projection, settings.gain_db, settings.feature_workers) == (0, 0.0, 0.0)
+    assert not settings.multilevel and not settings.pitch_classes  # the paper's tower
     assert settings.training_splits == ("train",)
 
 
