@@ -93,6 +93,31 @@ def handmade_groups(domain: str, grid: FrameGrid) -> tuple[int, ...]:
     return (grid.n_mels, grid.n_mels, 12) if domain == "mel" else (12, 4, 4)
 
 
+ROLL_STATISTICS = (
+    "lowest pitch",
+    "highest pitch",
+    "mean pitch",
+    "pitch spread",
+    "onsets per second",
+    "mean polyphony",
+    "largest polyphony",
+    "sounding share",
+)
+"""Names of the roll features after the 12-bin pitch-class histogram, in order."""
+
+
+def handmade_names(domain: str, grid: FrameGrid) -> tuple[str, ...]:
+    """A name for each column of the hand-made features of a ``mel`` or ``roll`` clip."""
+    if domain == "mel":
+        bands = range(grid.n_mels)
+        return (
+            *(f"band {band} mean" for band in bands),
+            *(f"band {band} deviation" for band in bands),
+            *(f"chroma {pitch_class}" for pitch_class in range(12)),
+        )
+    return (*(f"pitch class {pitch_class}" for pitch_class in range(12)), *ROLL_STATISTICS)
+
+
 def handmade_size(domain: str, grid: FrameGrid) -> int:
     """Size of the hand-made features of a ``mel`` or ``roll`` clip on ``grid``."""
     return sum(handmade_groups(domain, grid))
