@@ -41,16 +41,16 @@ def feature_subsets(names: tuple[str, ...], groups: tuple[int, ...]) -> dict[str
     return subsets
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Probes each subset, prints a table and writes the scores as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a dataset written by tfembed-prepare")
     parser.add_argument("--domain", choices=("mel", "roll"), default="roll")
     parser.add_argument("--out", default="feature_subsets.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from tfembed.atomic import write_json_atomically
     from tfembed.dataset.manifest import open_dataset
-    from tfembed.evaluation.evaluate import TRAIN_STRIDE
+    from tfembed.evaluation.evaluate import TRAIN_STRIDE, unprobeable
     from tfembed.evaluation.featurizers import handmade_featurizer
     from tfembed.evaluation.probes import probe_tasks, train_linear_probe
     from tfembed.evaluation.split_features import featurize_split
@@ -64,7 +64,13 @@ def main() -> None:
         )
         for split in ("train", "validation", "test")
     }
-    tasks = probe_tasks(len(dataset.manifest["vocabularies"]["composer"]))
+    tasks = []
+    for task in probe_tasks(len(dataset.manifest["vocabularies"]["composer"])):
+        reason = unprobeable(task, splits)
+        if reason:
+            print(f"{task.name}: skipped, {reason}")
+        else:
+            tasks.append(task)
     subsets = feature_subsets(
         handmade_names(args.domain, dataset.grid), handmade_groups(args.domain, dataset.grid)
     )

@@ -321,6 +321,17 @@ def _scored(
     return per_seed, mean_draws
 
 
+def unprobeable(task: ProbeTask, splits: dict[str, SplitFeatures]) -> str | None:
+    """Why a probe task cannot be trained and scored on these splits, or None if it can."""
+    known = {split: task.known(features.labels) for split, features in splits.items()}
+    if not all(mask.any() for mask in known.values()):
+        return "no clip with a known label in at least one split"
+    train_labels = splits["train"].labels[task.label][known["train"]]
+    if task.classes and len(np.unique(train_labels)) < 2:
+        return "one class only in the train split: nothing to tell apart"
+    return None
+
+
 def _score_probes(
     splits: dict[str, SplitFeatures],
     names: list[str],
@@ -343,12 +354,9 @@ def _score_probes(
             split: {"used": int(mask.sum()), "left_out": int((~mask).sum())}
             for split, mask in known.items()
         }
-        if not all(mask.any() for mask in known.values()):
-            skipped[task.name] = "no clip with a known label in at least one split"
-            continue
-        train_labels = splits["train"].labels[task.label][known["train"]]
-        if task.classes and len(np.unique(train_labels)) < 2:
-            skipped[task.name] = "one class only in the train split: nothing to tell apart"
+        reason = unprobeable(task, splits)
+        if reason:
+            skipped[task.name] = reason
             continue
         print(f"probe task {task.name}: {len(names)} rows, MLP grid and linear", flush=True)
         outputs, chosen[task.name] = _probe_rows(task, splits, names, seeds)
