@@ -56,10 +56,17 @@ def test_an_evaluation_is_reused_only_for_the_same_exports_seeds_and_weights(tmp
     evaluation = tmp_path / "eval"
     evaluation.mkdir()
     rows = [{"exports": [{"saved_model": str(path)} for path in exports]}]
-    (evaluation / "report.json").write_text(json.dumps({"seeds": 3, "rows": rows}))
-    later = (evaluation / "report.json").stat().st_mtime + 10
-    os.utime(evaluation / "report.json", (later, later))
+    report = {"seeds": 3, "rows": rows, "probe_protocol": tool.probe_protocol()}
 
+    def write(report):
+        (evaluation / "report.json").write_text(json.dumps(report))
+        later = (evaluation / "report.json").stat().st_mtime + 10
+        os.utime(evaluation / "report.json", (later, later))
+        return later
+
+    write({key: value for key, value in report.items() if key != "probe_protocol"})
+    assert not tool._evaluation_is_current(evaluation, exports, 3)  # scored by older probes
+    later = write(report)
     assert tool._evaluation_is_current(evaluation, exports, 3)
     assert not tool._evaluation_is_current(evaluation, exports, 5)  # other probe seeds
     assert not tool._evaluation_is_current(evaluation, exports[:1], 3)  # other exports

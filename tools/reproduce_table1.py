@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from tfembed.evaluation.probes import probe_protocol
 from tfembed.evaluation.report import METRIC_DIRECTIONS, TABLE1_COLUMNS, format_value
 from tfembed.models.siamese import VARIANTS
 
@@ -169,7 +170,11 @@ def write_table(report: dict, out: Path, timings: dict[str, float], command: str
 
 
 def _evaluation_is_current(evaluation: Path, exports: list[Path], seeds: int) -> bool:
-    """Whether ``evaluation`` holds a report of exactly these exports, newer than each."""
+    """Whether ``evaluation`` holds a report of exactly these exports, newer than each.
+
+    The report must also have been scored with this version's probes (the same
+    probe seeds and grids).
+    """
     try:
         report = json.loads((evaluation / "report.json").read_text())
         written = (evaluation / "report.json").stat().st_mtime
@@ -182,7 +187,12 @@ def _evaluation_is_current(evaluation: Path, exports: list[Path], seeds: int) ->
         for export in row.get("exports", ())
     }
     wanted = {path.resolve() for path in exports}
-    return report.get("seeds") == seeds and evaluated == wanted and written > newest
+    return (
+        report.get("seeds") == seeds
+        and report.get("probe_protocol") == probe_protocol()
+        and evaluated == wanted
+        and written > newest
+    )
 
 
 def main() -> int:

@@ -35,6 +35,7 @@ from tfembed.evaluation.metrics import f1_scores
 from tfembed.evaluation.plots import plot_projections, plot_training_curves
 from tfembed.evaluation.probes import (
     ProbeTask,
+    probe_protocol,
     probe_tasks,
     train_linear_probe,
     train_mlp_probes,
@@ -596,6 +597,7 @@ def evaluate(
         "test_works": scores.test_works,
         "test_pieces": len(np.unique(test.labels["piece_id"])),
         "skipped_tasks": skipped_tasks,
+        "probe_protocol": probe_protocol(),
         "probe_choices": chosen,
         "metrics": metrics,
         "export_metrics": per_export,

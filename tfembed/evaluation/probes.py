@@ -79,6 +79,21 @@ MAX_EPOCHS = 100
 PATIENCE = 5
 BATCH_SIZE = 256
 
+
+def probe_protocol() -> dict[str, list[str]]:
+    """The grids both probes choose from, as a report records them.
+
+    Two reports whose protocols differ were scored by different probes, so a
+    tool that reuses an evaluation compares them first.
+    """
+    return {
+        "mlp_classification": [str(config) for config in MLP_GRID],
+        "mlp_regression": [str(config) for config in REGRESSION_GRID],
+        "logistic_c": [f"{strength:g}" for strength in LOGISTIC_C],
+        "ridge_alpha": [f"{strength:g}" for strength in RIDGE_ALPHA],
+    }
+
+
 Predict = Callable[[np.ndarray], np.ndarray]
 """Features -> class probabilities ``[n, classes]``, or values in the label's units ``[n]``."""
 
