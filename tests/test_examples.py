@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
-from pathlib import Path
 
 import music21
 import numpy as np
 import pytest
+from tool_scripts import load_tool
 
 from tfembed.cli.embed import main as embed_main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "tools" / "examples"
 MINUTE = 60.0
 
 
 def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f"examples/{name}.py")
 
 
 @pytest.mark.slow  # prepares the tiny dataset

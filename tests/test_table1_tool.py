@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tool_scripts import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "reproduce_table1", ROOT / "tools" / "reproduce_table1.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("reproduce_table1.py")
 
 
 def test_agreement_names_baselines_among_the_best_but_judges_variants_only() -> None:
