@@ -53,17 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     from tfembed.evaluation.evaluate import TRAIN_STRIDE, unprobeable
     from tfembed.evaluation.featurizers import handmade_featurizer
     from tfembed.evaluation.probes import probe_tasks, train_linear_probe
-    from tfembed.evaluation.split_features import featurize_split
+    from tfembed.evaluation.split_features import featurize_splits
     from tfembed.features.handmade import handmade_groups, handmade_names
 
     dataset = open_dataset(args.data)
     featurizer = handmade_featurizer(args.domain, dataset.grid)
-    splits = {
-        split: featurize_split(
-            dataset, split, [featurizer], stride=TRAIN_STRIDE if split == "train" else 1
-        )
-        for split in ("train", "validation", "test")
-    }
+    splits = featurize_splits(dataset, [featurizer], train_stride=TRAIN_STRIDE)
     tasks = []
     for task in probe_tasks(len(dataset.manifest["vocabularies"]["composer"])):
         reason = unprobeable(task, splits)

@@ -42,7 +42,7 @@ from tfembed.evaluation.probes import (
 )
 from tfembed.evaluation.report import LINEAR_PREFIX, METRIC_DIRECTIONS, write_markdown
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws, seed_draws
-from tfembed.evaluation.split_features import SplitFeatures, featurize_split
+from tfembed.evaluation.split_features import SplitFeatures, featurize_splits
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 from tfembed.registry import resolve_model
 from tfembed.training.config import NOT_RECIPE_FIELDS, TrainConfig
@@ -526,13 +526,10 @@ def evaluate(
     models, others = _featurizers(paths, grid, baselines)
     rows = models + others
     names = [row.name for row in rows]
-    splits = {}
-    for split in ("train", "validation", "test"):
-        try:
-            stride = train_stride if split == "train" else 1
-            splits[split] = featurize_split(dataset, split, rows, batch_size, stride)
-        except ValueError as error:
-            raise EvaluationError(str(error)) from error
+    try:
+        splits = featurize_splits(dataset, rows, batch_size, train_stride)
+    except ValueError as error:
+        raise EvaluationError(str(error)) from error
     timing = {"embedding": time.perf_counter() - started}
     test = splits["test"]
     model_names = [model.name for model in models]

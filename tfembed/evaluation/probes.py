@@ -232,19 +232,17 @@ def train_mlp_probes(
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     seeds: int,
-    grid: tuple[MlpConfig, ...] | None = None,
 ) -> tuple[list[Predict], MlpConfig]:
     """Chooses the MLP configuration on validation (seed 0), then trains the other seeds.
 
-    Each phase trains its heads in parallel (see ``tfembed.evaluation.mlp_heads``).
-    ``grid`` defaults to :data:`MLP_GRID` for a classification task and
-    :data:`REGRESSION_GRID` for a regression task.
+    The configurations are :data:`MLP_GRID` for a classification task and
+    :data:`REGRESSION_GRID` for a regression task. Each phase trains its heads
+    in parallel (see ``tfembed.evaluation.mlp_heads``).
 
     Returns:
         One trained head per seed (0, 1, ...), and the chosen configuration.
     """
-    if grid is None:
-        grid = MLP_GRID if task.classes else REGRESSION_GRID
+    grid = MLP_GRID if task.classes else REGRESSION_GRID
     tried = _fit_heads(task, train, validation, [(config, 0) for config in grid])
     best = min(range(len(grid)), key=lambda index: tried[index][1])
     chosen = grid[best]

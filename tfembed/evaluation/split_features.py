@@ -78,3 +78,28 @@ def featurize_split(
         {name: np.concatenate(parts) for name, parts in features.items()},
         {name: np.concatenate(parts) for name, parts in labels.items()},
     )
+
+
+def featurize_splits(
+    data: str | os.PathLike | PreparedDataset,
+    featurizers: list[Featurizer],
+    batch_size: int = 128,
+    train_stride: int = 1,
+) -> dict[str, SplitFeatures]:
+    """:func:`featurize_split` of the train, validation and test splits.
+
+    Args:
+        data: A prepared dataset (a folder, or one opened).
+        featurizers: The rows to compute.
+        batch_size: Clips per batch.
+        train_stride: Stride of the train split (validation and test use every clip).
+
+    Raises:
+        ValueError: A split has no clips.
+    """
+    return {
+        split: featurize_split(
+            data, split, featurizers, batch_size, train_stride if split == "train" else 1
+        )
+        for split in ("train", "validation", "test")
+    }
