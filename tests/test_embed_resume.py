@@ -14,7 +14,7 @@ from tfembed.cli.embed import embed_files
 from tfembed.cli.embed import main as embed_main
 from tfembed.inference.embedder import Embedder
 from tfembed.inference.resume import JOURNAL_NAME
-from tfembed.locking import hold_lock
+from tfembed.utils.locking import hold_lock
 
 
 def _folder(root: Path, count: int) -> Path:

@@ -18,11 +18,11 @@ import tfembed
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
-from tfembed.export import load_trained
+from tfembed.export.tflite import TFLITE_NAME, run_tflite
+from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.preparation.render import find_soundfont, render_piano
-from tfembed.tflite import TFLITE_NAME, run_tflite
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 

@@ -1,4 +1,4 @@
-"""tools/feature_subsets.py: each hand-made group probed alone, on real prepared clips."""
+"""tools/experiments/feature_subsets.py: each hand-made group probed alone, on real clips."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tfembed.evaluation.probes import probe_tasks
 
 
 def _tool():
-    return load_tool("feature_subsets.py")
+    return load_tool("experiments/feature_subsets.py")
 
 
 def test_roll_subsets_are_the_histogram_each_statistic_and_all() -> None:

@@ -13,7 +13,7 @@ from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.plots import read_scalars
-from tfembed.export import load_trained
+from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.handmade import handmade_features
 from tfembed.models.feature_workers import FeatureTargets

@@ -1,7 +1,7 @@
 """The official HEAR 2021 validator on a tiny exported mel model and the shipped ones.
 
 The validator imports PyTorch, which the core install leaves out: it runs in
-.venv-hear, made by ``bash tools/hear_validate.sh --setup``. Without that
+.venv-hear, made by ``bash tools/experiments/hear_validate.sh --setup``. Without that
 environment the test is skipped.
 """
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 HEAR_VENV = Path(os.environ.get("TFEMBED_HEAR_VENV", REPO / ".venv-hear"))
 needs_hear = pytest.mark.skipif(
     not (HEAR_VENV / "bin" / "hear-validator").is_file(),
-    reason=f"no HEAR environment in {HEAR_VENV} (bash tools/hear_validate.sh --setup)",
+    reason=f"no HEAR environment in {HEAR_VENV} (bash tools/experiments/hear_validate.sh --setup)",
 )
 
 
@@ -36,7 +36,7 @@ def test_hear_validator_passes_on_the_shipped_mel_models_by_name(name: str) -> N
 
 def _validate(model: str) -> None:
     completed = subprocess.run(
-        ["bash", str(REPO / "tools" / "hear_validate.sh"), model],
+        ["bash", str(REPO / "tools" / "experiments" / "hear_validate.sh"), model],
         capture_output=True,
         text=True,
         timeout=600,

@@ -25,10 +25,11 @@ FORBIDDEN = {
     "dataset": ("preparation", "models", "training", "export", "inference", "evaluation"),
     "models": ("preparation", "dataset", "training", "export", "inference", "evaluation"),
     "training": ("preparation", "export", "inference", "evaluation"),
-    "inference": ("training", "export", "evaluation", "models"),
+    "inference": ("training", "export.tower", "export.tflite", "evaluation", "models"),
     "evaluation": (
         *(f"training.{module}" for module in TRAINING_MACHINERY),
-        "export",
+        "export.tower",
+        "export.tflite",
         "models.siamese",
         "models.losses",
     ),

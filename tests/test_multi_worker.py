@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.plots import read_scalars
-from tfembed.export import load_trained
+from tfembed.export.tower import load_trained
 from tfembed.training.workers import weights_digest
 
 pytestmark = pytest.mark.slow  # real worker processes training on the real tiny dataset

@@ -14,7 +14,7 @@ from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.evaluate import _featurizers
 from tfembed.evaluation.featurizers import random_tower_featurizer
-from tfembed.export import load_trained
+from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.models.towers import build_tower
 

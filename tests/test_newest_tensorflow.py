@@ -1,6 +1,6 @@
 """Every shipped model loads in an environment with the newest TensorFlow, without tfembed.
 
-That environment is .venv-newtf, made by ``bash tools/setup_newest_tf.sh`` (a
+That environment is .venv-newtf, made by ``bash tools/experiments/setup_newest_tf.sh`` (a
 download of the newest tensorflow-cpu); without it the newest-TensorFlow test is
 skipped. The same check runs in this environment too, so the script itself is
 always exercised.
@@ -40,7 +40,8 @@ def test_plain_tensorflow_here_gets_the_golden_outputs() -> None:
 
 @pytest.mark.skipif(
     not (NEWTF_VENV / "bin" / "python").is_file(),
-    reason=f"no newest-TensorFlow environment in {NEWTF_VENV} (bash tools/setup_newest_tf.sh)",
+    reason=f"no newest-TensorFlow environment in {NEWTF_VENV} "
+    "(bash tools/experiments/setup_newest_tf.sh)",
 )
 def test_newest_tensorflow_without_tfembed_gets_the_golden_outputs() -> None:
     python = str(NEWTF_VENV / "bin" / "python")

@@ -11,12 +11,12 @@ import tensorflow as tf
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
-from tfembed.export import load_trained
+from tfembed.export.tflite import TFLITE_NAME, run_tflite
+from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.pitch_classes import pitch_class_weights
 from tfembed.models.towers import PitchClassBranch
-from tfembed.tflite import TFLITE_NAME, run_tflite
 
 
 def test_every_roll_pitch_belongs_to_its_class_and_mel_bands_spread_over_classes() -> None:

@@ -15,15 +15,15 @@ import mido
 import pytest
 from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequence
 
-from tfembed.atomic import write_json_atomically
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import SPLITS, read_manifest
 from tfembed.errors import PieceError
-from tfembed.locking import LOCK_NAME, LockError, hold_lock
 from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.midi import parse_midi
 from tfembed.preparation.prepare import PIECES_DIR
+from tfembed.utils.atomic import write_json_atomically
+from tfembed.utils.locking import LOCK_NAME, LockError, hold_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def _hold_lock_in_a_process(folder: Path) -> subprocess.Popen:
     """Starts a process that holds ``folder``'s lock until killed; returns once it holds it."""
     code = (
         "import sys, time\n"
-        "from tfembed.locking import hold_lock\n"
+        "from tfembed.utils.locking import hold_lock\n"
         f"with hold_lock({str(folder)!r}, 'preparation'):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(600)\n"
@@ -379,7 +379,9 @@ def test_a_piece_whose_notes_all_start_after_the_cap_is_refused_not_crashed() ->
     from tfembed.preparation.midi import clean_sequence
 
     with pytest.raises(PieceError, match="no note starts before the cap of 20 s"):
-        clean_sequence(sequence_with([(60, 30.0, 31.0)]), 20.0)  # found by tools/fuzz_midi.py
+        clean_sequence(
+            sequence_with([(60, 30.0, 31.0)]), 20.0
+        )  # found by tools/experiments/fuzz_midi.py
 
 
 def _with_track_events(data: bytes, events: bytes) -> bytes:

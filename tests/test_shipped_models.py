@@ -13,10 +13,10 @@ from conftest import run_installed
 import tfembed
 from tfembed.cli.embed import main as embed_main
 from tfembed.errors import ExportError
+from tfembed.export.registry import MANIFEST_NAME, MODELS_ENV, model_files, resolve_model
+from tfembed.export.tflite import TFLITE_NAME, run_tflite
 from tfembed.inference.embedder import DomainError
 from tfembed.inference.hear import load_model
-from tfembed.registry import MANIFEST_NAME, MODELS_ENV, model_files, resolve_model
-from tfembed.tflite import TFLITE_NAME, run_tflite
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "saved_models"

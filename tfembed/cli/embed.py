@@ -32,9 +32,9 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path | None, str | None]]:
     given file of another type, a missing path, a folder that cannot be read or
     one with nothing to embed is listed with its problem.
     """
-    from tfembed.files import find_files
     from tfembed.inference.audio import AUDIO_SUFFIXES
     from tfembed.preparation.sources import MIDI_SUFFIXES
+    from tfembed.utils.files import find_files
 
     suffixes = MIDI_SUFFIXES + AUDIO_SUFFIXES
     listed: list[tuple[Path, Path | None, str | None]] = []
@@ -93,7 +93,7 @@ def embed_files(
     Raises:
         LockError: Another run is writing into ``out``.
     """
-    from tfembed.locking import hold_lock
+    from tfembed.utils.locking import hold_lock
 
     out = Path(out)
     with hold_lock(out, "embedding run"):
@@ -118,10 +118,10 @@ def _embed_files_locked(
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from tfembed.atomic import write_json_atomically, write_npz_atomically
     from tfembed.errors import PieceError
     from tfembed.inference.audio import AUDIO_SUFFIXES
     from tfembed.inference.resume import Journal, input_stamp
+    from tfembed.utils.atomic import write_json_atomically, write_npz_atomically
 
     listed = _inputs(inputs)
     settings = _settings(embedder, hop_seconds)

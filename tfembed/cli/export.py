@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tfembed.export import export_tower
+    from tfembed.export.tower import export_tower
 
     out = export_tower(args.model_dir, args.out, args.tower, args.checkpoint, args.tflite)
     print(f"SavedModel written to {out}" + (" (and model.tflite)" if args.tflite else ""))

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tfembed.export import export_tower
+    from tfembed.export.tower import export_tower
     from tfembed.training.configs import parse_configs
     from tfembed.training.run_folder import RunFolder
     from tfembed.training.train import train

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from tfembed.atomic import write_json_atomically, write_npz_atomically
 from tfembed.dataset.manifest import open_dataset
 from tfembed.errors import DatasetError
 from tfembed.evaluation.featurizers import (
@@ -43,9 +42,10 @@ from tfembed.evaluation.probes import (
 from tfembed.evaluation.report import LINEAR_PREFIX, METRIC_DIRECTIONS, write_markdown
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws, seed_draws
 from tfembed.evaluation.split_features import SplitFeatures, featurize_splits
+from tfembed.export.registry import resolve_model
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
-from tfembed.registry import resolve_model
 from tfembed.training.config import NOT_RECIPE_FIELDS, TrainConfig
+from tfembed.utils.atomic import write_json_atomically, write_npz_atomically
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

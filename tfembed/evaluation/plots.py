@@ -16,9 +16,9 @@ from tensorboard.backend.event_processing.event_accumulator import (
 )
 from tensorboard.util.tensor_util import make_ndarray
 
-from tfembed.atomic import write_bytes_atomically
 from tfembed.evaluation.featurizers import Featurizer
 from tfembed.evaluation.split_features import SplitFeatures
+from tfembed.utils.atomic import write_bytes_atomically
 
 PROJECTED_CLIPS = 1500
 CURVES = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tfembed.atomic import write_bytes_atomically
 from tfembed.models.ranking import RANK_CANDIDATES
+from tfembed.utils.atomic import write_bytes_atomically
 
 PROBE_DIRECTIONS = {
     "composer_micro_f1": True,

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tfembed.errors import PieceError
-from tfembed.files import check_regular_file
-from tfembed.native import native_stderr
+from tfembed.utils.files import check_regular_file
+from tfembed.utils.native import native_stderr
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc")
 """File suffixes decoded as audio (case-insensitive): WAV, FLAC, MP3, Ogg (Vorbis or

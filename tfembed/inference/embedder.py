@@ -17,11 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.errors import ExportError, PieceError
-from tfembed.export_format import read_metadata
+from tfembed.export.format import read_metadata
+from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
-from tfembed.registry import resolve_model
 
 if TYPE_CHECKING:
     from tfembed.preparation.piece import MidiFrames
@@ -91,7 +91,7 @@ class Embedder:
         Args:
             path: The SavedModel folder (with ``metadata.json`` beside ``saved_model.pb``)
                 or the name of a shipped model such as ``mel_mel``, found as
-                :func:`tfembed.registry.resolve_model` says.
+                :func:`tfembed.export.registry.resolve_model` says.
             batch_size: Clips per call of the model.
             soundfont: Soundfont to render MIDI with for mel models; found as in
                 preparation when ``None``.

@@ -16,10 +16,10 @@ import re
 import zipfile
 from pathlib import Path
 
-from tfembed.atomic import write_bytes_atomically
 from tfembed.dataset.manifest import PRETRAIN_SPLIT
 from tfembed.errors import PieceError
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece, piece_id_for
+from tfembed.utils.atomic import write_bytes_atomically
 
 DEFAULT_COMPOSERS = (
     "bach",

@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 
 from tfembed.errors import PieceError
-from tfembed.files import UnreadableFileError, check_regular_file
 from tfembed.preparation.midi_repair import repair_midi
+from tfembed.utils.files import UnreadableFileError, check_regular_file
 
 with warnings.catch_warnings():
     # note_seq imports pydub, which warns about ffmpeg; audio decoding is not used here.

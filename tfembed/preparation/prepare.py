@@ -29,15 +29,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from tfembed.atomic import (
-    atomic_destination,
-    remove_temporary_files,
-    write_json_atomically,
-)
 from tfembed.dataset.manifest import ALL_SPLITS, MANIFEST_NAME, SPLITS, read_manifest
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
-from tfembed.locking import LOCK_NAME, hold_lock
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
@@ -45,7 +39,13 @@ from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MIDI_SUFFIXES, MUSIC21_ORIGIN, Piece, list_midi_dir
 from tfembed.preparation.splits import assign_splits, work_of, works_per_split
 from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
-from tfembed.versions import tool_versions
+from tfembed.utils.atomic import (
+    atomic_destination,
+    remove_temporary_files,
+    write_json_atomically,
+)
+from tfembed.utils.locking import LOCK_NAME, hold_lock
+from tfembed.utils.versions import tool_versions
 
 PIECES_DIR = "pieces"
 RUN_OPTIONS_NAME = "run_options.json"
@@ -387,7 +387,7 @@ def prepare(
     Raises:
         PrepareError: Bad options, a different earlier run in ``out_dir``, no
             piece could be prepared, or the disk is full (finished pieces are kept).
-        tfembed.locking.LockError: Another process is preparing into ``out_dir``,
+        tfembed.utils.locking.LockError: Another process is preparing into ``out_dir``,
             or it is a file.
         tfembed.preparation.render.RenderSetupError: Fluidsynth or the soundfont
             is missing or cannot be loaded.

@@ -24,7 +24,7 @@ import numpy as np
 
 from tfembed.errors import TfembedError
 from tfembed.features.framegrid import FrameGrid
-from tfembed.native import native_stderr
+from tfembed.utils.native import native_stderr
 
 SOUNDFONT_ENV = "TFEMBED_SOUNDFONT"
 """Environment variable naming a soundfont, used when none is given explicitly."""

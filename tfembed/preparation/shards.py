@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tfembed.atomic import write_bytes_atomically
+from tfembed.utils.atomic import write_bytes_atomically
 
 SHARD_TARGET_CLIPS = 1000
 """Clips aimed at per shard; more shards let training interleave reads."""

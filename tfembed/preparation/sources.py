@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tfembed.dataset.manifest import ALL_SPLITS
 from tfembed.errors import TfembedError
-from tfembed.files import find_files
+from tfembed.utils.files import find_files
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf", ".rmi")
 """File suffixes taken as MIDI (case-insensitive): Standard MIDI Files, karaoke files

@@ -6,7 +6,7 @@ after 200 steps of MEL_MEL). The cause is scheduling: with several ops in
 flight, oneDNN kernels split their sums differently from run to run, and a
 validation pass between steps makes the timing differ. One inter-op thread
 removes it (each op still uses every core). On 2 cores it made the step 5.5%
-slower (``tools/bench_train.py``: x1.055); turning oneDNN off instead made it
+slower (``tools/benchmarks/bench_train.py``: x1.055); turning oneDNN off instead made it
 twice as slow.
 """
 

@@ -14,10 +14,10 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.errors import RunError
-from tfembed.locking import LOCK_NAME
 from tfembed.training.config import MODEL_FIELDS, TrainConfig
 from tfembed.training.run_folder import RunFolder
-from tfembed.versions import tool_versions
+from tfembed.utils.locking import LOCK_NAME
+from tfembed.utils.versions import tool_versions
 
 DATASET_FIELDS = ("frame_grid", "created")
 """What identifies the data a run was trained on (the folder may move)."""

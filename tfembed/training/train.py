@@ -27,12 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfembed.atomic import write_bytes_atomically, write_json_atomically
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
 from tfembed.errors import ConfigError, RunError
-from tfembed.locking import hold_lock
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
 from tfembed.training.determinism import run_ops_one_at_a_time
@@ -52,6 +50,8 @@ from tfembed.training.workers import (
     weights_digest,
     with_shard_policy,
 )
+from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
+from tfembed.utils.locking import hold_lock
 
 BEST_METRIC = "validation/rank_at_100_am"
 PROJECTOR_CLIPS = 500

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import tfembed.data
-from tfembed.registry import resolve_model
+from tfembed.export.registry import resolve_model
 
 BATCH = 256
 

@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
 # Runs the official HEAR 2021 validator (PyPI package hearvalidator) on an exported
 # mel model through tfembed.hear:
-#   bash tools/hear_validate.sh saved_models/NAME   (or a shipped name: mel_mel, mel_sym)
+#   bash tools/experiments/hear_validate.sh saved_models/NAME   (or a shipped name: mel_mel, mel_sym)
 # The validator imports PyTorch as well as TensorFlow, so it runs in a virtual
 # environment of its own, .venv-hear (override with TFEMBED_HEAR_VENV), created on
 # the first run with the CPU build of torch, tensorflow-cpu from constraints.txt,
 # hearvalidator and tfembed itself without its dependencies (tfembed.hear needs
 # only TensorFlow and numpy). The core install (.venv) stays free of torch.
-#   bash tools/hear_validate.sh --setup   only creates the environment.
+#   bash tools/experiments/hear_validate.sh --setup   only creates the environment.
 # TFEMBED_TORCH_INDEX names the CPU wheel index of torch
 # (default https://download.pytorch.org/whl/cpu); it is used when reachable,
 # otherwise torch comes from the configured package index.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${TFEMBED_HEAR_VENV:-$repo/.venv-hear}"
 python="${PYTHON:-python3}"
 torch_index="${TFEMBED_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
 
 if [ $# -ne 1 ]; then
-  echo "usage: bash tools/hear_validate.sh SAVED_MODEL_DIR_OR_NAME | --setup" >&2
+  echo "usage: bash tools/experiments/hear_validate.sh SAVED_MODEL_DIR_OR_NAME | --setup" >&2
   exit 2
 fi
 

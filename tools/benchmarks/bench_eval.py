@@ -11,8 +11,8 @@ With ``--steps N`` (no ``--saved_model``) it first trains and exports a MEL_MEL
 model for N steps (its weights do not change the cost).
 
 Usage:
-    python tools/bench_eval.py --data DATA_DIR --saved_model DIR [--out bench_eval.json]
-    python tools/bench_eval.py --data DATA_DIR --steps 20
+    python tools/benchmarks/bench_eval.py --data DATA_DIR --saved_model DIR [--out bench_eval.json]
+    python tools/benchmarks/bench_eval.py --data DATA_DIR --steps 20
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="bench_eval.json")
     args = parser.parse_args()
-    from tfembed.atomic import write_json_atomically
     from tfembed.dataset.manifest import read_manifest
     from tfembed.evaluation.evaluate import evaluate
+    from tfembed.utils.atomic import write_json_atomically
 
     with tempfile.TemporaryDirectory() as scratch:
         saved = args.saved_model or str(_export_model(args.data, args.steps, Path(scratch)))

@@ -6,7 +6,7 @@ process with ``Embedder.embed_audio_file`` (files over 10 minutes go through
 decoded and passed to the export's ``audio_windows`` graph at once; prints a
 table of peak resident memory and writes JSON.
 
-Usage: python tools/bench_long_audio.py --saved_model DIR [--minutes 5 20 60] [--out F]
+Usage: python tools/benchmarks/bench_long_audio.py --saved_model DIR [--minutes 5 20 60] [--out F]
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ It prints a table and writes JSON. Targets (issue #2): full preparation at least
 0.8x rendering alone, at least 3x the naive pipeline, 2 workers at least 1.7x one.
 Peak memory of a worker is reported with the longest piece it held.
 
-Usage: python tools/bench_prepare.py [--pieces_per_composer 24] [--out bench_prepare.json]
+Usage:
+    python tools/benchmarks/bench_prepare.py [--pieces_per_composer 24] \
+        [--out bench_prepare.json]
 """
 
 from __future__ import annotations

@@ -30,18 +30,18 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfembed.atomic import write_json_atomically
 from tfembed.errors import ExportError
-from tfembed.export_format import METADATA_NAME, is_export
+from tfembed.export.format import METADATA_NAME, is_export
+from tfembed.export.tflite import TFLITE_NAME, write_tflite
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.models.siamese import SiameseModel, variant_spec
-from tfembed.tflite import TFLITE_NAME, write_tflite
 from tfembed.training.config import TrainConfig
 from tfembed.training.run_folder import RunFolder
 from tfembed.training.trainer import build_model
-from tfembed.versions import tool_versions
+from tfembed.utils.atomic import write_json_atomically
+from tfembed.utils.versions import tool_versions
 
 TOWERS = ("first", "second")
 

@@ -14,7 +14,7 @@ and running past the timeout a *hang*. Crashing and hanging mutants are saved in
 
 Usage::
 
-    python tools/fuzz_midi.py --mutants 10000 --out /tmp/fuzz
+    python tools/experiments/fuzz_midi.py --mutants 10000 --out /tmp/fuzz
 """
 
 from __future__ import annotations

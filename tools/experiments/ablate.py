@@ -9,7 +9,7 @@ evaluates every export together with the baselines in one ``tfembed-eval``
 metrics over its seeds, bold where best or tied with the best.
 
 Usage:
-    python tools/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
+    python tools/experiments/ablate.py --data DATA --out runs/ablation [--variant MEL_MEL]
         [--steps 1500] [--seeds 3]
         [--levers paper in_batch gain cosine projection pitch_classes feature_workers multilevel
                   pretrain all]
@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from tfembed.atomic import write_json_atomically
 from tfembed.evaluation.report import format_value
+from tfembed.utils.atomic import write_json_atomically
 
 LEVERS = {
     "paper": [],

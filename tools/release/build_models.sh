@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains and re-exports the four shipped models from scratch, then rewrites
 # saved_models/MANIFEST.json and each MODEL_CARD.md:
-#   bash tools/build_models.sh
+#   bash tools/release/build_models.sh
 # 1. prepare the default corpus (music21 scores, as tools/demo.sh does) and a pretrain
 #    split of up to 200 more scores per composer (works held out of every evaluation);
 # 2. train MEL_MEL, SYM_SYM, MEL_SYM, SYM_MEL with configs/NAME.gin (base.gin's recipe,
@@ -16,7 +16,7 @@
 # row and task in the evaluation (default 3, as tfembed-eval);
 # TFEMBED_WORKERS: preparation workers; TFEMBED_BUILD_TRAIN_ONLY=1 stops after training.
 set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
 work="${TFEMBED_BUILD_DIR:-$repo/runs/shipped}"
 steps="${TFEMBED_BUILD_STEPS:-3000}"
@@ -46,7 +46,7 @@ for name in "${names[@]}"; do
   "$python" -m tfembed.cli.export --model_dir "$work/$name" --out "$models/$name" "${tflite[@]}"
 done
 echo "== 3/5 golden outputs of the new models: tests/golden/"
-"$python" "$repo/tools/golden_outputs.py" --data "$work/data" --models "$models" \
+"$python" "$repo/tools/release/golden_outputs.py" --data "$work/data" --models "$models" \
   --out "$repo/tests/golden" "${names[@]}"
 echo "== 4/5 evaluate the four on the test split (rank@100, probes, baselines)"
 evaluated=()
@@ -54,7 +54,7 @@ for name in "${names[@]}"; do evaluated+=(--saved_model "$models/$name"); done
 "$python" -m tfembed.cli.evaluate "${evaluated[@]}" --data "$work/data" --out "$work/eval" \
   --seeds "$seeds"
 echo "== 5/5 model cards and $models/MANIFEST.json"
-"$python" "$repo/tools/model_cards.py" --work "$work" --models "$models" --eval "$work/eval" \
+"$python" "$repo/tools/release/model_cards.py" --work "$work" --models "$models" --eval "$work/eval" \
   "${names[@]}"
 du -sh "$models"
 echo "built in $(( $(date +%s) - started )) s"

@@ -9,7 +9,8 @@ nearly is (note density is onsets per second) sets a floor that no learned
 embedding of the same clips can go far below, whatever it learned.
 
 Usage:
-    python tools/feature_subsets.py --data DATA_DIR --domain roll [--out feature_subsets.json]
+    python tools/experiments/feature_subsets.py --data DATA_DIR --domain roll \
+        [--out feature_subsets.json]
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--domain", choices=("mel", "roll"), default="roll")
     parser.add_argument("--out", default="feature_subsets.json")
     args = parser.parse_args(argv)
-    from tfembed.atomic import write_json_atomically
     from tfembed.dataset.manifest import open_dataset
     from tfembed.evaluation.evaluate import TRAIN_STRIDE, unprobeable
     from tfembed.evaluation.featurizers import handmade_featurizer
     from tfembed.evaluation.probes import probe_tasks, train_linear_probe
     from tfembed.evaluation.split_features import featurize_splits
     from tfembed.features.handmade import handmade_groups, handmade_names
+    from tfembed.utils.atomic import write_json_atomically
 
     dataset = open_dataset(args.data)
     featurizer = handmade_featurizer(args.domain, dataset.grid)

@@ -12,7 +12,7 @@
 
 It prints a table and writes JSON.
 
-Usage: python tools/bench_train.py --data DATA_DIR [--steps 40] [--out bench_train.json]
+Usage: python tools/benchmarks/bench_train.py --data DATA_DIR [--steps 40] [--out bench_train.json]
 """
 
 from __future__ import annotations

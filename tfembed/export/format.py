@@ -1,6 +1,6 @@
 """What an export folder holds, readable without TensorFlow: file names and metadata.
 
-``tfembed.export`` writes exports; ``tfembed.inference`` and ``tfembed.evaluation``
+``tfembed.export.tower`` writes exports; ``tfembed.inference`` and ``tfembed.evaluation``
 read them through :func:`read_metadata`.
 """
 

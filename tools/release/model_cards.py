@@ -1,8 +1,8 @@
 """Writes MODEL_CARD.md of each shipped model and saved_models/MANIFEST.json.
 
-Run by ``tools/build_models.sh`` after training, export and evaluation:
+Run by ``tools/release/build_models.sh`` after training, export and evaluation:
 
-    python tools/model_cards.py --work runs/shipped --models saved_models \
+    python tools/release/model_cards.py --work runs/shipped --models saved_models \
         --eval runs/shipped/eval mel_mel sym_sym mel_sym sym_mel
 
 Every figure in a card is read from what the build wrote: the export's
@@ -25,13 +25,13 @@ from typing import Any
 
 from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-from tfembed.atomic import write_bytes_atomically, write_json_atomically
 from tfembed.evaluation.report import markdown
-from tfembed.export_format import read_metadata
+from tfembed.export.format import read_metadata
+from tfembed.export.registry import MANIFEST_NAME, model_files
+from tfembed.export.tflite import TFLITE_NAME
 from tfembed.preparation import splits
-from tfembed.registry import MANIFEST_NAME, model_files
-from tfembed.tflite import TFLITE_NAME
 from tfembed.training.config import TrainConfig
+from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
 
 CARD_NAME = "MODEL_CARD.md"
 HEADLINE_METRICS = ("rank_am", "rank_gm", "composer_micro_f1", "key_micro_f1", "mrr")
@@ -147,7 +147,7 @@ def card(
         "",
         "Self-supervised embeddings of 3-second clips of piano music, trained so that "
         "neighbouring clips of one piece embed close together (siamese convnets, rank "
-        "loss). Written by `tools/build_models.sh`; every figure below was measured by "
+        "loss). Written by `tools/release/build_models.sh`; every figure below was measured by "
         "that build.",
         "",
         "## Input and output",
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         args.models / MANIFEST_NAME,
         {
             "format": 1,
-            "written_by": "tools/build_models.sh",
+            "written_by": "tools/release/build_models.sh",
             "data_created": data_manifest.get("created"),
             "total_size": sum(entry["size"] for entry in entries.values()),
             "models": entries,

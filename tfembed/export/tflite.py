@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfembed.atomic import write_bytes_atomically
 from tfembed.errors import ExportError
+from tfembed.utils.atomic import write_bytes_atomically
 
 TFLITE_NAME = "model.tflite"
 SIGNATURE = "serve"

@@ -6,7 +6,7 @@ share of the neighbour pairs, warms up, then times ``--steps`` steps of the
 global batch (``--batch_size``, divided among the workers). The chief's timing
 is reported. It prints a table and writes JSON.
 
-Usage: python tools/bench_multi_worker.py --data DATA_DIR [--workers 1 2] [--steps 30]
+Usage: python tools/benchmarks/bench_multi_worker.py --data DATA_DIR [--workers 1 2] [--steps 30]
     [--batch_size 32] [--out bench_multi_worker.json]
 """
 
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-LOCAL_CLUSTER = Path(__file__).resolve().parent / "local_cluster.py"
+LOCAL_CLUSTER = Path(__file__).resolve().parents[1] / "local_cluster.py"
 WARMUP_STEPS = 3
 RESULT_PREFIX = "[worker 0] bench "
 

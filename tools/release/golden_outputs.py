@@ -1,8 +1,8 @@
 """Writes the golden outputs of the shipped models: tests/golden/{clips,embeddings}.npz.
 
-Run by ``tools/build_models.sh`` after export:
+Run by ``tools/release/build_models.sh`` after export:
 
-    python tools/golden_outputs.py --data runs/shipped/data --models saved_models \
+    python tools/release/golden_outputs.py --data runs/shipped/data --models saved_models \
         --out tests/golden mel_mel sym_sym mel_sym sym_mel
 
 ``clips.npz`` holds a few real test clips of the prepared corpus (``mel`` float16
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfembed.atomic import write_npz_atomically
 from tfembed.dataset.clips import load_clips
-from tfembed.export_format import read_metadata
+from tfembed.export.format import read_metadata
 from tfembed.inference.embedder import Embedder
+from tfembed.utils.atomic import write_npz_atomically
 
 GOLDEN_PIECES = 4
 

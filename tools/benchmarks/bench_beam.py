@@ -11,7 +11,7 @@ projections start from: CPU seconds of preparation per second of music and bytes
 per clip. Target (issue #14): Beam at least 0.7x the pool's speed. Peak memory
 per worker is the largest ``VmHWM`` any piece recorded in the manifest.
 
-Usage: python tools/bench_beam.py [--pieces_per_composer 24] [--workers 2]
+Usage: python tools/benchmarks/bench_beam.py [--pieces_per_composer 24] [--workers 2]
 [--out bench_beam.json]
 """
 

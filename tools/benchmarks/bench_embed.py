@@ -11,7 +11,7 @@ The models are those of a short training run on ``--data`` (``--steps`` steps,
 weights barely trained: speed does not depend on them), the MIDI files are the
 dataset's pieces. It prints a table and writes JSON.
 
-Usage: python tools/bench_embed.py --data DATA_DIR [--pieces 8] [--out bench_embed.json]
+Usage: python tools/benchmarks/bench_embed.py --data DATA_DIR [--pieces 8] [--out bench_embed.json]
 """
 
 from __future__ import annotations

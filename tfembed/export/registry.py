@@ -7,7 +7,7 @@ A name such as ``mel_mel`` is looked up in this order:
 3. the models installed with the package (``saved_models/`` of the repository,
    installed as ``tfembed.saved_models``).
 
-A folder of models may hold ``MANIFEST.json`` (written by ``tools/build_models.sh``)
+A folder of models may hold ``MANIFEST.json`` (written by ``tools/release/build_models.sh``)
 with the sha256 and size of every file of every model; a model in such a folder is
 checked against it the first time it is loaded in a process. No TensorFlow here.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tfembed.errors import ExportError
-from tfembed.export_format import is_export
+from tfembed.export.format import is_export
 
 MANIFEST_NAME = "MANIFEST.json"
 MODELS_ENV = "TFEMBED_MODELS"
@@ -101,10 +101,10 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError) as error:
         raise ExportError(
             f"{path} is unreadable or corrupt ({error}); reinstall tfembed or "
-            "rebuild the models with tools/build_models.sh"
+            "rebuild the models with tools/release/build_models.sh"
         ) from error
     if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
-        raise ExportError(f"{path} has no 'models'; rebuild it with tools/build_models.sh")
+        raise ExportError(f"{path} has no 'models'; rebuild it with tools/release/build_models.sh")
     return manifest
 
 
@@ -127,13 +127,13 @@ def verify_model(folder: str | os.PathLike) -> None:
             if not path.is_file():
                 raise ExportError(
                     f"{path} is missing (listed in {folder.parent / MANIFEST_NAME}); "
-                    "reinstall tfembed or rebuild the models with tools/build_models.sh"
+                    "reinstall tfembed or rebuild the models with tools/release/build_models.sh"
                 )
             if path.stat().st_size != expected["size"] or file_digest(path) != expected["sha256"]:
                 raise ExportError(
                     f"{path} does not match its sha256 in {folder.parent / MANIFEST_NAME}: "
                     "the file is corrupt or was changed; reinstall tfembed or rebuild "
-                    "the models with tools/build_models.sh"
+                    "the models with tools/release/build_models.sh"
                 )
     _verified.add(folder)
 

@@ -4,9 +4,9 @@
 # tests/test_newest_tensorflow.py then loads every shipped model there with plain
 # TensorFlow and Keras (tests/plain_tf_check.py) and compares the golden outputs;
 # without this environment that test is skipped. Downloads about 250 MB.
-#   bash tools/setup_newest_tf.sh
+#   bash tools/experiments/setup_newest_tf.sh
 set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${TFEMBED_NEWTF_VENV:-$repo/.venv-newtf}"
 python="${PYTHON:-python3}"
 "$python" -m venv "$venv"

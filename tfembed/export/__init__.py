@@ -1,0 +1,1 @@
+"""Export: a trained tower to a SavedModel and TFLite, the metadata format, models by name."""
