@@ -3,7 +3,8 @@
 Only the orchestration differs from the local process pool. The driver lists the
 pieces, assigns splits and builds the composer vocabulary exactly as
 :func:`tfembed.preparation.prepare.prepare` does; the pipeline runs the same
-per-piece function (parse, clean, render, log-mel, piano roll, labels) on every
+per-piece job (:func:`tfembed.preparation.job.run_piece_job`: parse, clean, render,
+log-mel, piano roll, labels) on every
 pending piece, which writes ``OUT/pieces/<piece_id>.tfrecord`` and ``.json``;
 then the driver merges the pieces into shards and writes the manifest with the
 same code as a local run. So the records are byte-identical to a local run's
@@ -38,13 +39,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from tfembed.preparation.prepare import (
+from tfembed.preparation import PrepareError
+from tfembed.preparation.job import (
     PieceJob,
-    PrepareError,
-    _prepare_one,
-    _read_summary,
     limit_tensorflow_threads,
     outcome_messages,
+    read_summary,
+    run_piece_job,
 )
 
 FAILED_TAG = "failed"
@@ -100,7 +101,7 @@ def pipeline_options(options: str | None, workers: int) -> PipelineOptions:
 
 
 class PreparePieceFn(beam.DoFn):
-    """Prepares one piece with the local pool's per-piece function.
+    """Prepares one piece with the local pool's piece job.
 
     Successes go to the main output, failures to the ``failed`` side output;
     nothing is raised for a bad file, so one bad file never fails a bundle.
@@ -117,7 +118,7 @@ class PreparePieceFn(beam.DoFn):
     def process(self, job: PieceJob) -> Iterator[Any]:
         """Prepares ``job``'s piece; yields its summary on the main or the failed output."""
         with _ONE_PIECE_AT_A_TIME:
-            summary = _prepare_one(job)
+            summary = run_piece_job(job)
         if summary["status"] == "failed":
             self._counters["failed_pieces"].inc()
             yield beam.pvalue.TaggedOutput(FAILED_TAG, summary)
@@ -202,7 +203,7 @@ def run_beam(jobs: list[PieceJob], options: str | None, workers: int) -> dict[st
         ) from error
     pieces_dir = Path(jobs[0].pieces_dir)
     for job in jobs:
-        for message in outcome_messages(_read_summary(pieces_dir, job.piece)):
+        for message in outcome_messages(read_summary(pieces_dir, job.piece.piece_id)):
             print(message, file=sys.stderr)
     counters = counter_values(result)
     print(

@@ -2,8 +2,9 @@
 
 :func:`prepare` is the library function behind ``tfembed-prepare``. It lists the
 pieces, prepares each one in a worker process (parse, clean, render once, log-mel,
-piano roll, clips) into ``OUT/pieces/<piece_id>.tfrecord`` plus a ``.json``
-summary, both written atomically, then merges the finished pieces into
+piano roll, clips: :mod:`tfembed.preparation.job`) into
+``OUT/pieces/<piece_id>.tfrecord`` plus a ``.json`` summary, both written
+atomically, then merges the finished pieces into
 ``OUT/<split>-<i>-of-<n>.tfrecord`` shards and writes ``OUT/manifest.json``.
 
 A run that is interrupted (Ctrl-C, SIGTERM, a crash) resumes with the same
@@ -18,32 +19,26 @@ import dataclasses
 import datetime
 import errno
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from tfembed.dataset.manifest import ALL_SPLITS, MANIFEST_NAME, SPLITS, read_manifest
-from tfembed.errors import TfembedError
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
-from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS, PrepareError
+from tfembed.preparation.job import PieceJob, read_summary, summary_path
 from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
+from tfembed.preparation.pool import run_jobs
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
 from tfembed.preparation.sources import MIDI_SUFFIXES, MUSIC21_ORIGIN, Piece, list_midi_dir
-from tfembed.preparation.splits import assign_splits, work_of, works_per_split
+from tfembed.preparation.splits import assign_splits, works_per_split
 from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
-from tfembed.utils.atomic import (
-    atomic_destination,
-    remove_temporary_files,
-    write_json_atomically,
-)
+from tfembed.utils.atomic import remove_temporary_files, write_json_atomically
 from tfembed.utils.locking import LOCK_NAME, hold_lock
 from tfembed.utils.versions import tool_versions
 
@@ -57,147 +52,6 @@ _VERSIONED_PACKAGES = (
     "mido",
     "pretty_midi",
 )
-
-
-class PrepareError(TfembedError):
-    """Preparation cannot run or produced nothing; the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PieceJob:
-    """Everything a worker needs to prepare one piece."""
-
-    piece: Piece
-    composer: int
-    pieces_dir: str
-    soundfont: str
-    grid: FrameGrid
-    max_piece_seconds: float
-    long_pieces: str
-    tempo_policy: str = MIDI_DIR_TEMPO_POLICY
-
-
-def _prepare_one(job: PieceJob) -> dict[str, Any]:
-    """Prepares one piece and records the outcome; runs in a worker process."""
-    import tensorflow as tf
-
-    from tfembed.errors import PieceError
-    from tfembed.preparation.corpus import corpus_midi
-    from tfembed.preparation.midi import UnreadableFileError, clean_sequence, parse_midi
-    from tfembed.preparation.piece import PieceInfo, prepare_piece
-    from tfembed.preparation.render import RenderSetupError
-    from tfembed.preparation.tempo import apply_tempo_policy
-
-    piece = job.piece
-    started = time.perf_counter()
-    summary: dict[str, Any] = {
-        "piece_id": piece.piece_id,
-        "file": piece.path,
-        "composer": piece.composer_name,
-        "split": piece.split,
-        "work": work_of(piece),
-    }
-    try:
-        path = corpus_midi(piece.path) if piece.origin == MUSIC21_ORIGIN else piece.path
-        parsed = parse_midi(path)
-        sequence, tempo_source = apply_tempo_policy(
-            parsed.sequence, parsed.tempo_explicit, piece.piece_id, job.tempo_policy
-        )
-        cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
-        info = PieceInfo(
-            piece.piece_id,
-            job.composer,
-            piece.composer_name,
-            piece.split,
-            parsed.tempo_explicit,
-            tempo_source,
-        )
-        prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
-    except (RenderSetupError, KeyboardInterrupt):
-        raise  # nothing can be rendered: the run stops, and this piece is not recorded
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise
-        # Outside the file itself (a music21 cache, a temporary file): retried on rerun.
-        summary.update(status="failed", problem=f"{error}", retry=True)
-    except UnreadableFileError as error:
-        summary.update(status="failed", problem=str(error), retry=True)
-    except PieceError as error:  # the file itself: corrupt, no notes, too short, silent
-        summary.update(status="failed", problem=str(error), retry=False)
-    except Exception as error:  # an unforeseen defect in one file must not stop the run
-        summary.update(
-            status="failed", problem=f"unexpected {type(error).__name__}: {error}", retry=True
-        )
-    else:
-        records_path = Path(job.pieces_dir) / f"{piece.piece_id}.tfrecord"
-        with (
-            atomic_destination(records_path) as temporary,
-            tf.io.TFRecordWriter(str(temporary)) as writer,
-        ):
-            for record in prepared.records:
-                writer.write(record)
-        summary.update(
-            status="done",
-            clips=len(prepared.records),
-            seconds=prepared.seconds,
-            silent_clips=prepared.silent_clips,
-            tempo_explicit=parsed.tempo_explicit,
-            tempo_source=tempo_source,
-            rendered_qpm=round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
-            dropped_drum_notes=cleaned.dropped_drum_notes,
-            cut_at_seconds=cleaned.cut_at_seconds,
-            title=piece.title,
-            repairs=parsed.repairs,
-            out_of_range_notes=prepared.out_of_range_notes,
-            synth_warnings=prepared.synth_warnings,
-        )
-    summary["processing_seconds"] = round(time.perf_counter() - started, 3)
-    summary["worker_peak_rss_mb"] = round(_peak_rss_mb(), 1)
-    write_json_atomically(Path(job.pieces_dir) / f"{piece.piece_id}.json", summary)
-    return summary
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (0 where unknown).
-
-    Read from ``VmHWM`` in ``/proc/self/status``: unlike ``ru_maxrss``, it is not
-    inherited from the parent through fork and exec, so it is the worker's own.
-    """
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _init_worker(threads: int) -> None:
-    """Lets the parent handle Ctrl-C and keeps each worker's TensorFlow to its share.
-
-    On Linux, a worker also asks the kernel to stop it when its parent dies, so a
-    preparation killed with SIGKILL leaves no orphaned workers behind.
-    """
-    import ctypes
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        set_parent_death_signal = 1  # PR_SET_PDEATHSIG
-        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
-    limit_tensorflow_threads(threads)
-
-
-def limit_tensorflow_threads(threads: int) -> None:
-    """Keeps this process's TensorFlow to ``threads`` threads (if not yet started)."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already ran in this process: keep its threads
-        pass
 
 
 def _list_pieces(
@@ -236,88 +90,6 @@ def _list_pieces(
         "metadata": str(Path(metadata).resolve()) if metadata else None,
     }
     return pieces, problems, source
-
-
-def _run_jobs(jobs: list[PieceJob], workers: int, already_done: int, total: int) -> None:
-    """Prepares the pieces of ``jobs`` with a progress bar, in ``workers`` processes."""
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total,
-        initial=already_done,
-        unit="piece",
-        desc="prepare",
-        dynamic_ncols=True,
-        disable=None,
-    )
-    music_seconds = 0.0
-
-    def record(summary: dict[str, Any]) -> None:
-        nonlocal music_seconds
-        for message in outcome_messages(summary):
-            bar.write(message, file=sys.stderr)
-        music_seconds += summary.get("seconds", 0.0)
-        bar.set_postfix(music=f"{music_seconds / 60:.1f} min")
-        bar.update()
-
-    try:
-        if workers == 1:
-            for job in jobs:
-                record(_prepare_one(job))
-        else:
-            _run_in_processes(jobs, workers, record)
-    finally:
-        bar.close()
-
-
-def outcome_messages(summary: dict[str, Any]) -> list[str]:
-    """The lines printed for a piece: why it failed, or what was changed or left out.
-
-    One line each, naming the file; none for a plain success.
-    """
-    if summary["status"] == "failed":
-        return [f"skipped {summary['file']}: {summary['problem']}"]
-    notes = []
-    if summary.get("cut_at_seconds") is not None:
-        notes.append(
-            f"cut {summary['file']} at {summary['cut_at_seconds']:.0f} s "
-            "(longer than --max_piece_seconds)"
-        )
-    notes += [f"{summary['file']}: {repair}" for repair in summary.get("repairs", ())]
-    if summary.get("out_of_range_notes"):
-        notes.append(
-            f"{summary['file']}: {summary['out_of_range_notes']} note(s) out of range "
-            "(outside the piano roll's pitches; rendered, not in the roll)"
-        )
-    warnings = summary.get("synth_warnings")
-    if warnings:
-        notes.append(
-            f"{summary['file']}: fluidsynth printed {warnings['count']} warning(s); "
-            f"the first: {warnings['first']}"
-        )
-    return notes
-
-
-def _run_in_processes(jobs: list[PieceJob], workers: int, record) -> None:
-    """Runs ``jobs`` in spawned processes; a worker that dies stops the run with a reason."""
-    context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    executor = ProcessPoolExecutor(workers, context, _init_worker, (threads,))
-    try:
-        futures = [executor.submit(_prepare_one, job) for job in jobs]
-        for future in as_completed(futures):
-            record(future.result())
-    except BrokenProcessPool as error:
-        raise PrepareError(
-            "a worker process died (killed, or out of memory on a very long piece: lower "
-            "--max_piece_seconds or --workers); finished pieces are kept, rerun to resume"
-        ) from error
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        for child in multiprocessing.active_children():
-            child.terminate()
-        raise
-    executor.shutdown()
 
 
 def _expected_cost(piece: Piece) -> int:
@@ -393,39 +165,11 @@ def prepare(
             is missing or cannot be loaded.
     """
     started = time.perf_counter()
-    if workers < 1:
-        raise PrepareError(f"--workers must be at least 1, not {workers}")
-    if long_pieces not in ("cut", "skip"):
-        raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
-    if runner not in ("local", "beam"):
-        raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
-    if tempo_policy is None:
-        tempo_policy = CORPUS_TEMPO_POLICY if corpus is not None else MIDI_DIR_TEMPO_POLICY
-    if tempo_policy not in TEMPO_POLICIES:
-        raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
-    if corpus is not None and max_score_kb is None:
-        from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB
-
-        max_score_kb = DEFAULT_MAX_SCORE_KB
-    if corpus is not None and pieces_per_composer is None:
-        from tfembed.preparation.corpus import DEFAULT_PIECES_PER_COMPOSER
-
-        pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
-    pieces_per_composer = pieces_per_composer or None  # 0: no cap
-    if pretrain_pieces_per_composer < 0:
-        raise PrepareError(
-            f"--pretrain_pieces_per_composer must be at least 0, not {pretrain_pieces_per_composer}"
-        )
-    if pretrain_pieces_per_composer and corpus is None:
-        raise PrepareError(
-            "--pretrain_pieces_per_composer needs --corpus; with --midi_dir, give pieces "
-            "the split 'pretrain' in --metadata"
-        )
-    if pretrain_pieces_per_composer and pieces_per_composer is None:
-        raise PrepareError(
-            "--pretrain_pieces_per_composer needs a --pieces_per_composer cap: "
-            "without one every piece is already labelled"
-        )
+    _check_orchestration(workers, runner, long_pieces)
+    tempo_policy = _tempo_policy(tempo_policy, corpus)
+    pieces_per_composer, max_score_kb = _corpus_caps(
+        corpus, pieces_per_composer, max_score_kb, pretrain_pieces_per_composer
+    )
     check_fluidsynth()
     soundfont_path = find_soundfont(soundfont)
     check_soundfont(soundfont_path)
@@ -442,7 +186,6 @@ def prepare(
         print(f"skipped {problem['file']}: {problem['problem']}", file=sys.stderr)
     if not pieces:
         raise PrepareError(f"no MIDI files ({', '.join(MIDI_SUFFIXES)}) found in {midi_dir}")
-    pieces = assign_splits(pieces)
     run_options = {
         "format_version": FORMAT_VERSION,
         "source": source,
@@ -452,27 +195,91 @@ def prepare(
         "frame_grid": grid.to_dict(),
         "tempo_policy": tempo_policy,
     }
-
-    out = Path(out_dir)
-    with hold_lock(out, "preparation"):
+    run = _Run(
+        Path(out_dir),
+        assign_splits(pieces),
+        listing_problems,
+        run_options,
+        _Orchestration(runner, workers, pipeline_options),
+        started,
+    )
+    with hold_lock(run.out, "preparation"):
         try:
-            return _prepare_locked(
-                out,
-                pieces,
-                listing_problems,
-                run_options,
-                _Orchestration(runner, workers, pipeline_options),
-                started,
-            )
+            return _prepare_locked(run)
         except OSError as error:
             if error.errno != errno.ENOSPC:
                 raise
             raise PrepareError(
-                f"no space left on the device of {out}"
+                f"no space left on the device of {run.out}"
                 f"{f' (writing {error.filename})' if error.filename else ''}; finished pieces "
-                f"are kept in {out / PIECES_DIR}: free some space and run the same command "
+                f"are kept in {run.pieces_dir}: free some space and run the same command "
                 "again to resume"
             ) from error
+
+
+def _check_orchestration(workers: int, runner: str, long_pieces: str) -> None:
+    """Checks the options of how the pieces are run.
+
+    Raises:
+        PrepareError: An option has a value it cannot take.
+    """
+    if workers < 1:
+        raise PrepareError(f"--workers must be at least 1, not {workers}")
+    if long_pieces not in ("cut", "skip"):
+        raise PrepareError(f"--long_pieces must be 'cut' or 'skip', not {long_pieces!r}")
+    if runner not in ("local", "beam"):
+        raise PrepareError(f"--runner must be 'local' or 'beam', not {runner!r}")
+
+
+def _tempo_policy(tempo_policy: str | None, corpus: str | None) -> str:
+    """The tempo policy asked for, or the source's default; checked.
+
+    Raises:
+        PrepareError: An unknown policy.
+    """
+    if tempo_policy is None:
+        tempo_policy = CORPUS_TEMPO_POLICY if corpus is not None else MIDI_DIR_TEMPO_POLICY
+    if tempo_policy not in TEMPO_POLICIES:
+        raise PrepareError(f"--tempo_policy must be one of {TEMPO_POLICIES}, not {tempo_policy!r}")
+    return tempo_policy
+
+
+def _corpus_caps(
+    corpus: str | None,
+    pieces_per_composer: int | None,
+    max_score_kb: int | None,
+    pretrain_pieces_per_composer: int,
+) -> tuple[int | None, int | None]:
+    """The corpus caps ``(pieces_per_composer, max_score_kb)``, defaults filled in.
+
+    ``pieces_per_composer`` 0 (no cap) comes back as ``None``.
+
+    Raises:
+        PrepareError: A pretrain split asked for where it cannot be drawn.
+    """
+    if corpus is not None:
+        from tfembed.preparation.corpus import DEFAULT_MAX_SCORE_KB, DEFAULT_PIECES_PER_COMPOSER
+
+        if max_score_kb is None:
+            max_score_kb = DEFAULT_MAX_SCORE_KB
+        if pieces_per_composer is None:
+            pieces_per_composer = DEFAULT_PIECES_PER_COMPOSER
+    pieces_per_composer = pieces_per_composer or None  # 0: no cap
+    if pretrain_pieces_per_composer < 0:
+        raise PrepareError(
+            f"--pretrain_pieces_per_composer must be at least 0, not {pretrain_pieces_per_composer}"
+        )
+    if pretrain_pieces_per_composer and corpus is None:
+        raise PrepareError(
+            "--pretrain_pieces_per_composer needs --corpus; with --midi_dir, give pieces "
+            "the split 'pretrain' in --metadata"
+        )
+    if pretrain_pieces_per_composer and pieces_per_composer is None:
+        raise PrepareError(
+            "--pretrain_pieces_per_composer needs a --pieces_per_composer cap: "
+            "without one every piece is already labelled"
+        )
+    return pieces_per_composer, max_score_kb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,19 +291,27 @@ class _Orchestration:
     pipeline_options: str | None
 
 
-def _prepare_locked(
-    out: Path,
-    pieces: list[Piece],
-    listing_problems: list[dict[str, str]],
-    run_options: dict[str, Any],
-    orchestration: _Orchestration,
-    started: float,
-) -> dict[str, Any]:
-    """The part of :func:`prepare` that writes into ``out``, run under its lock."""
-    pieces_dir = out / PIECES_DIR
-    soundfont_path = run_options["soundfont"]
-    grid = FrameGrid.from_dict(run_options["frame_grid"])
-    _claim_output(out, pieces_dir, run_options)
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One preparation: where it writes, its pieces (with splits) and options."""
+
+    out: Path
+    pieces: list[Piece]
+    listing_problems: list[dict[str, str]]
+    options: dict[str, Any]
+    orchestration: _Orchestration
+    started: float
+
+    @property
+    def pieces_dir(self) -> Path:
+        """Where the pieces' jobs write, until the merge."""
+        return self.out / PIECES_DIR
+
+
+def _prepare_locked(run: _Run) -> dict[str, Any]:
+    """The part of :func:`prepare` that writes into ``run.out``, run under its lock."""
+    out, pieces_dir = run.out, run.pieces_dir
+    _claim_output(out, pieces_dir, run.options)
     remove_temporary_files(out)  # a shard whose merge was killed
     if (out / MANIFEST_NAME).is_file() and not pieces_dir.exists():
         print(f"{out} is already prepared; nothing to do", file=sys.stderr)
@@ -504,30 +319,52 @@ def _prepare_locked(
     pieces_dir.mkdir(parents=True, exist_ok=True)
     remove_temporary_files(pieces_dir)
 
-    vocabulary = sorted({piece.composer_name for piece in pieces} - {""})
+    vocabulary = sorted({piece.composer_name for piece in run.pieces} - {""})
+    pending = _pending(pieces_dir, run.pieces)
+    if len(pending) < len(run.pieces):
+        print(
+            f"resuming: {len(run.pieces) - len(pending)} of {len(run.pieces)} pieces already done",
+            file=sys.stderr,
+        )
+    _run_pending(run, _piece_jobs(run, pending, vocabulary))
+
+    summaries = [read_summary(pieces_dir, piece.piece_id) for piece in run.pieces]
+    manifest = _merge(out, pieces_dir, summaries, run.listing_problems, vocabulary, run.options)
+    manifest["time"] = {
+        "wall_seconds_last_run": round(time.perf_counter() - run.started, 1),
+        "piece_processing_seconds": round(
+            sum(summary["processing_seconds"] for summary in summaries), 1
+        ),
+    }
+    write_json_atomically(out / MANIFEST_NAME, manifest)
+    shutil.rmtree(pieces_dir)
+    _warn_of_empty_splits(out, manifest)
+    return manifest
+
+
+def _piece_jobs(run: _Run, pending: list[Piece], vocabulary: list[str]) -> list[PieceJob]:
+    """The jobs of the pending pieces, the longest first."""
     composer_ids = {name: index for index, name in enumerate(vocabulary)}
-    pending = _pending(pieces_dir, pieces)
-    pending.sort(key=_expected_cost, reverse=True)
-    jobs = [
+    grid = FrameGrid.from_dict(run.options["frame_grid"])
+    return [
         PieceJob(
             piece,
             composer_ids.get(piece.composer_name, UNKNOWN),
-            str(pieces_dir),
-            str(soundfont_path),
+            str(run.pieces_dir),
+            str(run.options["soundfont"]),
             grid,
-            run_options["max_piece_seconds"],
-            run_options["long_pieces"],
-            run_options["tempo_policy"],
+            run.options["max_piece_seconds"],
+            run.options["long_pieces"],
+            run.options["tempo_policy"],
         )
-        for piece in pending
+        for piece in sorted(pending, key=_expected_cost, reverse=True)
     ]
-    if len(pending) < len(pieces):
-        print(
-            f"resuming: {len(pieces) - len(pending)} of {len(pieces)} pieces already done",
-            file=sys.stderr,
-        )
-    workers = orchestration.workers
-    if orchestration.runner == "beam":
+
+
+def _run_pending(run: _Run, jobs: list[PieceJob]) -> None:
+    """Runs the jobs on the local pool or on Apache Beam."""
+    workers = run.orchestration.workers
+    if run.orchestration.runner == "beam":
         try:
             from tfembed.preparation.beam_pipeline import run_beam
         except ModuleNotFoundError as error:
@@ -536,20 +373,13 @@ def _prepare_locked(
             raise PrepareError(
                 "--runner beam needs Apache Beam: pip install -c constraints.txt 'tfembed[beam]'"
             ) from error
-        run_beam(jobs, orchestration.pipeline_options, workers)
+        run_beam(jobs, run.orchestration.pipeline_options, workers)
     else:
-        _run_jobs(jobs, min(workers, max(1, len(jobs))), len(pieces) - len(pending), len(pieces))
+        total = len(run.pieces)
+        run_jobs(jobs, min(workers, max(1, len(jobs))), total - len(jobs), total)
 
-    summaries = [_read_summary(pieces_dir, piece) for piece in pieces]
-    manifest = _merge(out, pieces_dir, summaries, listing_problems, vocabulary, run_options)
-    manifest["time"] = {
-        "wall_seconds_last_run": round(time.perf_counter() - started, 1),
-        "piece_processing_seconds": round(
-            sum(summary["processing_seconds"] for summary in summaries), 1
-        ),
-    }
-    write_json_atomically(out / MANIFEST_NAME, manifest)
-    shutil.rmtree(pieces_dir)
+
+def _warn_of_empty_splits(out: Path, manifest: dict[str, Any]) -> None:
     for split in SPLITS:
         if not manifest["counts"]["pieces"][split]:
             print(
@@ -557,7 +387,6 @@ def _prepare_locked(
                 "give more pieces per composer, or set splits in --metadata",
                 file=sys.stderr,
             )
-    return manifest
 
 
 def _pending(pieces_dir: Path, pieces: list[Piece]) -> list[Piece]:
@@ -569,13 +398,13 @@ def _pending(pieces_dir: Path, pieces: list[Piece]) -> list[Piece]:
     """
     pending, retried = [], []
     for piece in pieces:
-        summary_path = pieces_dir / f"{piece.piece_id}.json"
-        if not summary_path.is_file():
+        path = summary_path(pieces_dir, piece.piece_id)
+        if not path.is_file():
             pending.append(piece)
             continue
-        summary = json.loads(summary_path.read_text())
+        summary = json.loads(path.read_text())
         if summary["status"] == "failed" and summary.get("retry", True):
-            summary_path.unlink()
+            path.unlink()
             pending.append(piece)
             retried.append(f"{piece.path} ({summary['problem']})")
     if retried:
@@ -606,10 +435,6 @@ def _claim_output(out: Path, pieces_dir: Path, run_options: dict[str, Any]) -> N
         raise PrepareError(f"{out} exists and is not a tfembed preparation; choose another --out")
     else:
         write_json_atomically(options_path, run_options)
-
-
-def _read_summary(pieces_dir: Path, piece: Piece) -> dict[str, Any]:
-    return json.loads((pieces_dir / f"{piece.piece_id}.json").read_text())
 
 
 def _merge(

@@ -29,13 +29,6 @@ from pathlib import Path
 BATCH_SIZE = 32
 
 
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _step_throughput(data: str, variant: str, steps: int) -> float:
 
     from tfembed.dataset.manifest import open_dataset
@@ -99,6 +92,7 @@ def _train_child(data: str, steps: int, one_op_at_a_time: bool = False) -> dict:
 def _child(data: str, steps: int, one_op_at_a_time: bool) -> None:
     from tfembed.dataset.manifest import read_manifest
     from tfembed.training.determinism import run_ops_one_at_a_time
+    from tfembed.utils.memory import peak_rss_mb
 
     if one_op_at_a_time and not run_ops_one_at_a_time():
         raise RuntimeError("TensorFlow started before the inter-op threads could be set")
@@ -108,7 +102,7 @@ def _child(data: str, steps: int, one_op_at_a_time: bool) -> None:
     print(
         json.dumps(
             {
-                "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
                 "clips": clips,
                 "pairs_per_second": pairs_per_second,
             }
