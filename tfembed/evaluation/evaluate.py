@@ -234,6 +234,18 @@ class _Scores:
     work_of: dict[str, str]
     test_works: dict[str, int] = dataclasses.field(default_factory=dict)
 
+    @classmethod
+    def empty(
+        cls, names: list[str], work_of: dict[str, str], test_piece_ids: np.ndarray, rounds: int
+    ) -> _Scores:
+        """No metric yet for these rows; ``rounds`` bootstrap draws of the test works."""
+        return cls(
+            {name: {} for name in names},
+            {name: {} for name in names},
+            *piece_draws(_works(work_of, test_piece_ids), rounds),
+            work_of,
+        )
+
     def works_of(self, piece_ids: np.ndarray) -> np.ndarray:
         """The work of each of these pieces."""
         return _works(self.work_of, piece_ids)
@@ -521,34 +533,19 @@ def evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(data_dir)
-    manifest, grid = dataset.manifest, dataset.grid
+    manifest = dataset.manifest
     paths = [resolve_model(path) for path in saved_models]
-    models, others = _featurizers(paths, grid, baselines)
-    rows = models + others
-    names = [row.name for row in rows]
+    models, others = _featurizers(paths, dataset.grid, baselines)
+    names = [row.name for row in models + others]
     try:
-        splits = featurize_splits(dataset, rows, batch_size, train_stride)
+        splits = featurize_splits(dataset, models + others, batch_size, train_stride)
     except ValueError as error:
         raise EvaluationError(str(error)) from error
     timing = {"embedding": time.perf_counter() - started}
     test = splits["test"]
     model_names = [model.name for model in models]
-    write_npz_atomically(
-        out / TEST_EMBEDDINGS,
-        {
-            **{name: test.features[name] for name in model_names},
-            "composer": test.labels["composer"],
-            "piece_id": test.labels["piece_id"],
-            "clip_index": test.labels["clip_index"],
-        },
-    )
-    work_of = _work_of(manifest)
-    scores = _Scores(
-        {name: {} for name in names},
-        {name: {} for name in names},
-        *piece_draws(_works(work_of, test.labels["piece_id"]), bootstrap_rounds),
-        work_of,
-    )
+    _write_test_embeddings(out / TEST_EMBEDDINGS, test, model_names)
+    scores = _Scores.empty(names, _work_of(manifest), test.labels["piece_id"], bootstrap_rounds)
     mark = time.perf_counter()
     rank_counts = _score_ranks(test, names, scores)
     timing["ranking"] = time.perf_counter() - mark
@@ -560,33 +557,12 @@ def evaluate(
     variants = variant_rows(models, model_names, paths)
     per_export = _merge_seeds(scores, variants)
     table_rows = list(variants) + [row.name for row in others]
-    metrics = scores.metrics
     significance = _significance(table_rows, scores, min_test_works)
 
     report = {
         "data": str(Path(data_dir).resolve()),
         "data_created": manifest.get("created"),
-        "rows": [
-            *(
-                {
-                    "name": variant,
-                    "kind": "model",
-                    "domain": next(m.domain for m in models if m.name == members[0]),
-                    "exports": [
-                        {
-                            "name": member,
-                            "saved_model": str(paths[model_names.index(member)].resolve()),
-                            "checkpoint_step": models[model_names.index(member)].metadata.get(
-                                "checkpoint_step"
-                            ),
-                        }
-                        for member in members
-                    ],
-                }
-                for variant, members in variants.items()
-            ),
-            *({"name": row.name, "kind": row.kind, "domain": row.domain} for row in others),
-        ],
+        "rows": _report_rows(models, others, variants, paths),
         "seeds": seeds,
         "train_stride": train_stride,
         "bootstrap_rounds": bootstrap_rounds,
@@ -596,25 +572,71 @@ def evaluate(
         "skipped_tasks": skipped_tasks,
         "probe_protocol": probe_protocol(),
         "probe_choices": chosen,
-        "metrics": metrics,
+        "metrics": scores.metrics,
         "export_metrics": per_export,
         "significance": significance,
         "against_random_tower": _against_baseline("random tower", models, variants, others, scores),
         "against_hand_made": _against_baseline("hand-made", models, variants, others, scores),
-        "plots": [
-            plot.name
-            for plot in (
-                plot_projections(test, names, out / "projection.png"),
-                plot_training_curves(models, paths, out / "training_curves.png"),
-            )
-            if plot is not None
-        ],
+        "plots": _plots(out, test, names, models, paths),
         "seconds": round(time.perf_counter() - started, 1),
         "timing_seconds": {phase: round(seconds, 1) for phase, seconds in timing.items()},
     }
     write_json_atomically(out / REPORT_JSON, report)
     write_markdown(report, out / REPORT_MD)
     return report
+
+
+def _write_test_embeddings(path: Path, test: SplitFeatures, model_names: list[str]) -> None:
+    """Writes the models' test embeddings with the clips' composer, piece and index."""
+    write_npz_atomically(
+        path,
+        {
+            **{name: test.features[name] for name in model_names},
+            "composer": test.labels["composer"],
+            "piece_id": test.labels["piece_id"],
+            "clip_index": test.labels["clip_index"],
+        },
+    )
+
+
+def _report_rows(
+    models: list[Featurizer],
+    others: list[Featurizer],
+    variants: dict[str, list[str]],
+    paths: list[Path],
+) -> list[dict[str, Any]]:
+    """The report's rows: one per variant (with its exports), then the baselines."""
+    model_names = [model.name for model in models]
+    rows = []
+    for variant, members in variants.items():
+        exports = []
+        for member in members:
+            index = model_names.index(member)
+            exports.append(
+                {
+                    "name": member,
+                    "saved_model": str(paths[index].resolve()),
+                    "checkpoint_step": models[index].metadata.get("checkpoint_step"),
+                }
+            )
+        domain = next(model.domain for model in models if model.name == members[0])
+        rows.append({"name": variant, "kind": "model", "domain": domain, "exports": exports})
+    return rows + [{"name": row.name, "kind": row.kind, "domain": row.domain} for row in others]
+
+
+def _plots(
+    out: Path,
+    test: SplitFeatures,
+    names: list[str],
+    models: list[Featurizer],
+    paths: list[Path],
+) -> list[str]:
+    """Draws the projection of the test embeddings and the training curves; their names."""
+    drawn = (
+        plot_projections(test, names, out / "projection.png"),
+        plot_training_curves(models, paths, out / "training_curves.png"),
+    )
+    return [plot.name for plot in drawn if plot is not None]
 
 
 def _against_baseline(

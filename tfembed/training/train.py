@@ -244,13 +244,60 @@ def _loop(
     spec = variant_spec(config.variant)
     manager = WorkerCheckpoints(trainer.checkpoint, run.checkpoints, role, max_to_keep=3)
     best = _BestCheckpoint(trainer.checkpoint, run, role)
-    validation = Validation(dataset, spec, config.validation_pairs, config.seed)
+    validation = _validation(dataset, config, role)
+    iterator = _training_pairs(trainer, dataset, role)
+    writer = (
+        tf.summary.create_file_writer(str(run.logs))
+        if role.is_chief
+        else tf.summary.create_noop_writer()
+    )
+    step = int(trainer.step.numpy())
+    with writer.as_default():
+        _log_start(validation, step)
+    progress = _Progress(config, step, time.perf_counter())
+    stop = _StopRequest()
+    stopped = False
+    with stop.installed(), writer.as_default():
+        if step == 0 and validation.available:  # the untrained tower, a reference only
+            _validate(validation, trainer, None, step)
+        while step < config.steps and not stopped:
+            losses, stops = trainer.agreed_step(
+                next(iterator), tf.constant(float(stop.signal_number is not None))
+            )
+            stopped = float(stops) > 0
+            step += 1
+            progress.log_losses(losses, trainer, step)
+            if step % config.validate_every == 0 or step == config.steps:
+                progress.validate(validation, trainer, best, step)
+            if step % config.checkpoint_every == 0:
+                _save(manager, step)
+        _save(manager, step)
+    if role.is_chief:
+        _write_projector(trainer, dataset, spec.first, run.logs)
+    signal_number = _stop_cause(stop, stopped, step)
+    return TrainResult(
+        step, signal_number, progress.metrics, role.is_chief, weights_digest(trainer.model)
+    )
+
+
+def _validation(dataset: PreparedDataset, config: TrainConfig, role: WorkerRole) -> Validation:
+    """The fixed validation sample; says so when the dataset has too few pairs for it."""
+    validation = Validation(
+        dataset, variant_spec(config.variant), config.validation_pairs, config.seed
+    )
     if not validation.available and role.is_chief:
         print(
             f"note: {dataset.root} has fewer than the validation pairs needed; training "
             "without validation, and the best checkpoint is the latest",
             file=sys.stderr,
         )
+    return validation
+
+
+def _training_pairs(trainer: Trainer, dataset: PreparedDataset, role: WorkerRole):
+    """An iterator over the distributed batches of training pairs, this worker's share."""
+    config = trainer.config
+    spec = variant_spec(config.variant)
     pairs = neighbour_pairs(
         dataset,
         config.training_splits,
@@ -263,55 +310,55 @@ def _loop(
     )
     shards = len(dataset.shard_paths(*config.training_splits))
     pairs = with_shard_policy(pairs, shards, role.workers)
-    iterator = iter(trainer.strategy.experimental_distribute_dataset(pairs))
-    writer = (
-        tf.summary.create_file_writer(str(run.logs))
-        if role.is_chief
-        else tf.summary.create_noop_writer()
-    )
-    step = int(trainer.step.numpy())
-    with writer.as_default():
-        tf.summary.text("operative_config", gin.operative_config_str(), step=step)
+    return iter(trainer.strategy.experimental_distribute_dataset(pairs))
+
+
+def _log_start(validation: Validation, step: int) -> None:
+    """Logs the operative config and, with validation, example clips of each side."""
+    tf.summary.text("operative_config", gin.operative_config_str(), step=step)
+    if validation.available:
+        spec = validation.variant
+        for side, domain in (("first", spec.first), ("second", spec.second)):
+            clips = getattr(validation.sample, side)[domain][:4]
+            tf.summary.image(f"examples/{side}_{domain}", clip_images(clips), step=0)
+
+
+class _Progress:
+    """The training-loss means since the last log, the speed, the latest validation."""
+
+    def __init__(self, config: TrainConfig, step: int, started: float):
+        self._config = config
+        self._trackers: dict[str, keras.metrics.Mean] = {}
+        self._started, self._started_step = started, step
+        self.metrics: dict[str, float] = {}
+
+    def log_losses(self, losses: dict[str, tf.Tensor], trainer: Trainer, step: int) -> None:
+        """Adds a step's losses; every ``log_every`` steps, logs their means and the rate."""
+        for name, value in losses.items():
+            self._trackers.setdefault(name, keras.metrics.Mean()).update_state(value)
+        if step % self._config.log_every == 0 or step == self._config.steps:
+            for name, tracker in self._trackers.items():
+                tf.summary.scalar(f"train/{name}", tracker.result(), step=step)
+                tracker.reset_state()
+            tf.summary.scalar("train/learning_rate", trainer.learning_rate(), step=step)
+
+    def validate(
+        self, validation: Validation, trainer: Trainer, best: _BestCheckpoint, step: int
+    ) -> None:
+        """Logs the speed, validates where possible, prints both."""
+        elapsed = time.perf_counter() - self._started
+        pairs_per_second = (step - self._started_step) * self._config.batch_size / elapsed
+        tf.summary.scalar("train/pairs_per_second", pairs_per_second, step=step)
         if validation.available:
-            for side, domain in (("first", spec.first), ("second", spec.second)):
-                clips = getattr(validation.sample, side)[domain][:4]
-                tf.summary.image(f"examples/{side}_{domain}", clip_images(clips), step=0)
-    trackers: dict[str, keras.metrics.Mean] = {}
-    metrics: dict[str, float] = {}
-    stop = _StopRequest()
-    stopped = False
-    started, started_step = time.perf_counter(), step
-    with stop.installed(), writer.as_default():
-        if step == 0 and validation.available:  # the untrained tower, a reference only
-            _validate(validation, trainer, None, step)
-        while step < config.steps and not stopped:
-            losses, stops = trainer.agreed_step(
-                next(iterator), tf.constant(float(stop.signal_number is not None))
-            )
-            for name, value in losses.items():
-                trackers.setdefault(name, keras.metrics.Mean()).update_state(value)
-            stopped = float(stops) > 0
-            step += 1
-            if step % config.log_every == 0 or step == config.steps:
-                for name, tracker in trackers.items():
-                    tf.summary.scalar(f"train/{name}", tracker.result(), step=step)
-                    tracker.reset_state()
-                tf.summary.scalar("train/learning_rate", trainer.learning_rate(), step=step)
-            if step % config.validate_every == 0 or step == config.steps:
-                elapsed = time.perf_counter() - started
-                pairs_per_second = (step - started_step) * config.batch_size / elapsed
-                tf.summary.scalar("train/pairs_per_second", pairs_per_second, step=step)
-                if validation.available:
-                    metrics = _validate(validation, trainer, best, step)
-                print(
-                    f"step {step}: {pairs_per_second:.1f} pairs/s"
-                    + "".join(f", {name} {value:.3f}" for name, value in metrics.items())
-                )
-            if step % config.checkpoint_every == 0:
-                _save(manager, step)
-        _save(manager, step)
-    if role.is_chief:
-        _write_projector(trainer, dataset, spec.first, run.logs)
+            self.metrics = _validate(validation, trainer, best, step)
+        print(
+            f"step {step}: {pairs_per_second:.1f} pairs/s"
+            + "".join(f", {name} {value:.3f}" for name, value in self.metrics.items())
+        )
+
+
+def _stop_cause(stop: _StopRequest, stopped: bool, step: int) -> int | None:
+    """The signal that stopped the run (0: another worker's), said; None if it ran out."""
     signal_number = (
         stop.signal_number if stop.signal_number is not None else (0 if stopped else None)
     )
@@ -320,7 +367,7 @@ def _loop(
         print(
             f"stopped by {cause} at step {step}; checkpoint saved, run the same command to resume"
         )
-    return TrainResult(step, signal_number, metrics, role.is_chief, weights_digest(trainer.model))
+    return signal_number
 
 
 def _validate(
