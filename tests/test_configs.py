@@ -23,19 +23,107 @@ VARIANT_CONFIGS = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
 def test_the_shipped_configs_are_there() -> None:
     assert set(shipped_configs()) >= {
         *VARIANT_CONFIGS,
-        *("base.gin", "paper.gin", "tiny.gin"),
+        *("paper.gin", "tiny.gin"),
     }
 
 
-def test_base_gin_is_the_measured_longer_recipe() -> None:
-    parse_configs(["mel_mel.gin"], [])
-    settings = TrainConfig()
-    assert (settings.negatives, settings.lr_schedule, settings.steps) == (
-        "in_batch",
-        "cosine",
-        3000,
-    )
+OUR_RECIPE = {
+    "batch_size": 32,
+    "checkpoint_every": 200,
+    "deterministic": True,
+    "distribution": "default",
+    "feature_workers": 0.0,
+    "gain_db": 0.0,
+    "learning_rate": 0.001,
+    "log_every": 20,
+    "lr_schedule": "cosine",
+    "mixed_precision": "auto",
+    "multilevel": False,
+    "negatives": "in_batch",
+    "num_candidates": 4,
+    "pitch_classes": False,
+    "pretrain": True,
+    "projection": 0,
+    "seed": 0,
+    "smoothing": 10.0,
+    "spec_augment": False,
+    "steps": 3000,
+    "validate_every": 200,
+    "validation_pairs": 512,
+    "warmup_steps": 100,
+    "widths": [16, 32, 64, 64, 128],
+}
+"""Our recipe as the shipped configs resolved it when it lived in base.gin."""
+
+VARIANT_SETTINGS = {
+    "mel_mel.gin": {"variant": "MEL_MEL", "feature_workers": 1.0},
+    "sym_sym.gin": {"variant": "SYM_SYM"},
+    "mel_sym.gin": {"variant": "MEL_SYM"},
+    "sym_mel.gin": {"variant": "SYM_MEL"},
+}
+OVERLAY_SETTINGS = {
+    "paper.gin": {
+        "lr_schedule": "constant",
+        "negatives": "sampled",
+        "pretrain": False,
+        "warmup_steps": 0,
+        "feature_workers": 0.0,
+    },
+    "tiny.gin": {
+        "batch_size": 8,
+        "checkpoint_every": 3,
+        "steps": 6,
+        "validate_every": 3,
+        "widths": [4, 8, 8, 8, 16],
+    },
+}
+COMBINATIONS = [
+    [variant, *overlays]
+    for variant in VARIANT_CONFIGS
+    for overlays in ([], ["paper.gin"], ["tiny.gin"], ["paper.gin", "tiny.gin"])
+]
+
+
+def _operative_config(settings: dict) -> str:
+    """The operative config gin writes for these resolved settings."""
+    lines = [
+        f"train.{name} = {tuple(value) if isinstance(value, list) else value!r}"
+        for name, value in sorted(settings.items())
+    ]
+    return "\n".join(["# Parameters for train:", "# " + "=" * 78, *lines]) + "\n"
+
+
+@pytest.mark.parametrize("configs", COMBINATIONS, ids=" + ".join)
+def test_every_shipped_config_resolves_to_the_settings_it_always_had(configs) -> None:
+    expected = {**OUR_RECIPE, **VARIANT_SETTINGS[configs[0]]}
+    for overlay in configs[1:]:
+        expected.update(OVERLAY_SETTINGS[overlay])
+    parse_configs(configs, [])
+    assert TrainConfig().to_dict() == expected
+    assert gin.operative_config_str() == _operative_config(expected)
+
+
+def test_a_bare_train_config_is_our_recipe() -> None:
+    with gin.unlock_config():
+        gin.clear_config()
+    settings = TrainConfig(variant="MEL_MEL")
+    assert settings.to_dict() == {**OUR_RECIPE, "variant": "MEL_MEL"}
     assert settings.training_splits == ("train", "pretrain")
+
+
+def test_a_record_older_than_the_recipe_levers_reads_as_the_paper_recipe() -> None:
+    recorded = {"variant": "MEL_MEL", "steps": 800, "batch_size": 32}
+    completed = TrainConfig.recorded_with_defaults(recorded)
+    assert (completed["negatives"], completed["lr_schedule"], completed["warmup_steps"]) == (
+        "sampled",
+        "constant",
+        0,
+    )
+    assert completed["steps"] == 800 and completed["pretrain"] is True
+    assert TrainConfig.recorded_with_defaults(TrainConfig(variant="MEL_MEL").to_dict()) == {
+        **OUR_RECIPE,
+        "variant": "MEL_MEL",
+    }
 
 
 def test_a_run_shorter_than_the_warm_up_warms_up_over_all_its_steps() -> None:
@@ -47,14 +135,6 @@ def test_a_run_shorter_than_the_warm_up_warms_up_over_all_its_steps() -> None:
     assert rates[0] == 0.0
     assert rates == sorted(rates)
     assert rates[-1] == pytest.approx(settings.learning_rate)
-
-
-def test_base_gin_is_our_recipe_and_paper_gin_overrides_it() -> None:
-    parse_configs(["mel_mel.gin"], [])
-    assert TrainConfig().negatives == "in_batch"  # measured: README, "Recipe ablation"
-    assert TrainConfig().feature_workers == 1.0  # measured: README, "Feature workers"
-    parse_configs(["mel_mel.gin", "paper.gin"], [])
-    assert TrainConfig().negatives == "sampled"
 
 
 @pytest.mark.parametrize("config", VARIANT_CONFIGS)

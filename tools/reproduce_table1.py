@@ -205,7 +205,7 @@ def main() -> int:
         "--recipe",
         choices=RECIPES,
         default="paper",
-        help="paper: configs/paper.gin, the paper's recipe; ours: base.gin's defaults",
+        help="paper: configs/paper.gin, the paper's recipe; ours: the defaults (our recipe)",
     )
     parser.add_argument("--pieces_per_composer", type=int, default=40)
     parser.add_argument(

@@ -4,7 +4,7 @@
 #   bash tools/release/build_models.sh
 # 1. prepare the default corpus (music21 scores, as tools/demo.sh does) and a pretrain
 #    split of up to 200 more scores per composer (works held out of every evaluation);
-# 2. train MEL_MEL, SYM_SYM, MEL_SYM, SYM_MEL with configs/NAME.gin (base.gin's recipe,
+# 2. train MEL_MEL, SYM_SYM, MEL_SYM, SYM_MEL with configs/NAME.gin (our recipe,
 #    3000 steps, seed 0) on the train and pretrain splits;
 # 3. export each test-time tower to saved_models/NAME (mel towers also model.tflite)
 #    and write the golden outputs the tests compare against (tests/golden/);
@@ -12,7 +12,7 @@
 # 5. write the model cards and the manifest (sha256 and size of every file).
 # Rerunning resumes or skips what is already done in the work folder.
 # TFEMBED_BUILD_DIR: work folder (default runs/shipped); TFEMBED_BUILD_STEPS:
-# training steps per variant (default 3000, base.gin's); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
+# training steps per variant (default 3000, the recipe's); TFEMBED_BUILD_EVAL_SEEDS: probe heads per
 # row and task in the evaluation (default 3, as tfembed-eval);
 # TFEMBED_WORKERS: preparation workers; TFEMBED_BUILD_TRAIN_ONLY=1 stops after training.
 set -euo pipefail
