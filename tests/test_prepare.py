@@ -19,8 +19,8 @@ from midi_files import (
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import SPLITS, read_manifest
+from tfembed.dataset.vocabulary import UNKNOWN
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.prepare import PrepareError, prepare
 from tfembed.preparation.render import RenderSetupError
 

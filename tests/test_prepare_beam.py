@@ -18,12 +18,12 @@ from midi_files import scale_notes, write_bad_folder, write_raw_midi  # noqa: E4
 
 from tfembed.cli.prepare import main as prepare_main  # noqa: E402
 from tfembed.dataset.manifest import read_manifest  # noqa: E402
+from tfembed.dataset.vocabulary import UNKNOWN  # noqa: E402
 from tfembed.features.framegrid import DEFAULT_GRID  # noqa: E402
 from tfembed.preparation import PrepareError  # noqa: E402
 from tfembed.preparation.beam_pipeline import build_pipeline, pipeline_options  # noqa: E402
 from tfembed.preparation.corpus import corpus_midi, list_corpus  # noqa: E402
 from tfembed.preparation.job import PieceJob  # noqa: E402
-from tfembed.preparation.labels import UNKNOWN  # noqa: E402
 from tfembed.preparation.render import find_soundfont  # noqa: E402
 from tfembed.preparation.sources import list_midi_dir  # noqa: E402
 from tfembed.preparation.splits import assign_splits  # noqa: E402

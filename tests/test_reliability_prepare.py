@@ -18,8 +18,8 @@ from midi_files import scale_notes, sequence_with, write_raw_midi, write_sequenc
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import SPLITS, read_manifest
+from tfembed.dataset.vocabulary import UNKNOWN
 from tfembed.errors import PieceError
-from tfembed.preparation.labels import UNKNOWN
 from tfembed.preparation.midi import parse_midi
 from tfembed.preparation.prepare import PIECES_DIR
 from tfembed.utils.atomic import write_json_atomically

@@ -16,8 +16,13 @@ from typing import Any
 from tfembed.errors import DatasetError
 from tfembed.features.framegrid import FrameGrid
 
-MANIFEST_NAME = "manifest.json"
-SPLITS = ("train", "validation", "test")
+DATASET_MANIFEST_NAME = "manifest.json"
+"""The file of a prepared dataset that describes it (not the shipped models' manifest)."""
+
+TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
+TEST_SPLIT = "test"
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
 """The splits that are evaluated; every dataset has them (some may be empty)."""
 
 PRETRAIN_SPLIT = "pretrain"
@@ -33,7 +38,7 @@ def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
         DatasetError: The folder has no manifest (preparation never finished) or
             it cannot be read as JSON.
     """
-    path = Path(data_dir) / MANIFEST_NAME
+    path = Path(data_dir) / DATASET_MANIFEST_NAME
     if not path.is_file():
         raise DatasetError(
             f"{path} not found: {data_dir} is not a finished tfembed dataset "
@@ -73,7 +78,7 @@ class PreparedDataset:
     @property
     def manifest_path(self) -> Path:
         """The manifest file."""
-        return self.root / MANIFEST_NAME
+        return self.root / DATASET_MANIFEST_NAME
 
     def shard_paths(self, *splits: str) -> list[str]:
         """The shard files of ``splits`` in order, as listed in the manifest."""

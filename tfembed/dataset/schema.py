@@ -26,7 +26,8 @@ class ClipLabels:
         clip_index: Position of the clip within its piece (0, 1, ...); clips
             ``i`` and ``i + 1`` of a piece are adjacent in time.
         start_time: Start of the clip in seconds from the start of the piece.
-        composer: Integer id in the dataset's composer vocabulary, or ``UNKNOWN``.
+        composer: Integer id in the dataset's composer vocabulary, or ``UNKNOWN``
+            (the label values are in :mod:`tfembed.dataset.vocabulary`).
         composer_name: Composer name as given by the source.
         key_signature: Pitch class (C = 0) of the major key in effect, minor keys
             mapped to their relative major; ``UNKNOWN`` when the file has none.

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.manifest import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, open_dataset
 from tfembed.errors import DatasetError
 from tfembed.evaluation.featurizers import (
     EvaluationError,
@@ -41,10 +41,15 @@ from tfembed.evaluation.probes import (
 )
 from tfembed.evaluation.report import LINEAR_PREFIX, METRIC_DIRECTIONS, write_markdown
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws, seed_draws
-from tfembed.evaluation.split_features import SplitFeatures, featurize_splits
+from tfembed.evaluation.split_features import (
+    EVALUATION_BATCH_SIZE,
+    SplitFeatures,
+    featurize_splits,
+)
 from tfembed.export.registry import resolve_model
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
 from tfembed.training.config import NOT_RECIPE_FIELDS, TrainConfig
+from tfembed.training.run_folder import SAVED_MODEL_DIR
 from tfembed.utils.atomic import write_json_atomically, write_npz_atomically
 
 REPORT_JSON = "report.json"
@@ -64,7 +69,7 @@ SEED_SUFFIX = r"-seed\d+$"
 
 def _run_path(path: Path) -> Path:
     """How a model's folder is named in rows: ``RUN`` for training's ``RUN/saved_model``."""
-    return path.parent if path.name == "saved_model" and path.parent.name else path
+    return path.parent if path.name == SAVED_MODEL_DIR and path.parent.name else path
 
 
 def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
@@ -191,9 +196,9 @@ def _probe_rows(
     outputs: dict[str, dict[str, list[np.ndarray]]] = {}
     chosen: dict[str, dict[str, str]] = {}
     for name in names:
-        train = _task_data(task, splits["train"], name)
-        validation = _task_data(task, splits["validation"], name)
-        test_features, _ = _task_data(task, splits["test"], name)
+        train = _task_data(task, splits[TRAIN_SPLIT], name)
+        validation = _task_data(task, splits[VALIDATION_SPLIT], name)
+        test_features, _ = _task_data(task, splits[TEST_SPLIT], name)
         heads, config = train_mlp_probes(task, train, validation, seeds)
         linear, strength = train_linear_probe(task, train, validation)
         outputs[name] = {
@@ -339,7 +344,7 @@ def unprobeable(task: ProbeTask, splits: dict[str, SplitFeatures]) -> str | None
     known = {split: task.known(features.labels) for split, features in splits.items()}
     if not all(mask.any() for mask in known.values()):
         return "no clip with a known label in at least one split"
-    train_labels = splits["train"].labels[task.label][known["train"]]
+    train_labels = splits[TRAIN_SPLIT].labels[task.label][known[TRAIN_SPLIT]]
     if task.classes and len(np.unique(train_labels)) < 2:
         return "one class only in the train split: nothing to tell apart"
     return None
@@ -357,7 +362,7 @@ def _score_probes(
     Returns:
         Clip counts, skipped tasks, and the configuration each probe chose.
     """
-    test = splits["test"]
+    test = splits[TEST_SPLIT]
     counts: dict[str, Any] = {}
     skipped = {}
     chosen: dict[str, Any] = {}
@@ -373,8 +378,8 @@ def _score_probes(
             continue
         print(f"probe task {task.name}: {len(names)} rows, MLP grid and linear", flush=True)
         outputs, chosen[task.name] = _probe_rows(task, splits, names, seeds)
-        truth = test.labels[task.label][known["test"]]
-        piece_ids = test.labels["piece_id"][known["test"]]
+        truth = test.labels[task.label][known[TEST_SPLIT]]
+        piece_ids = test.labels["piece_id"][known[TEST_SPLIT]]
         works = scores.count_works(piece_ids)
         for name in names:
             for kind, prefix in (("mlp", ""), ("linear", LINEAR_PREFIX)):
@@ -502,7 +507,7 @@ def evaluate(
     seeds: int = 3,
     baselines: bool = True,
     bootstrap_rounds: int = 1000,
-    batch_size: int = 128,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     min_test_works: int = MIN_TEST_WORKS,
     train_stride: int = TRAIN_STRIDE,
 ) -> dict[str, Any]:
@@ -542,7 +547,7 @@ def evaluate(
     except ValueError as error:
         raise EvaluationError(str(error)) from error
     timing = {"embedding": time.perf_counter() - started}
-    test = splits["test"]
+    test = splits[TEST_SPLIT]
     model_names = [model.name for model in models]
     _write_test_embeddings(out / TEST_EMBEDDINGS, test, model_names)
     scores = _Scores.empty(names, _work_of(manifest), test.labels["piece_id"], bootstrap_rounds)

@@ -18,6 +18,7 @@ from tensorboard.util.tensor_util import make_ndarray
 
 from tfembed.evaluation.featurizers import Featurizer
 from tfembed.evaluation.split_features import SplitFeatures
+from tfembed.training.run_folder import LOGS_DIR
 from tfembed.utils.atomic import write_bytes_atomically
 
 PROJECTED_CLIPS = 1500
@@ -69,8 +70,8 @@ def plot_projections(
 def _log_dir(featurizer: Featurizer, saved_model: Path) -> Path | None:
     """The run's TensorBoard folder: recorded at export, or beside the SavedModel."""
     for candidate in (featurizer.metadata.get("model_dir"), saved_model.parent):
-        if candidate and (Path(candidate) / "logs").is_dir():
-            return Path(candidate) / "logs"
+        if candidate and (Path(candidate) / LOGS_DIR).is_dir():
+            return Path(candidate) / LOGS_DIR
     return None
 
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tfembed.dataset.vocabulary import KEY_NAMES, UNKNOWN
 from tfembed.evaluation.metrics import f1_scores, regression_scores, tempo_accuracy
 from tfembed.evaluation.mlp_heads import FittedHead, HeadSpec, Training, train_heads
-from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 
 
 @dataclasses.dataclass(frozen=True)

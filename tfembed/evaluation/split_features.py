@@ -9,8 +9,11 @@ import numpy as np
 from tqdm import tqdm
 
 from tfembed.dataset.clips import load_clips
-from tfembed.dataset.manifest import PreparedDataset, open_dataset
+from tfembed.dataset.manifest import SPLITS, TRAIN_SPLIT, PreparedDataset, open_dataset
 from tfembed.evaluation.featurizers import Featurizer
+
+EVALUATION_BATCH_SIZE = 128
+"""Clips per batch when evaluation embeds a split."""
 
 LABELS = (
     "composer",
@@ -44,7 +47,7 @@ def featurize_split(
     data: str | os.PathLike | PreparedDataset,
     split: str,
     featurizers: list[Featurizer],
-    batch_size: int = 128,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     stride: int = 1,
 ) -> SplitFeatures:
     """Reads a split once, in batches, and computes every featurizer's features.
@@ -83,7 +86,7 @@ def featurize_split(
 def featurize_splits(
     data: str | os.PathLike | PreparedDataset,
     featurizers: list[Featurizer],
-    batch_size: int = 128,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     train_stride: int = 1,
 ) -> dict[str, SplitFeatures]:
     """:func:`featurize_split` of the train, validation and test splits.
@@ -99,7 +102,7 @@ def featurize_splits(
     """
     return {
         split: featurize_split(
-            data, split, featurizers, batch_size, train_stride if split == "train" else 1
+            data, split, featurizers, batch_size, train_stride if split == TRAIN_SPLIT else 1
         )
-        for split in ("train", "validation", "test")
+        for split in SPLITS
     }

@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+EMBED_BATCH_SIZE = 64
+"""Clips per call of the model when embedding: inference and the exported windowing."""
+
 
 def window_layout(
     total_frames: tf.Tensor, clip_frames: int, hop_frames: tf.Tensor
@@ -40,7 +43,7 @@ def embed_windows(
     clip_frames: int,
     pad_value: float,
     embedding_size: int,
-    batch_size: int = 64,
+    batch_size: int = EMBED_BATCH_SIZE,
 ) -> tf.Tensor:
     """Embeds the windows of ``frames`` that start at ``starts``, a batch at a time.
 

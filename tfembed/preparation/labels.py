@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfembed.dataset.vocabulary import UNKNOWN
 from tfembed.features.framegrid import FrameGrid
-
-UNKNOWN = -1
-"""Label value of a clip whose key signature or composer is unknown."""
 
 DEFAULT_QPM = 120.0
 """The MIDI default tempo, in effect when a file has no tempo event."""
-
-KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
-"""Names of the 12 key-signature classes (major keys; minor keys map to these)."""
 
 _MINOR = 1  # note_seq KeySignature.Mode.MINOR
 

@@ -27,11 +27,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from tfembed.dataset.manifest import ALL_SPLITS, MANIFEST_NAME, SPLITS, read_manifest
+from tfembed.dataset.manifest import ALL_SPLITS, DATASET_MANIFEST_NAME, SPLITS, read_manifest
+from tfembed.dataset.vocabulary import KEY_NAMES, UNKNOWN
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS, PrepareError
 from tfembed.preparation.job import PieceJob, read_summary, summary_path
-from tfembed.preparation.labels import KEY_NAMES, UNKNOWN
 from tfembed.preparation.pool import run_jobs
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
@@ -313,7 +313,7 @@ def _prepare_locked(run: _Run) -> dict[str, Any]:
     out, pieces_dir = run.out, run.pieces_dir
     _claim_output(out, pieces_dir, run.options)
     remove_temporary_files(out)  # a shard whose merge was killed
-    if (out / MANIFEST_NAME).is_file() and not pieces_dir.exists():
+    if (out / DATASET_MANIFEST_NAME).is_file() and not pieces_dir.exists():
         print(f"{out} is already prepared; nothing to do", file=sys.stderr)
         return read_manifest(out)
     pieces_dir.mkdir(parents=True, exist_ok=True)
@@ -336,7 +336,7 @@ def _prepare_locked(run: _Run) -> dict[str, Any]:
             sum(summary["processing_seconds"] for summary in summaries), 1
         ),
     }
-    write_json_atomically(out / MANIFEST_NAME, manifest)
+    write_json_atomically(out / DATASET_MANIFEST_NAME, manifest)
     shutil.rmtree(pieces_dir)
     _warn_of_empty_splits(out, manifest)
     return manifest

@@ -7,12 +7,13 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 
+from tfembed.dataset.manifest import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 from tfembed.preparation.sources import Piece
 
-SPLIT_SHARES = {"test": 0.3, "train": 0.6, "validation": 0.1}
+SPLIT_SHARES = {TEST_SPLIT: 0.3, TRAIN_SPLIT: 0.6, VALIDATION_SPLIT: 0.1}
 """Target share of each composer's pieces in each split (ties go in this order)."""
 
-FIRST_SPLITS = ("train", "test", "validation")
+FIRST_SPLITS = (TRAIN_SPLIT, TEST_SPLIT, VALIDATION_SPLIT)
 """Splits of a composer's three largest works: every split holds every composer
 that has three works, and test every composer that has two."""
 
@@ -27,7 +28,7 @@ def work_of(piece: Piece) -> str:
 
 def _targets(pieces: int) -> dict[str, float]:
     targets = {split: share * pieces for split, share in SPLIT_SHARES.items()}
-    targets["test"] = max(targets["test"], min(MIN_TEST_PIECES, pieces / 2))
+    targets[TEST_SPLIT] = max(targets[TEST_SPLIT], min(MIN_TEST_PIECES, pieces / 2))
     return targets
 
 

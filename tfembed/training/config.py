@@ -15,7 +15,7 @@ from typing import Any
 
 import gin
 
-from tfembed.dataset.manifest import PRETRAIN_SPLIT
+from tfembed.dataset.manifest import PRETRAIN_SPLIT, TRAIN_SPLIT
 from tfembed.errors import ConfigError
 from tfembed.models.losses import NEGATIVES
 from tfembed.models.siamese import variant_spec
@@ -152,7 +152,7 @@ class TrainConfig:
     @staticmethod
     def splits_read(pretrain: bool) -> tuple[str, ...]:
         """The dataset splits training reads, with or without ``train.pretrain``."""
-        return ("train", PRETRAIN_SPLIT) if pretrain else ("train",)
+        return (TRAIN_SPLIT, PRETRAIN_SPLIT) if pretrain else (TRAIN_SPLIT,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(width) for width in self.widths))

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.dataset.clips import load_clips
-from tfembed.dataset.manifest import PreparedDataset, open_dataset
+from tfembed.dataset.manifest import VALIDATION_SPLIT, PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
 from tfembed.errors import ConfigError, RunError
 from tfembed.models.siamese import variant_spec
@@ -386,7 +386,7 @@ def _write_projector(
     trainer: Trainer, dataset: PreparedDataset, domain: str, log_dir: Path
 ) -> None:
     """Embeds the first validation clips with the test-time tower for the projector."""
-    clips = list(load_clips(dataset, "validation").take(PROJECTOR_CLIPS).as_numpy_iterator())
+    clips = list(load_clips(dataset, VALIDATION_SPLIT).take(PROJECTOR_CLIPS).as_numpy_iterator())
     if not clips:
         return
     inputs = np.stack([clip[domain] for clip in clips])

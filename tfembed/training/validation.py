@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.dataset.manifest import PreparedDataset
+from tfembed.dataset.manifest import VALIDATION_SPLIT, PreparedDataset
 from tfembed.dataset.pairs import PairSample, sample_pairs
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
 from tfembed.models.siamese import SiameseModel, Variant
@@ -75,7 +75,7 @@ class Validation:
 
     def __init__(self, dataset: PreparedDataset, variant: Variant, pairs: int, seed: int) -> None:
         self.variant = variant
-        self.sample = sample_pairs(dataset, "validation", pairs, seed)
+        self.sample = sample_pairs(dataset, VALIDATION_SPLIT, pairs, seed)
         self.available = len(self.sample) >= MIN_PAIRS
         self.rivals = None
         if self.available:
