@@ -64,7 +64,9 @@ def _pipeline_throughput(data: str, batches: int) -> float:
 
 def _four_times_larger(data: str, folder: Path) -> str:
     """A dataset folder whose manifest lists every shard four times (links, no copies)."""
-    manifest = json.loads((Path(data) / "manifest.json").read_text())
+    from tfembed.dataset.manifest import DATASET_MANIFEST_NAME, read_manifest
+
+    manifest = read_manifest(data)
     for split, entries in manifest["shards"].items():
         listed = []
         for copy in range(4):
@@ -73,7 +75,7 @@ def _four_times_larger(data: str, folder: Path) -> str:
                 (folder / name).symlink_to(Path(data).resolve() / entry["file"])
                 listed.append({**entry, "file": name})
         manifest["shards"][split] = listed
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / DATASET_MANIFEST_NAME).write_text(json.dumps(manifest))
     return str(folder)
 
 

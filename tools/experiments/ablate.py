@@ -24,7 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from tfembed.evaluation.evaluate import REPORT_JSON, REPORT_MD
 from tfembed.evaluation.report import format_value
+from tfembed.export.format import METADATA_NAME
+from tfembed.training.run_folder import SAVED_MODEL_DIR
 from tfembed.utils.atomic import write_json_atomically
 
 LEVERS = {
@@ -63,7 +66,7 @@ def _tool(name: str) -> str:
 
 def _train(data: Path, run: Path, variant: str, steps: int, seed: int, lever: str) -> float:
     """Trains one run unless it has its export; returns the seconds it took (0 if none)."""
-    if (run / "saved_model" / "metadata.json").is_file():
+    if (run / SAVED_MODEL_DIR / METADATA_NAME).is_file():
         return 0.0
     command = [_tool("tfembed-train"), "--config", f"{variant.lower()}.gin", "--config"]
     command += ["paper.gin", "--data", str(data), "--model_dir", str(run)]
@@ -102,7 +105,7 @@ def main() -> int:
                 seconds[run.name] = seconds.get(run.name, 0.0) + spent
                 write_json_atomically(seconds_file, seconds)
             export = out / "exports" / run.name  # the report names rows by this folder
-            if not (export / "metadata.json").is_file():
+            if not (export / METADATA_NAME).is_file():
                 command = [_tool("tfembed-export"), "--model_dir", str(run), "--out", str(export)]
                 subprocess.run(command, check=True)
             exports.append(export)
@@ -113,11 +116,11 @@ def main() -> int:
         command += ["--saved_model", str(export)]
     print("$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True)
-    report = json.loads((evaluation / "report.json").read_text())
+    report = json.loads((evaluation / REPORT_JSON).read_text())
     markdown = ablation_table(report, args.variant, args.levers, seconds)
     (out / "ablation.md").write_text(markdown)
     print(markdown)
-    print(f"every metric, significance and baselines: {evaluation / 'report.md'}")
+    print(f"every metric, significance and baselines: {evaluation / REPORT_MD}")
     return 0
 
 
