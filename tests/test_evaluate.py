@@ -18,6 +18,7 @@ from tfembed.evaluation.probes import REGRESSION_GRID, probe_tasks, train_mlp_pr
 from tfembed.evaluation.report import METRIC_DIRECTIONS
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
 from tfembed.evaluation.split_features import featurize_split
+from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
 from tfembed.features.handmade import handmade_names, handmade_size, mel_features, roll_features
@@ -130,21 +131,28 @@ def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_mode
     )
 
 
-def test_a_probe_head_trains_on_real_labels_through_tfsmlayer(saved_models, tiny_dataset) -> None:
+def test_a_probe_head_through_tfsmlayer_tells_composers_of_unseen_pieces(tiny_dataset) -> None:
     keras.utils.set_random_seed(0)
-    clips = next(load_clips(tiny_dataset, "train").batch(4096).as_numpy_iterator())
-    inputs = keras.Input([192, 96])
-    features = keras.layers.TFSMLayer(str(saved_models[0]), call_endpoint="serve", trainable=False)(
-        inputs
+    train, test = (
+        next(load_clips(tiny_dataset, split).batch(4096).as_numpy_iterator())
+        for split in ("train", "test")
     )
-    # A tower trained for a few steps gives features of small spread: scale them first.
+    inputs = keras.Input([192, 96])
+    layer = keras.layers.TFSMLayer(str(resolve_model("mel_mel")), call_endpoint="serve")
+    features = layer(inputs)
     hidden = keras.layers.Dense(64, activation="relu")(keras.layers.BatchNormalization()(features))
     probe = keras.Model(inputs, keras.layers.Dense(4)(hidden))
     probe.compile(
-        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
-    history = probe.fit(clips["mel"], clips["composer"], epochs=40, verbose=0).history["loss"]
-    assert history[-1] < 0.9 * history[0]
+    probe.fit(train["mel"], train["composer"], epochs=40, verbose=0)
+
+    # Scored on the test split: pieces the probe never saw (splits are by work).
+    accuracy = probe.evaluate(test["mel"], test["composer"], verbose=0)[1]
+    chance = np.bincount(test["composer"]).max() / len(test["composer"])
+    assert accuracy > 2 * chance  # measured: 0.80-0.83 against 0.33 (seeds 0-2)
 
 
 def test_neighbour_queries_pair_consecutive_clips_of_one_piece() -> None:
