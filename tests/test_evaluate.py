@@ -138,7 +138,9 @@ def test_a_probe_head_through_tfsmlayer_tells_composers_of_unseen_pieces(tiny_da
         for split in ("train", "test")
     )
     inputs = keras.Input([192, 96])
-    layer = keras.layers.TFSMLayer(str(resolve_model("mel_mel")), call_endpoint="serve")
+    layer = keras.layers.TFSMLayer(
+        str(resolve_model("mel_mel")), call_endpoint="serve", trainable=False
+    )
     features = layer(inputs)
     hidden = keras.layers.Dense(64, activation="relu")(keras.layers.BatchNormalization()(features))
     probe = keras.Model(inputs, keras.layers.Dense(4)(hidden))
