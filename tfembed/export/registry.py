@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tfembed.errors import ExportError
+from tfembed.errors import ExportError, UnknownModelError
 from tfembed.export.format import is_export
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -150,8 +150,9 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
         The model folder.
 
     Raises:
-        ExportError: Nothing of that name exists (the message lists the models
-            available), or a file differs from the manifest.
+        UnknownModelError: Nothing of that name exists (the message lists the
+            models available).
+        ExportError: A file differs from the manifest.
     """
     path = Path(name_or_path)
     if path.exists():
@@ -166,11 +167,11 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     searched = ", ".join(str(root) for root in model_roots()) or "none"
     available = ", ".join(available_models()) or "none"
     if len(path.parts) > 1:
-        raise ExportError(
+        raise UnknownModelError(
             f"{path} does not exist; give a folder written by tfembed-export or the "
             f"name of a model (available: {available})"
         )
-    raise ExportError(
+    raise UnknownModelError(
         f"no model {str(name_or_path)!r}: it is not a folder, and no folder of models "
         f"holds it (searched ${MODELS_ENV} and the installed models: {searched}); "
         f"available: {available}"

@@ -54,7 +54,7 @@ def _export_models(data: str, steps: int, root: Path) -> dict[str, Path]:
 
 
 def _timed_embed(saved_model: Path, inputs: list[Path], out: Path) -> dict[str, float]:
-    from tfembed.cli.embed import embed_files
+    from tfembed.inference.batch_embed import embed_files
     from tfembed.inference.embedder import Embedder
 
     embedder = Embedder(saved_model)
