@@ -87,6 +87,32 @@ def model_files(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     }
 
 
+def model_entry_files(folder: str | os.PathLike) -> dict[str, Any]:
+    """A manifest entry's ``files`` (sha256 and size of each) and total ``size`` of a model."""
+    files = model_files(folder)
+    return {"files": files, "size": sum(file["size"] for file in files.values())}
+
+
+def refresh_manifest(root: str | os.PathLike) -> dict[str, Any]:
+    """Recomputes the files, sizes and total size of every model in ``root/MANIFEST.json``.
+
+    The rest of each entry (variant, test figures) is kept. Returns the manifest written.
+
+    Raises:
+        ExportError: ``root`` has no readable manifest.
+    """
+    from tfembed.utils.atomic import write_json_atomically
+
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise ExportError(f"{Path(root) / MANIFEST_NAME} does not exist")
+    for name, entry in manifest["models"].items():
+        entry.update(model_entry_files(Path(root) / name))
+    manifest["total_size"] = sum(entry["size"] for entry in manifest["models"].values())
+    write_json_atomically(Path(root) / MANIFEST_NAME, manifest)
+    return manifest
+
+
 def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
     """The ``MANIFEST.json`` of a folder of models, or ``None`` if it has none.
 
