@@ -12,6 +12,14 @@ Signatures (core TensorFlow ops only, so the export loads with plain
   ``embedding`` ``[windows, 128]``, ``start_frame`` ``[windows]`` and ``padded``
   ``[windows]``: the same with windows every ``hop_frames`` frames.
 
+The SavedModel also holds ``sample_rate``, an int32 variable (16000): the rate
+the audio signatures expect. They cannot tell the rate of what they are given,
+so a plain TensorFlow user resamples first, e.g. with
+``scipy.signal.resample_poly(audio, 16000 // g, rate // g)`` where
+``g = math.gcd(16000, rate)`` (what ``tfembed.load(...).embed_audio`` does), or
+``librosa.resample(audio, orig_sr=rate, target_sr=16000)``. Audio at 44.1 kHz
+given as is would be read as 2.76 times longer and an octave and a half lower.
+
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
 written to a temporary sibling folder and renamed into place, so a reader sees
