@@ -131,31 +131,54 @@ def read_input(reader: InputReader, path: Path) -> MidiInput | AudioInput | str:
         return f"unexpected {type(error).__name__}: {error}"
 
 
-def _reads(
-    embedder: Embedder, paths: list[Path], workers: int
-) -> Iterator[MidiInput | AudioInput | str]:
-    """What :func:`read_input` gives for each path, in order; ``workers`` processes read ahead."""
-    if workers <= 1:
-        yield from (read_input(embedder.reader, path) for path in paths)
+def _warm_up() -> None:
+    """Imports what reading inputs needs, as a worker starts (while the parent loads the model)."""
+    import tfembed.preparation.piece  # noqa: F401  (TensorFlow, note-seq)
+
+
+def _started() -> None:
+    """A task that returns at once: submitting one per worker starts them all."""
+
+
+@contextlib.contextmanager
+def _reader_pool(workers: int, count: int) -> Iterator[Any]:
+    """A pool of ``workers`` processes (all started now) to read ``count`` inputs, or ``None``."""
+    if workers <= 1 or count <= 1:
+        yield None
         return
     import concurrent.futures
     import multiprocessing
 
     # spawn: a forked child of a process running TensorFlow's threads can hang.
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: collections.deque = collections.deque()
-        queued = iter(paths)
-        for path in queued:
-            pending.append(pool.submit(read_input, embedder.reader, path))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            read = pending.popleft().result()
-            next_path = next(queued, None)
-            if next_path is not None:
-                pending.append(pool.submit(read_input, embedder.reader, next_path))
-            yield read
+    size = min(workers, count)
+    with concurrent.futures.ProcessPoolExecutor(
+        size, mp_context=context, initializer=_warm_up
+    ) as pool:
+        for _ in range(size):
+            pool.submit(_started)
+        yield pool
+
+
+def _reads(
+    reader: InputReader, paths: list[Path], pool: Any, ahead: int
+) -> Iterator[MidiInput | AudioInput | str]:
+    """What :func:`read_input` gives for each path, in order; a pool reads ``ahead`` ahead."""
+    if pool is None:
+        yield from (read_input(reader, path) for path in paths)
+        return
+    pending: collections.deque = collections.deque()
+    queued = iter(paths)
+    for path in queued:
+        pending.append(pool.submit(read_input, reader, path))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        read = pending.popleft().result()
+        next_path = next(queued, None)
+        if next_path is not None:
+            pending.append(pool.submit(read_input, reader, next_path))
+        yield read
 
 
 def embed_files(
@@ -224,16 +247,18 @@ class _Run:
                     todo.append(item)
                     continue
                 bar.update()
-            if todo:
-                self.embedder.load_model()
-            embedding_started = time.perf_counter()
-            reads = _reads(self.embedder, [item.path for item in todo], workers)
-            for item, read in zip(todo, reads, strict=True):
-                if isinstance(read, str):
-                    self._fail(bar, item.path, read)
-                else:
-                    self._embed_one(bar, journal, item, read)
-                bar.update()
+            with _reader_pool(workers, len(todo)) as pool:
+                if todo:  # while the workers start
+                    self.embedder.load_model()
+                embedding_started = time.perf_counter()
+                paths = [item.path for item in todo]
+                reads = _reads(self.embedder.reader, paths, pool, 2 * workers)
+                for item, read in zip(todo, reads, strict=True):
+                    if isinstance(read, str):
+                        self._fail(bar, item.path, read)
+                    else:
+                        self._embed_one(bar, journal, item, read)
+                    bar.update()
         finally:
             bar.close()
             journal.close(finished=len(self.entries) == len(listed))
