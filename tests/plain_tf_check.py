@@ -7,8 +7,8 @@ runs in any environment with TensorFlow, e.g. the newest release:
 
 For each model it compares ``tf.saved_model.load(...).serve`` and
 ``keras.layers.TFSMLayer(..., call_endpoint="serve", trainable=False)`` with
-``tests/golden/embeddings.npz`` (atol 1e-5), trains a probe head on the frozen
-layer, prints ``ok NAME`` and exits 0, or prints what differs and exits 1.
+``tests/golden/embeddings.npz`` (atol 1e-5), reads its ``sample_rate``, trains a
+probe head on the frozen layer, prints ``ok NAME`` and exits 0, or prints what differs and exits 1.
 """
 
 import json
@@ -32,6 +32,8 @@ def check(models: Path, golden: Path) -> list[str]:
         domain = json.loads((folder / "metadata.json").read_text())["domain"]
         inputs = clips[domain].astype(np.float32)
         loaded = tf.saved_model.load(str(folder))
+        if int(loaded.sample_rate) != 16000:
+            problems.append(f"{name}: sample_rate {int(loaded.sample_rate)}, not 16000")
         layer = keras.layers.TFSMLayer(str(folder), call_endpoint="serve", trainable=False)
         for how, output in (
             ("tf.saved_model.load", loaded.serve(tf.constant(inputs))),

@@ -71,7 +71,7 @@ def _a_test_piece(tiny_dataset) -> tuple[str, dict[str, np.ndarray]]:
 def test_midi_path_gives_the_prepared_clips_and_their_embeddings(tiny_dataset, mel, roll) -> None:
     path, prepared = _a_test_piece(tiny_dataset)
     for embedder in (mel, roll):
-        frames = embedder.midi_frames(path).frames
+        frames = embedder.reader.read_midi(path).frames
         indices = prepared["clip_index"]
         cut = np.stack([frames[index * 192 : (index + 1) * 192] for index in indices])
         expected = prepared[embedder.domain]
@@ -272,9 +272,17 @@ def test_long_audio_in_chunks_gives_the_same_embeddings(mel, tmp_path) -> None:
     soundfile.write(path, np.stack([tone, 0.5 * tone], axis=1), rate, subtype="PCM_16")
     for hop_seconds in (None, 1.0):
         whole = mel.embed_audio_file(path, hop_seconds)  # one call of the export's graph
+        shares = []
         embedding, starts, padded = embed_audio_in_chunks(
-            mel, AudioFile(path), mel.hop_frames(hop_seconds), chunk_seconds=13.0
+            mel.serve,
+            mel.grid,
+            mel.embedding_size,
+            AudioFile(path),
+            mel.hop_frames(hop_seconds),
+            chunk_seconds=13.0,
+            progress=shares.append,
         )
+        assert shares == sorted(shares) and shares[-1] == 1.0
         np.testing.assert_allclose(embedding, whole.embedding, atol=1e-5)
         np.testing.assert_array_equal(padded, whole.padded)
         np.testing.assert_allclose(starts / 64, whole.timestamps)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from midi_files import scale_notes, write_raw_midi
 
-from tfembed.cli.embed import embed_files
 from tfembed.cli.embed import main as embed_main
+from tfembed.inference.batch_embed import embed_files
 from tfembed.inference.embedder import Embedder
+from tfembed.inference.inputs import InputReader
 from tfembed.inference.resume import JOURNAL_NAME
 from tfembed.utils.locking import hold_lock
 
@@ -66,24 +67,26 @@ def test_a_rerun_embeds_only_new_and_changed_inputs(tmp_path: Path, capsys) -> N
     assert np.load(out / "midi" / "p0.mid.npz")["timestamps"].tolist() == [0.0, 1.5]
 
 
-class _InterruptedAfter(Embedder):
-    """The shipped roll model, interrupted (as by Ctrl-C) when asked for a given input."""
+class _InterruptingReader(InputReader):
+    """Reads like the shipped roll model, interrupted (as by Ctrl-C) at a given input."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__("sym_sym")
-        self.interrupt_at = name
-
-    def embed_midi(self, path, hop_seconds=None):
-        if Path(path).name == self.interrupt_at:
+    def read(self, path):
+        if Path(path).name == "p2.mid":
             raise KeyboardInterrupt
-        return super().embed_midi(path, hop_seconds)
+        return super().read(path)
+
+
+def _interrupted_after_p1() -> Embedder:
+    embedder = Embedder("sym_sym")
+    embedder.reader = _InterruptingReader(**vars(embedder.reader))
+    return embedder
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     midi = _folder(tmp_path, 4)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        embed_files(_InterruptedAfter("p2.mid"), [str(midi)], out, None)
+        embed_files(_interrupted_after_p1(), [str(midi)], out, None)
     assert not (out / "index.json").exists()
     journal = (out / JOURNAL_NAME).read_text().splitlines()
     assert [json.loads(line)["input"] for line in journal[1:]] == [

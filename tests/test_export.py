@@ -62,6 +62,9 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
     assert metadata["domain"] == "mel" and metadata["variant"] == "MEL_SYM"
     best_step = json.loads((mel_run / "best" / "best.json").read_text())["step"]
     assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best_step)
+    assert metadata["sample_rate"] == 16000 and metadata["run_name"] == mel_run.name
+    text = (out / "metadata.json").read_text()
+    assert str(mel_run) not in text and str(tiny_dataset) not in text  # no builder's paths
     clips = _test_clips(tiny_dataset, "mel")
     np.save(tmp_path / "clips.npy", clips)
     script = textwrap.dedent(f"""
@@ -71,6 +74,7 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
         model = tf.saved_model.load({str(out)!r})
         clips = np.load({str(tmp_path / "clips.npy")!r})
         np.save({str(tmp_path / "embeddings.npy")!r}, model.serve(clips).numpy())
+        assert int(model.sample_rate) == 16000
         assert "tfembed" not in sys.modules and "tensorflow_io" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, capture_output=True)

@@ -15,8 +15,8 @@ from tfembed.cli.embed import main as embed_main
 from tfembed.errors import ExportError
 from tfembed.export.registry import MANIFEST_NAME, MODELS_ENV, model_files, resolve_model
 from tfembed.export.tflite import TFLITE_NAME, run_tflite
-from tfembed.inference.embedder import DomainError
 from tfembed.inference.hear import load_model
+from tfembed.inference.inputs import DomainError
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "saved_models"
@@ -57,6 +57,38 @@ def test_tflite_equals_serve_on_real_clips(name: str) -> None:
     clips = _golden_input(name)
     served = tfembed.load(name).embed_clips(clips)
     np.testing.assert_allclose(run_tflite(MODELS / name / TFLITE_NAME, clips), served, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_tensorflow_reads_the_sample_rate_and_no_builder_paths(name: str) -> None:
+    import tensorflow as tf
+
+    metadata = json.loads((MODELS / name / "metadata.json").read_text())
+    assert int(tf.saved_model.load(str(MODELS / name)).sample_rate) == 16000
+    assert metadata["sample_rate"] == metadata["frame_grid"]["sample_rate"] == 16000
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [text for item in value.values() for text in strings(item)]
+        return [value] if isinstance(value, str) else []
+
+    assert not [text for text in strings(metadata) if text.startswith(("/", "~"))]
+
+
+def test_a_saved_probe_around_tfsmlayer_reloads_with_safe_mode_off(tmp_path) -> None:
+    import keras
+
+    layer = keras.layers.TFSMLayer(str(MODELS / "sym_sym"), call_endpoint="serve", trainable=False)
+    probe = keras.Sequential([keras.Input((192, 96)), layer, keras.layers.Dense(2)])
+    probe.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rolls = _golden_input("sym_sym")
+    probe.fit(rolls, np.arange(len(rolls)) % 2, epochs=1, verbose=0)
+    probe.save(tmp_path / "probe.keras")
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        keras.models.load_model(tmp_path / "probe.keras")
+    reloaded = keras.models.load_model(tmp_path / "probe.keras", safe_mode=False)
+    expected = probe.predict(rolls, verbose=0)
+    np.testing.assert_array_equal(reloaded.predict(rolls, verbose=0), expected)
 
 
 def test_hear_loads_the_shipped_mel_models_by_name() -> None:

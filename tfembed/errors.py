@@ -2,7 +2,8 @@
 
 Each console entry point catches :class:`TfembedError` once and prints
 ``tfembed-NAME: error: MESSAGE`` without a traceback; messages name the file and
-the fix.
+the fix. Exit status: 2 for a :class:`ConfigError` (a bad option, config or model
+name, as argparse exits on a bad command line), 1 for any other error.
 """
 
 
@@ -28,3 +29,14 @@ class RunError(TfembedError):
 
 class ExportError(TfembedError):
     """An export that cannot be written or read."""
+
+
+class UnknownModelError(ExportError, ConfigError):
+    """A model name or folder that does not exist (a usage error: exit status 2)."""
+
+
+class InputError(TfembedError, ValueError):
+    """An array, rate or option given in Python that the model cannot take.
+
+    Also a ``ValueError``, so code that caught NumPy's errors still catches it.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -29,3 +30,10 @@ def run_reporting_errors(program: str, body: Callable[[], int]) -> int:
     except TfembedError as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return USAGE_ERROR if isinstance(error, ConfigError) else ERROR
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--version``: prints ``PROGRAM VERSION`` and exits 0 (no TensorFlow loaded)."""
+    from tfembed import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfembed.cli import ERROR, add_version, run_reporting_errors
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs ``tfembed-eval``; returns the process exit status."""
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfembed-eval", description=__doc__)
     parser.add_argument(
         "--saved_model",
@@ -42,32 +43,44 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="probes train on every Nth clip of each train piece (default 3; 1 takes all)",
     )
-    args = parser.parse_args(argv)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
-        return 1
-    from tfembed.errors import TfembedError
+    add_version(parser)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tfembed.dataset.manifest import read_manifest
+    from tfembed.export.format import read_metadata
+    from tfembed.export.registry import resolve_model
+
+    for model in args.saved_model:  # misspelt names and wrong folders, before TensorFlow loads
+        read_metadata(resolve_model(model))
+    read_manifest(args.data)
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
     from tfembed.training.determinism import run_ops_one_at_a_time
 
     run_ops_one_at_a_time()  # the probe heads train: the same report on every run
-    try:
-        evaluate(
-            args.saved_model,
-            args.data,
-            args.out,
-            seeds=args.seeds,
-            baselines=not args.no_baselines,
-            bootstrap_rounds=args.bootstrap_rounds,
-            min_test_works=args.min_test_works,
-            train_stride=args.train_stride,
-        )
-    except TfembedError as error:
-        print(f"tfembed-eval: error: {error}", file=sys.stderr)
-        return 1
+    evaluate(
+        args.saved_model,
+        args.data,
+        args.out,
+        seeds=args.seeds,
+        baselines=not args.no_baselines,
+        bootstrap_rounds=args.bootstrap_rounds,
+        min_test_works=args.min_test_works,
+        train_stride=args.train_stride,
+    )
     print((Path(args.out) / REPORT_MD).read_text())
     print(f"report written to {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs ``tfembed-eval``; returns the process exit status (0; 1: an error; 2: usage)."""
+    args = _parser().parse_args(argv)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
+        return ERROR
+    return run_reporting_errors("tfembed-eval", lambda: _run(args))
 
 
 if __name__ == "__main__":

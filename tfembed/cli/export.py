@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfembed.cli import run_reporting_errors
+from tfembed.cli import add_version, run_reporting_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,10 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write model.tflite, a TFLite conversion of the serve signature",
     )
+    add_version(parser)
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tfembed.export.format import claim_out
+    from tfembed.training.run_folder import RunFolder
+
+    RunFolder.at(args.model_dir).read_record()  # a wrong folder is reported before TensorFlow loads
+    claim_out(args.out)
     from tfembed.export.tower import export_tower
 
     out = export_tower(args.model_dir, args.out, args.tower, args.checkpoint, args.tflite)

@@ -6,8 +6,9 @@ import argparse
 import signal
 import sys
 
+from tfembed.cli import add_version
 from tfembed.errors import TfembedError
-from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS, prepare
+from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         default="cut",
         help="what to do with a piece over the cap (default cut)",
     )
+    add_version(parser)
     return parser
 
 
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline_options and args.runner != "beam":
         _parser().error("--pipeline_options needs --runner beam")
     signal.signal(signal.SIGTERM, _interrupt)
+    from tfembed.preparation.prepare import prepare
+
     try:
         manifest = prepare(
             args.out,

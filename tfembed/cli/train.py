@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tfembed.cli import run_reporting_errors
+from tfembed.cli import add_version, run_reporting_errors
 
 SIGNAL_EXIT_BASE = 128
 """A run stopped by signal N exits with 128 + N, as shells report it."""
@@ -27,10 +27,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gin_param", action="append", default=[], help="extra binding, e.g. 'train.steps = 500'"
     )
+    add_version(parser)
     return parser
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Reports a misspelt config or a folder that is no dataset before TensorFlow loads."""
+    from tfembed.dataset.manifest import read_manifest
+    from tfembed.training.configs import resolve_config
+    from tfembed.training.run_folder import RunFolder
+
+    for name in args.config:
+        resolve_config(name)
+    read_manifest(args.data)
+    RunFolder.at(args.model_dir)
+
+
 def _run(args: argparse.Namespace) -> int:
+    _check(args)
     from tfembed.export.tower import export_tower
     from tfembed.training.configs import parse_configs
     from tfembed.training.run_folder import RunFolder

@@ -24,6 +24,22 @@ def is_export(path: str | os.PathLike) -> bool:
     return (path / METADATA_NAME).is_file() and (path / SAVED_MODEL_FILE).is_file()
 
 
+def claim_out(out: str | os.PathLike) -> None:
+    """Refuses an export folder that holds anything but an earlier export.
+
+    Raises:
+        ExportError: ``out`` is a file, or a folder with other content.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file; choose a folder for the SavedModel")
+    if out.is_dir() and any(out.iterdir()) and not is_export(out):
+        raise ExportError(
+            f"--out {out} is not empty and holds no earlier tfembed export; "
+            "choose a new or empty folder"
+        )
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """Reads and checks the ``metadata.json`` of an export.
 
@@ -53,3 +69,23 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             "export the model again with tfembed-export"
         )
     return metadata
+
+
+def without_machine_paths(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata without the paths of the machine that built the export.
+
+    The training run's folder (``model_dir``) and the dataset's (``data_dir``,
+    ``manifest``) become their names (``run_name``, ``dataset.data_name``); the
+    rest is kept as it is.
+    """
+    kept = {key: value for key, value in metadata.items() if key != "model_dir"}
+    if metadata.get("model_dir"):
+        kept.setdefault("run_name", Path(metadata["model_dir"]).name)
+    dataset = metadata.get("dataset")
+    if isinstance(dataset, dict):
+        kept["dataset"] = {
+            key: value for key, value in dataset.items() if key not in ("data_dir", "manifest")
+        }
+        if dataset.get("data_dir"):
+            kept["dataset"].setdefault("data_name", Path(dataset["data_dir"]).name)
+    return kept

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tfembed.errors import ExportError
+from tfembed.errors import ExportError, UnknownModelError
 from tfembed.export.format import is_export
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -87,6 +87,32 @@ def model_files(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     }
 
 
+def model_entry_files(folder: str | os.PathLike) -> dict[str, Any]:
+    """A manifest entry's ``files`` (sha256 and size of each) and total ``size`` of a model."""
+    files = model_files(folder)
+    return {"files": files, "size": sum(file["size"] for file in files.values())}
+
+
+def refresh_manifest(root: str | os.PathLike) -> dict[str, Any]:
+    """Recomputes the files, sizes and total size of every model in ``root/MANIFEST.json``.
+
+    The rest of each entry (variant, test figures) is kept. Returns the manifest written.
+
+    Raises:
+        ExportError: ``root`` has no readable manifest.
+    """
+    from tfembed.utils.atomic import write_json_atomically
+
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise ExportError(f"{Path(root) / MANIFEST_NAME} does not exist")
+    for name, entry in manifest["models"].items():
+        entry.update(model_entry_files(Path(root) / name))
+    manifest["total_size"] = sum(entry["size"] for entry in manifest["models"].values())
+    write_json_atomically(Path(root) / MANIFEST_NAME, manifest)
+    return manifest
+
+
 def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
     """The ``MANIFEST.json`` of a folder of models, or ``None`` if it has none.
 
@@ -150,8 +176,9 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
         The model folder.
 
     Raises:
-        ExportError: Nothing of that name exists (the message lists the models
-            available), or a file differs from the manifest.
+        UnknownModelError: Nothing of that name exists (the message lists the
+            models available).
+        ExportError: A file differs from the manifest.
     """
     path = Path(name_or_path)
     if path.exists():
@@ -166,11 +193,11 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     searched = ", ".join(str(root) for root in model_roots()) or "none"
     available = ", ".join(available_models()) or "none"
     if len(path.parts) > 1:
-        raise ExportError(
+        raise UnknownModelError(
             f"{path} does not exist; give a folder written by tfembed-export or the "
             f"name of a model (available: {available})"
         )
-    raise ExportError(
+    raise UnknownModelError(
         f"no model {str(name_or_path)!r}: it is not a folder, and no folder of models "
         f"holds it (searched ${MODELS_ENV} and the installed models: {searched}); "
         f"available: {available}"

@@ -12,6 +12,14 @@ Signatures (core TensorFlow ops only, so the export loads with plain
   ``embedding`` ``[windows, 128]``, ``start_frame`` ``[windows]`` and ``padded``
   ``[windows]``: the same with windows every ``hop_frames`` frames.
 
+The SavedModel also holds ``sample_rate``, an int32 variable (16000): the rate
+the audio signatures expect. They cannot tell the rate of what they are given,
+so a plain TensorFlow user resamples first, e.g. with
+``scipy.signal.resample_poly(audio, 16000 // g, rate // g)`` where
+``g = math.gcd(16000, rate)`` (what ``tfembed.load(...).embed_audio`` does), or
+``librosa.resample(audio, orig_sr=rate, target_sr=16000)``. Audio at 44.1 kHz
+given as is would be read as 2.76 times longer and an octave and a half lower.
+
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
 written to a temporary sibling folder and renamed into place, so a reader sees
@@ -24,6 +32,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +40,7 @@ import keras
 import tensorflow as tf
 
 from tfembed.errors import ExportError
-from tfembed.export.format import METADATA_NAME, is_export
+from tfembed.export.format import METADATA_NAME, claim_out, without_machine_paths
 from tfembed.export.tflite import TFLITE_NAME, write_tflite
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import normalized_log_mel
@@ -105,17 +114,6 @@ def _add_audio_endpoints(archive, network: keras.Model, grid: FrameGrid) -> None
     )
 
 
-def _claim_out(out: Path) -> None:
-    """Refuses an ``--out`` that holds anything but an earlier export."""
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"--out {out} is a file; choose a folder for the SavedModel")
-    if out.is_dir() and any(out.iterdir()) and not is_export(out):
-        raise ExportError(
-            f"--out {out} is not empty and holds no earlier tfembed export; "
-            "choose a new or empty folder"
-        )
-
-
 def _replace_folder(written: Path, out: Path) -> None:
     """Moves a finished export onto ``out``, replacing an earlier export there."""
     if out.exists():
@@ -154,7 +152,7 @@ def export_tower(
     if tower not in TOWERS:
         raise ExportError(f"tower must be 'first' or 'second', not {tower!r}")
     out = Path(out)
-    _claim_out(out)
+    claim_out(out)
     model, config, grid, record, step = load_trained(model_dir, checkpoint)
     if step == 0:
         print(
@@ -165,7 +163,51 @@ def export_tower(
     spec = variant_spec(config.variant)
     network = model.first_tower if tower == "first" else model.second_tower
     domain = spec.first if tower == "first" else spec.second
+    archive = _archive(network, grid, domain)
+    metadata = _metadata(RunFolder.at(model_dir), config, grid, record, step, checkpoint)
+    metadata.update(
+        domain=domain,
+        tower=tower,
+        embedding_size=int(network.output.shape[-1]),
+        signatures=list(SIGNATURES[domain]),
+    )
+    _write_export(out, lambda staging: _write_files(archive, staging, metadata, tflite))
+    return out
 
+
+def _metadata(
+    run: RunFolder,
+    config: TrainConfig,
+    grid: FrameGrid,
+    record: dict[str, Any],
+    step: int,
+    checkpoint: str,
+) -> dict[str, Any]:
+    """What ``metadata.json`` records of the run (no path of the machine that built it)."""
+    return without_machine_paths(
+        {
+            "variant": config.variant,
+            "sample_rate": grid.sample_rate,
+            "frame_grid": grid.to_dict(),
+            "train_config": config.to_dict(),
+            "operative_config": run.operative_config.read_text()
+            if run.operative_config.is_file()
+            else "",
+            "model_dir": str(run.path.resolve()),
+            "checkpoint": checkpoint,
+            "checkpoint_step": step,
+            "dataset": record["dataset"],
+            "versions": tool_versions(),
+        }
+    )
+
+
+SIGNATURES = {"mel": ("serve", "embed_audio", "audio_windows"), "roll": ("serve",)}
+"""The signatures of an export, by domain."""
+
+
+def _archive(network: keras.Model, grid: FrameGrid, domain: str) -> keras.export.ExportArchive:
+    """The tower with its signatures (``serve``; for mel towers the audio ones too)."""
     archive = keras.export.ExportArchive()
     archive.track(network)
     clip_spec = tf.TensorSpec([None, *grid.clip_shape(domain)], tf.float32, name="clips")
@@ -174,41 +216,51 @@ def export_tower(
     )
     if domain == "mel":
         _add_audio_endpoints(archive, network, grid)
+    return archive
+
+
+def _write_files(
+    archive: keras.export.ExportArchive, folder: Path, metadata: dict[str, Any], tflite: bool
+) -> None:
+    """Writes the SavedModel with its ``sample_rate``, ``model.tflite`` if asked, the metadata."""
+    written = _sibling(folder, "keras")
+    try:
+        archive.write_out(str(written), verbose=False)
+        add_sample_rate(written, folder, metadata["sample_rate"])
+    finally:
+        if written.exists():
+            shutil.rmtree(written)
+    if tflite:
+        write_tflite(folder, folder / TFLITE_NAME)
+    write_json_atomically(folder / METADATA_NAME, metadata)
+
+
+def add_sample_rate(source: str | os.PathLike, out: str | os.PathLike, sample_rate: int) -> None:
+    """Saves the SavedModel ``source`` again as ``out`` with a ``sample_rate`` attribute.
+
+    ``tf.saved_model.load(out).sample_rate`` is then an int32 variable holding
+    the rate in Hz that the audio signatures expect, readable by any TensorFlow
+    program. Signatures, functions and weights are those of ``source``: the
+    outputs are the same bit for bit.
+    """
+    loaded = tf.saved_model.load(str(source))
+    loaded.sample_rate = tf.Variable(
+        int(sample_rate), trainable=False, dtype=tf.int32, name="sample_rate"
+    )
+    tf.saved_model.save(loaded, str(out), signatures=dict(loaded.signatures))
+
+
+def _write_export(out: Path, write: Callable[[Path], None]) -> None:
+    """Has ``write`` fill a staged folder beside ``out``, then puts it in place of ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = _sibling(out, "tmp")
     staging.mkdir(mode=0o777)  # the mode less the umask, like any folder a user makes
     try:
-        archive.write_out(str(staging), verbose=False)
-        if tflite:
-            write_tflite(staging, staging / TFLITE_NAME)
-        run = RunFolder.at(model_dir)
-        write_json_atomically(
-            staging / METADATA_NAME,
-            {
-                "domain": domain,
-                "variant": config.variant,
-                "tower": tower,
-                "embedding_size": int(network.output.shape[-1]),
-                "signatures": ["serve", "embed_audio", "audio_windows"]
-                if domain == "mel"
-                else ["serve"],
-                "frame_grid": grid.to_dict(),
-                "train_config": config.to_dict(),
-                "operative_config": run.operative_config.read_text()
-                if run.operative_config.is_file()
-                else "",
-                "model_dir": str(run.path.resolve()),
-                "checkpoint": checkpoint,
-                "checkpoint_step": step,
-                "dataset": record["dataset"],
-                "versions": tool_versions(),
-            },
-        )
+        write(staging)
         _replace_folder(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return out
 
 
 def _sibling(out: Path, kind: str) -> Path:

@@ -9,28 +9,33 @@ one clip with a hop, and runs them through the ``serve`` signature in batches.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from tfembed.errors import ExportError, PieceError
+from tfembed.errors import ExportError, InputError, PieceError
 from tfembed.export.format import read_metadata
 from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import FrameGrid
-from tfembed.features.windows import embed_windows, window_layout
+from tfembed.inference.inputs import AudioInput, DomainError, InputReader, MidiInput
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
-
-if TYPE_CHECKING:
-    from tfembed.preparation.piece import MidiFrames
 
 DEFAULT_BATCH_SIZE = 64
 
+__all__ = ["DEFAULT_BATCH_SIZE", "DomainError", "Embedder", "Embeddings"]
 
-class DomainError(PieceError):
-    """An input of a kind the model cannot embed (audio given to a piano-roll model)."""
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike) -> Iterator[None]:
+    """Puts the file's name in front of the message of a :class:`PieceError` raised inside."""
+    try:
+        yield
+    except PieceError as error:
+        raise type(error)(f"{path}: {error}") from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +73,12 @@ class Embeddings:
 
 
 class Embedder:
-    """A loaded SavedModel that embeds MIDI files, audio and clips.
+    """A SavedModel that embeds MIDI files, audio and clips.
+
+    The metadata is read (and a misspelt name or a missing folder reported) at
+    once; TensorFlow and the SavedModel itself are loaded by :meth:`load_model`,
+    which the constructor calls unless ``load=False``, and every embedding method
+    calls when needed.
 
     Attributes:
         path: The SavedModel folder.
@@ -85,8 +95,9 @@ class Embedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         soundfont: str | os.PathLike | None = None,
         max_midi_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
+        load: bool = True,
     ) -> None:
-        """Loads a SavedModel written by ``tfembed-export``.
+        """Opens a SavedModel written by ``tfembed-export``.
 
         Args:
             path: The SavedModel folder (with ``metadata.json`` beside ``saved_model.pb``)
@@ -98,20 +109,41 @@ class Embedder:
             max_midi_seconds: MIDI files longer than this are cut here, as
                 preparation cuts them (``--max_piece_seconds``); a 66-byte file
                 can hold a 3-hour note.
+            load: Load TensorFlow and the SavedModel now (otherwise on first use).
 
         Raises:
-            ExportError: ``path`` is not a tfembed export nor a known model name,
-                differs from its manifest, or cannot be loaded.
+            ExportError: ``path`` is not a tfembed export nor a known model name
+                (:class:`tfembed.errors.UnknownModelError`), differs from its
+                manifest, or cannot be loaded.
+            InputError: ``batch_size`` is below 1.
         """
+        if int(batch_size) < 1:
+            raise InputError(f"the batch size must be at least 1, not {batch_size}")
         self.path = resolve_model(path)
         self.metadata: dict[str, Any] = read_metadata(self.path)
         self.domain: str = self.metadata["domain"]
         self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
         self.embedding_size: int = int(self.metadata["embedding_size"])
         self.sample_rate: int = self.grid.sample_rate
-        self.batch_size = batch_size
-        self._soundfont = soundfont
+        self.batch_size = int(batch_size)
         self.max_midi_seconds = max_midi_seconds
+        self.reader = InputReader(
+            self.domain, self.grid, None if soundfont is None else str(soundfont), max_midi_seconds
+        )
+        self._model: Any = None
+        if load:
+            self.load_model()
+
+    def load_model(self) -> None:
+        """Imports TensorFlow and loads the SavedModel (once).
+
+        Raises:
+            ExportError: The SavedModel cannot be loaded.
+        """
+        if self._model is not None:
+            return
+        import tensorflow as tf
+
         # Keep the loaded object: its functions are only valid while it lives.
         try:
             self._model = tf.saved_model.load(str(self.path))
@@ -121,17 +153,26 @@ class Embedder:
                 f"{self.path}: the SavedModel cannot be loaded ({message.strip()[:200]}); "
                 "export the model again with tfembed-export"
             ) from error
-        self.serve = self._model.serve
+
+    @property
+    def serve(self) -> Callable[[Any], Any]:
+        """The ``serve`` signature: float32 clips ``[batch, frames, bins]`` -> ``[batch, 128]``."""
+        self.load_model()
+        return self._model.serve
 
     def hop_frames(self, hop_seconds: float | None) -> int:
-        """Frames between window starts for a hop in seconds (default: one clip)."""
+        """Frames between window starts for a hop in seconds (default: one clip).
+
+        Raises:
+            InputError: The hop is not positive or below one frame.
+        """
         if hop_seconds is None:
             return self.grid.clip_frames
         if not hop_seconds > 0:
-            raise ValueError(f"the hop must be positive, not {hop_seconds}")
+            raise InputError(f"the hop must be positive, not {hop_seconds}")
         hop = round(hop_seconds * self.grid.frames_per_second)
         if hop < 1:
-            raise ValueError(
+            raise InputError(
                 f"a hop of {hop_seconds} s is below one frame (1/{self.grid.frames_per_second} s)"
             )
         return hop
@@ -145,11 +186,20 @@ class Embedder:
 
         Returns:
             float32 ``[n, embedding_size]``.
+
+        Raises:
+            InputError: ``clips`` is not ``[n, clip_frames, bins]``.
         """
+        import tensorflow as tf
+
         clips = np.asarray(clips, dtype=np.float32)
         expected = self.grid.clip_shape(self.domain)
         if clips.ndim != 3 or clips.shape[1:] != expected:
-            raise ValueError(f"clips must have shape [n, {expected[0]}, {expected[1]}]")
+            raise InputError(
+                f"clips of shape {clips.shape} given; the {self.domain} model takes "
+                f"[n, {expected[0]}, {expected[1]}] (n clips of {expected[0]} frames "
+                f"x {expected[1]} bins)"
+            )
         embedded = [
             self.serve(tf.constant(clips[start : start + self.batch_size])).numpy()
             for start in range(0, len(clips), self.batch_size)
@@ -172,11 +222,26 @@ class Embedder:
 
         Raises:
             PieceError: No frames.
+            InputError: ``frames`` is not ``[frames, bins]`` of the model's domain.
         """
+        frames = np.asarray(frames, dtype=np.float32)
+        bins = self.grid.clip_shape(self.domain)[1]
+        if frames.ndim != 2 or frames.shape[1] != bins:
+            raise InputError(
+                f"frames of shape {frames.shape} given; the {self.domain} model takes "
+                f"[frames, {bins}]"
+            )
+        return self._embed_frames(frames, self.hop_frames(hop_seconds))
+
+    def _embed_frames(self, frames: np.ndarray, hop_frames: int) -> Embeddings:
+        import tensorflow as tf
+
+        from tfembed.features.windows import embed_windows, window_layout
+
         if not len(frames):
             raise PieceError(f"shorter than one frame (1/{self.grid.frames_per_second} s)")
         clip = self.grid.clip_frames
-        starts, padded = window_layout(len(frames), clip, self.hop_frames(hop_seconds))
+        starts, padded = window_layout(len(frames), clip, hop_frames)
         embedding = embed_windows(
             self.serve,
             tf.constant(frames, tf.float32),
@@ -210,29 +275,9 @@ class Embedder:
         from tfembed.preparation.render import RenderSetupError, find_soundfont
 
         try:
-            return str(find_soundfont(self._soundfont))
+            return str(find_soundfont(self.reader.soundfont))
         except RenderSetupError:
             return None
-
-    def midi_frames(self, path: str | os.PathLike) -> MidiFrames:
-        """A MIDI file's frames in the model's domain, as preparation computes them.
-
-        Returns:
-            The frames, the length the file was cut at (``None`` if not cut) and
-            what was repaired to read it.
-
-        Raises:
-            PieceError: The file cannot be read as MIDI, has no pitched notes, or
-                none within the piano roll's pitches.
-        """
-        from tfembed.preparation.piece import midi_features
-        from tfembed.preparation.render import check_fluidsynth, find_soundfont
-
-        soundfont = None
-        if self.domain == "mel":
-            check_fluidsynth()
-            soundfont = find_soundfont(self._soundfont)
-        return midi_features(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
 
     def embed_midi(self, path: str | os.PathLike, hop_seconds: float | None = None) -> Embeddings:
         """Embeds a MIDI file: rendered and log-mel for mel models, piano roll for roll models.
@@ -245,22 +290,49 @@ class Embedder:
             hop_seconds: Seconds between window starts (default: one clip).
 
         Raises:
-            PieceError: The file cannot be read as MIDI, has no pitched notes, or
-                none within the piano roll's pitches.
+            PieceError: The file cannot be read as MIDI (the message names it), has
+                no pitched notes, or none within the piano roll's pitches.
         """
-        read = self.midi_frames(path)
-        return dataclasses.replace(
-            self.embed_frames(read.frames, hop_seconds),
-            cut_at_seconds=read.cut_at_seconds,
-            repairs=tuple(read.repairs),
-        )
+        hop_frames = self.hop_frames(hop_seconds)
+        with _naming(path):
+            read = self.reader.read_midi(path)
+        return self.embed_read(read, hop_frames)
 
-    def _require_mel(self) -> None:
-        if self.domain != "mel":
-            raise DomainError(
-                f"the model reads piano rolls (domain {self.domain!r}); "
-                "audio needs a mel model, give it MIDI files"
+    def embed_read(
+        self,
+        read: MidiInput | AudioInput,
+        hop_frames: int,
+        progress: Callable[[float], None] | None = None,
+    ) -> Embeddings:
+        """Embeds a file read by :attr:`reader` (in this process or a worker).
+
+        Args:
+            read: What :meth:`tfembed.inference.inputs.InputReader.read` returned.
+            hop_frames: Frames between window starts (:meth:`hop_frames`).
+            progress: For audio embedded a chunk at a time: called with the share
+                of its windows embedded so far.
+        """
+        if isinstance(read, MidiInput):
+            return dataclasses.replace(
+                self._embed_frames(read.frames, hop_frames),
+                cut_at_seconds=read.cut_at_seconds,
+                repairs=read.repairs,
             )
+        if read.samples is not None:
+            return self.embed_prepared_audio(read.samples, hop_frames)
+        from tfembed.inference.audio import AudioFile
+        from tfembed.inference.long_audio import embed_audio_in_chunks
+
+        embedded = embed_audio_in_chunks(
+            self.serve,
+            self.grid,
+            self.embedding_size,
+            AudioFile(read.path),
+            hop_frames,
+            batch_size=self.batch_size,
+            progress=progress,
+        )
+        return self._embeddings(*embedded)
 
     def prepare_audio(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono float32 audio at the model's rate, checked (normalised later, in the graph).
@@ -268,18 +340,25 @@ class Embedder:
         Raises:
             DomainError: The model reads piano rolls, not audio.
             PieceError: The audio is empty, silent, or holds NaN samples.
-            ValueError: A 2-D array with more channels than samples: most likely
-                ``[channels, samples]`` (as librosa and torchaudio give it), which
-                would be averaged into a few samples.
+            InputError: A 2-D array with more channels than samples (most likely
+                ``[channels, samples]``, as librosa and torchaudio give it, which
+                would be averaged into a few samples), more than 2 dimensions, or
+                a sample rate that is not a positive number of Hz.
         """
         from tfembed.inference.audio import check_samples, resample, to_mono
 
-        self._require_mel()
+        self.reader.require_mel()
         shape = np.shape(samples)
         if len(shape) == 2 and shape[1] > shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"audio of shape {shape} has more channels than samples; give "
                 f"[samples, channels] (transpose a [channels, samples] array: samples.T)"
+            )
+        if len(shape) not in (1, 2):
+            raise InputError(f"audio must be [samples] or [samples, channels], not {shape}")
+        if not (np.isscalar(sample_rate) and sample_rate > 0 and sample_rate == int(sample_rate)):
+            raise InputError(
+                f"the sample rate must be a positive whole number of Hz, not {sample_rate!r}"
             )
         mono = to_mono(samples)
         check_samples(mono)
@@ -302,6 +381,7 @@ class Embedder:
         Raises:
             DomainError: The model reads piano rolls.
             PieceError: The audio is empty, silent, or holds NaN samples.
+            InputError: The array or the rate cannot be audio (see :meth:`prepare_audio`).
             ExportError: The export predates the ``audio_windows`` signature.
         """
         audio = self.prepare_audio(samples, sample_rate)
@@ -309,6 +389,9 @@ class Embedder:
 
     def embed_prepared_audio(self, audio: np.ndarray, hop_frames: int) -> Embeddings:
         """Embeds mono audio at the model's rate through ``audio_windows``."""
+        import tensorflow as tf
+
+        self.load_model()
         if not hasattr(self._model, "audio_windows"):
             raise ExportError(
                 f"{self.path} has no audio_windows signature (exported by an older "
@@ -333,16 +416,9 @@ class Embedder:
         Raises:
             DomainError: The model reads piano rolls.
             PieceError: The file is unreadable, unsupported, corrupt, silent, or
-                holds NaN samples.
+                holds NaN samples (the message names it).
         """
-        from tfembed.inference.audio import AudioFile, check_samples, resample
-        from tfembed.inference.long_audio import LONG_AUDIO_SECONDS, embed_audio_in_chunks
-
-        self._require_mel()
-        audio = AudioFile(path)
         hop_frames = self.hop_frames(hop_seconds)
-        if audio.length > LONG_AUDIO_SECONDS * audio.rate:
-            return self._embeddings(*embed_audio_in_chunks(self, audio, hop_frames))
-        mono = audio.mono(0, audio.length)
-        check_samples(mono)
-        return self.embed_prepared_audio(resample(mono, audio.rate, self.sample_rate), hop_frames)
+        with _naming(path):
+            read = self.reader.read_audio(path)
+        return self.embed_read(read, hop_frames)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfembed.inference.embedder import DomainError, Embedder
+from tfembed.inference.embedder import Embedder
+from tfembed.inference.inputs import DomainError
 
 TIMESTAMP_HOP_FRAMES = 3
 """Frames between timestamps: 3 / 64 s = 46.875 ms, within HEAR's suggested 50 ms."""

@@ -13,22 +13,17 @@ exported ``audio_windows`` graph (:mod:`tfembed.features.frontend`,
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from tfembed.errors import PieceError
+from tfembed.features.framegrid import FrameGrid
 from tfembed.features.frontend import log_mel_of_padded
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.inference.audio import AudioFile, check_finite, check_peak, resampled_chunks
-
-if TYPE_CHECKING:
-    from tfembed.inference.embedder import Embedder
-
-LONG_AUDIO_SECONDS = 600.0
-"""Files longer than this are embedded in chunks."""
 
 CHUNK_SECONDS = 60.0
 """Audio decoded, and frames computed, per chunk."""
@@ -54,21 +49,33 @@ def _spool(
 
 
 def embed_audio_in_chunks(
-    embedder: Embedder, audio: AudioFile, hop_frames: int, chunk_seconds: float = CHUNK_SECONDS
+    serve: Callable[[tf.Tensor], tf.Tensor],
+    grid: FrameGrid,
+    embedding_size: int,
+    audio: AudioFile,
+    hop_frames: int,
+    chunk_seconds: float = CHUNK_SECONDS,
+    batch_size: int = 64,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeds a long audio file with bounded memory.
 
     Args:
-        embedder: A mel model.
+        serve: A mel model's ``serve`` signature: clips ``[batch, frames, bins]``
+            -> ``[batch, embedding_size]``.
+        grid: The model's frame grid.
+        embedding_size: Size of one embedding.
         audio: The file.
         hop_frames: Frames between window starts.
         chunk_seconds: Audio decoded, and frames computed, per chunk.
+        batch_size: Clips per call of ``serve``.
+        progress: Called after each group of windows with the share of the
+            windows embedded so far (0 to 1), for a progress bar.
 
     Returns:
         ``embedding`` ``[windows, size]``, ``start_frame`` ``[windows]`` and
         ``padded`` ``[windows]``, as the export's ``audio_windows`` gives them.
     """
-    grid = embedder.grid
     clip, hop, half = grid.clip_frames, grid.hop_length, grid.fft_length // 2
     with tempfile.TemporaryDirectory(prefix="tfembed-audio-") as folder:
         samples, peak = _spool(audio, grid.sample_rate, Path(folder), chunk_seconds)
@@ -84,16 +91,17 @@ def embed_audio_in_chunks(
             inside = samples[max(0, low) : min(len(samples), high)]
             segment[max(0, -low) : max(0, -low) + len(inside)] = inside / peak
             frames = log_mel_of_padded(segment, grid)
-            parts.append(
-                embed_windows(
-                    embedder.serve,
-                    frames,
-                    tf.constant(group - begin, tf.int32),
-                    clip,
-                    grid.silence("mel"),
-                    embedder.embedding_size,
-                    embedder.batch_size,
-                ).numpy()
+            embedded = embed_windows(
+                serve,
+                frames,
+                tf.constant(group - begin, tf.int32),
+                clip,
+                grid.silence("mel"),
+                embedding_size,
+                batch_size,
             )
+            parts.append(embedded.numpy())
+            if progress is not None:
+                progress((first + len(group)) / len(starts))
         del samples
     return np.concatenate(parts), starts, padded

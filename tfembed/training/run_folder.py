@@ -20,8 +20,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import tensorflow as tf
-
 from tfembed.errors import RunError
 
 RUN_RECORD_NAME = "run.json"
@@ -110,6 +108,8 @@ class RunFolder:
         """
         if which not in ("best", "latest"):
             raise RunError(f"checkpoint must be 'best' or 'latest', not {which!r}")
+        import tensorflow as tf  # here, so that checking a run folder needs no TensorFlow
+
         latest = tf.train.latest_checkpoint(str(self.checkpoints))
         chosen = (
             (tf.train.latest_checkpoint(str(self.best)) or latest) if which == "best" else latest

@@ -1,135 +1,171 @@
-"""Embedding benchmark: clips per second of tfembed-embed on this machine.
+"""Embedding benchmark: clips per second and real-time factor of tfembed-embed, 1 and N workers.
 
-* the model alone: ``Embedder.embed_clips`` on batches of 64 clips, mel and roll
-  towers (full width, the base config);
-* MIDI files end to end with a mel model (parse, render, log-mel, model) and with
-  a roll model (parse, piano roll, model);
-* audio files end to end (decode with tensorflow-io, log-mel, model): the MIDI
-  renderings written as 16-bit WAV at 44.1 kHz, so resampling is included.
+For each kind of input, the same files are embedded with ``--workers 1`` and
+``--workers N`` (default 2) in one run, and the ratio of the two is reported:
 
-The models are those of a short training run on ``--data`` (``--steps`` steps,
-weights barely trained: speed does not depend on them), the MIDI files are the
-dataset's pieces. It prints a table and writes JSON.
+* MIDI files with the shipped mel_mel (parse, render with fluidsynth, log-mel, model);
+* MIDI files with the shipped sym_sym (parse, piano roll, model);
+* audio files with mel_mel: the MIDI renderings written as 16-bit WAV at 44.1 kHz
+  (decode, resample, log-mel, model).
 
-Usage: python tools/benchmarks/bench_embed.py --data DATA_DIR [--pieces 8] [--out bench_embed.json]
+The real-time factor is seconds of music embedded per second of wall time; the
+wall time is that of ``embed_files`` as ``tfembed-embed`` runs it: loading the
+SavedModel (TensorFlow already imported) and starting the worker processes included. The MIDI
+files are the first ``--pieces`` pieces of a prepared music21 dataset. It prints
+a table and writes JSON with the machine's CPU.
+
+Usage: python tools/benchmarks/bench_embed.py --data DATA_DIR [--pieces 40] [--workers 2]
+    [--out bench_embed.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 
+def _cpu() -> dict[str, object]:
+    """The CPU model, its cores and vector flags (Linux)."""
+    model, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+    return {
+        "model": model,
+        "cores": os.cpu_count(),
+        "flags": [flag for flag in wanted if flag in flags],
+    }
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _midi_files(data: str, count: int) -> list[Path]:
     from tfembed.dataset.manifest import read_manifest
+    from tfembed.preparation.corpus import corpus_midi
 
-    files = []
-    for piece in read_manifest(data)["pieces"][:count]:
-        if Path(piece["file"]).is_file():
-            files.append(Path(piece["file"]))
-        else:
-            from tfembed.preparation.corpus import corpus_midi
-
-            files.append(corpus_midi(piece["file"]))
-    return files
+    pieces = read_manifest(data)["pieces"][:count]
+    files = [Path(piece["file"]) for piece in pieces]
+    return [path if path.is_file() else corpus_midi(str(path)) for path in files]
 
 
-def _export_models(data: str, steps: int, root: Path) -> dict[str, Path]:
-    from tfembed.cli.export import main as export_main
-    from tfembed.cli.train import main as train_main
+def _midi_seconds(path: Path) -> float:
+    import mido
 
-    run = root / "run"
-    argv = ["--config", "mel_sym.gin", "--gin_param", f"train.steps = {steps}"]
-    argv += ["--gin_param", "train.validate_every = 1000000"]
-    assert train_main([*argv, "--data", data, "--model_dir", str(run)]) == 0
-    models = {"mel": root / "mel", "roll": root / "roll"}
-    for domain, tower in (("mel", "first"), ("roll", "second")):
-        args = ["--model_dir", str(run), "--out", str(models[domain]), "--tower", tower]
-        assert export_main(args) == 0
-    return models
+    return float(mido.MidiFile(str(path)).length)
 
 
-def _timed_embed(saved_model: Path, inputs: list[Path], out: Path) -> dict[str, float]:
-    from tfembed.cli.embed import embed_files
-    from tfembed.inference.embedder import Embedder
-
-    embedder = Embedder(saved_model)
-    started = time.perf_counter()
-    index = embed_files(embedder, [str(path) for path in inputs], out, None)
-    seconds = time.perf_counter() - started
-    assert index["failed"] == 0, index
-    return {
-        "files": index["done"],
-        "clips": index["clips"],
-        "seconds": round(seconds, 2),
-        "clips_per_second": round(index["clips"] / seconds, 1),
-    }
-
-
-def _model_only(saved_model: Path, clips: int) -> dict[str, float]:
-    import numpy as np
-
-    from tfembed.inference.embedder import Embedder
-
-    embedder = Embedder(saved_model)
-    batch = np.random.default_rng(0).normal(-6, 2, [clips, 192, 96]).astype(np.float32)
-    embedder.embed_clips(batch[:64])  # warm-up
-    started = time.perf_counter()
-    embedder.embed_clips(batch)
-    seconds = time.perf_counter() - started
-    return {
-        "clips": clips,
-        "seconds": round(seconds, 2),
-        "clips_per_second": round(clips / seconds, 1),
-    }
-
-
-def main() -> None:
-    """Runs the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True, help="a prepared dataset")
-    parser.add_argument("--pieces", type=int, default=8, help="MIDI files to embed")
-    parser.add_argument("--steps", type=int, default=2, help="training steps of the models")
-    parser.add_argument("--clips", type=int, default=512, help="clips for the model-only rate")
-    parser.add_argument("--out", default="bench_embed.json")
-    args = parser.parse_args()
-
+def _audio_files(midi: list[Path], folder: Path) -> list[Path]:
+    """The MIDI files rendered as the models' preparation renders them, as 44.1 kHz WAV."""
+    import librosa
     import soundfile
 
     from tfembed.features.framegrid import DEFAULT_GRID
     from tfembed.preparation.midi import clean_sequence, read_midi
     from tfembed.preparation.render import find_soundfont, render_piano
 
-    results: dict[str, object] = {"cpu_count": os.cpu_count(), "batch_size": 64}
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in midi:
+        sequence = clean_sequence(read_midi(path)[0], float("inf")).sequence
+        samples = render_piano(sequence, DEFAULT_GRID, find_soundfont())
+        resampled = librosa.resample(samples, orig_sr=DEFAULT_GRID.sample_rate, target_sr=44100)
+        written.append(folder / f"{path.stem}.wav")
+        soundfile.write(written[-1], resampled, 44100, subtype="PCM_16")
+    return written
+
+
+def _timed(model: str, inputs: list[Path], out: Path, workers: int, seconds: float) -> dict:
+    from tfembed.inference.batch_embed import embed_files
+    from tfembed.inference.embedder import Embedder
+
+    embedder = Embedder(model, load=False)  # loaded in the timed run, as tfembed-embed does
+    started = time.perf_counter()
+    index = embed_files(embedder, inputs, out, workers=workers)
+    wall = time.perf_counter() - started
+    assert index["failed"] == 0, index
+    return {
+        "workers": workers,
+        "files": index["done"],
+        "clips": index["clips"],
+        "seconds": round(wall, 2),
+        "clips_per_second": round(index["clips"] / wall, 1),
+        "real_time_factor": round(seconds / wall, 1),
+    }
+
+
+def main() -> None:
+    """Runs the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="a prepared music21 dataset")
+    parser.add_argument("--pieces", type=int, default=40, help="MIDI files to embed")
+    parser.add_argument("--workers", type=int, default=2, help="workers compared with 1")
+    parser.add_argument("--out", default="bench_embed.json")
+    args = parser.parse_args()
+
+    results: dict[str, object] = {
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+        "command": f"python tools/benchmarks/bench_embed.py --data DATA --pieces {args.pieces} "
+        f"--workers {args.workers}",
+        "cpu": _cpu(),
+    }
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        models = _export_models(args.data, args.steps, root)
         midi = _midi_files(args.data, args.pieces)
-        audio = []
-        import librosa
+        audio = _audio_files(midi, root / "audio")
+        seconds = sum(_midi_seconds(path) for path in midi)
+        import soundfile
 
-        for path in midi:
-            sequence = clean_sequence(read_midi(path)[0], float("inf")).sequence
-            samples = render_piano(sequence, DEFAULT_GRID, find_soundfont())
-            resampled = librosa.resample(samples, orig_sr=16000, target_sr=44100)
-            audio.append(root / "audio" / f"{path.stem}.wav")
-            audio[-1].parent.mkdir(exist_ok=True)
-            soundfile.write(audio[-1], resampled, 44100, subtype="PCM_16")
-        rows = {
-            "model only, mel tower": _model_only(models["mel"], args.clips),
-            "model only, roll tower": _model_only(models["roll"], args.clips),
-            "MIDI -> mel model (render, log-mel)": _timed_embed(models["mel"], midi, root / "o1"),
-            "MIDI -> roll model (piano roll)": _timed_embed(models["roll"], midi, root / "o2"),
-            "WAV 44.1 kHz -> mel model": _timed_embed(models["mel"], audio, root / "o3"),
+        audio_seconds = sum(soundfile.info(str(path)).duration for path in audio)
+        kinds = {
+            "MIDI -> mel_mel (render, log-mel)": ("mel_mel", midi, seconds),
+            "MIDI -> sym_sym (piano roll)": ("sym_sym", midi, seconds),
+            "WAV 44.1 kHz -> mel_mel (decode, resample)": ("mel_mel", audio, audio_seconds),
         }
+        rows = {}
+        for number, (name, (model, inputs, length)) in enumerate(kinds.items()):
+            runs = [
+                _timed(model, inputs, root / f"out{number}-{workers}", workers, length)
+                for workers in (1, args.workers)
+            ]
+            rows[name] = {
+                "input_seconds": round(length, 1),
+                "runs": runs,
+                "speedup": round(runs[0]["seconds"] / runs[1]["seconds"], 2),
+            }
     results["rows"] = rows
-    print(f"{'path':40s} {'clips':>6s} {'seconds':>8s} {'clips/s':>8s}")
+    cpu = results["cpu"]
+    print(f"{cpu['model']}, {cpu['cores']} cores, {' '.join(cpu['flags'])}")
+    columns = ("workers", 7), ("clips", 6), ("seconds", 8), ("clips/s", 8), ("x RT", 7)
+    header = "".join(f" {name:>{width}s}" for name, width in columns)
+    print(f"{'input':44s}{header} {'speedup':>8s}")
     for name, row in rows.items():
-        print(f"{name:40s} {row['clips']:6d} {row['seconds']:8.2f} {row['clips_per_second']:8.1f}")
+        for run in row["runs"]:
+            speedup = f"{row['speedup']:8.2f}" if run["workers"] != 1 else ""
+            print(
+                f"{name:44s} {run['workers']:7d} {run['clips']:6d} {run['seconds']:8.2f} "
+                f"{run['clips_per_second']:8.1f} {run['real_time_factor']:7.1f} {speedup}"
+            )
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
 

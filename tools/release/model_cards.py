@@ -27,7 +27,7 @@ from tensorboard.backend.event_processing.event_accumulator import TENSORS, Even
 
 from tfembed.evaluation.report import markdown
 from tfembed.export.format import read_metadata
-from tfembed.export.registry import MANIFEST_NAME, model_files
+from tfembed.export.registry import MANIFEST_NAME, model_entry_files
 from tfembed.export.tflite import TFLITE_NAME
 from tfembed.preparation import splits
 from tfembed.training.config import TrainConfig
@@ -264,9 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             "checkpoint_step": metadata["checkpoint_step"],
             "training_seconds": None if seconds is None else round(seconds, 1),
             "test": {metric: metrics[metric] for metric in HEADLINE_METRICS if metric in metrics},
-            "files": model_files(folder),
+            **model_entry_files(folder),
         }
-        entries[name]["size"] = sum(file["size"] for file in entries[name]["files"].values())
     write_json_atomically(
         args.models / MANIFEST_NAME,
         {

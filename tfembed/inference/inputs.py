@@ -1,0 +1,134 @@
+"""Reading MIDI and audio files into what a model embeds, without the model.
+
+:class:`InputReader` holds only the model's domain, frame grid and reading
+settings, so it can be sent to worker processes: MIDI is parsed and rendered (or
+rolled) and audio decoded and resampled there, while the parent process alone
+holds the model and embeds (:mod:`tfembed.inference.batch_embed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tfembed.errors import PieceError
+from tfembed.features.framegrid import FrameGrid
+
+LONG_AUDIO_SECONDS = 600.0
+"""Audio files longer than this are decoded and embedded a chunk at a time."""
+
+
+class DomainError(PieceError):
+    """An input of a kind the model cannot embed (audio given to a piano-roll model)."""
+
+
+def is_audio(path: str | os.PathLike) -> bool:
+    """Whether a file is read as audio (by its suffix), not as MIDI."""
+    from tfembed.inference.audio import AUDIO_SUFFIXES
+
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
+
+
+@dataclasses.dataclass(frozen=True)
+class MidiInput:
+    """A MIDI file read into the model's domain.
+
+    Attributes:
+        frames: float32 ``[frames, bins]``.
+        cut_at_seconds: Where the file was cut (``None`` when it was not).
+        repairs: What was dropped or reinterpreted to read it, one line each.
+    """
+
+    frames: np.ndarray
+    cut_at_seconds: float | None
+    repairs: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioInput:
+    """An audio file read as mono samples at the model's rate.
+
+    Attributes:
+        path: The file.
+        samples: float32 ``[samples]``; ``None`` for a file longer than
+            :data:`LONG_AUDIO_SECONDS`, embedded a chunk at a time instead.
+        seconds: Its length in seconds.
+    """
+
+    path: Path
+    samples: np.ndarray | None
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class InputReader:
+    """Reads files for one model (picklable: no TensorFlow objects).
+
+    Attributes:
+        domain: ``mel`` or ``roll``.
+        grid: The model's frame grid.
+        soundfont: Soundfont for rendering MIDI (found as in preparation when ``None``).
+        max_midi_seconds: MIDI files longer than this are cut here.
+    """
+
+    domain: str
+    grid: FrameGrid
+    soundfont: str | None
+    max_midi_seconds: float
+
+    def require_mel(self) -> None:
+        """Raises :class:`DomainError` unless the model reads log-mels (audio)."""
+        if self.domain != "mel":
+            raise DomainError(
+                f"the model reads piano rolls (domain {self.domain!r}); "
+                "audio needs a mel model such as mel_mel; give this model MIDI files"
+            )
+
+    def read(self, path: str | os.PathLike) -> MidiInput | AudioInput:
+        """Reads a MIDI or audio file (chosen by its suffix).
+
+        Raises:
+            PieceError: The file cannot be read or embedded (see :meth:`read_midi`
+                and :meth:`read_audio`).
+        """
+        return self.read_audio(path) if is_audio(path) else self.read_midi(path)
+
+    def read_midi(self, path: str | os.PathLike) -> MidiInput:
+        """A MIDI file's frames in the model's domain, as preparation computes them.
+
+        Raises:
+            PieceError: The file cannot be read as MIDI, has no pitched notes, or
+                none within the piano roll's pitches; fluidsynth or the soundfont
+                is missing (mel models).
+        """
+        from tfembed.preparation.piece import midi_features
+        from tfembed.preparation.render import check_fluidsynth, find_soundfont
+
+        soundfont = None
+        if self.domain == "mel":
+            check_fluidsynth()
+            soundfont = find_soundfont(self.soundfont)
+        read = midi_features(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
+        return MidiInput(read.frames, read.cut_at_seconds, tuple(read.repairs))
+
+    def read_audio(self, path: str | os.PathLike) -> AudioInput:
+        """Decodes an audio file to mono at the model's rate (mel models only).
+
+        Raises:
+            DomainError: The model reads piano rolls.
+            PieceError: The file is unreadable, unsupported, corrupt, silent, or
+                holds NaN samples.
+        """
+        from tfembed.inference.audio import AudioFile, check_samples, resample
+
+        self.require_mel()
+        audio = AudioFile(path)
+        seconds = audio.length / audio.rate
+        if seconds > LONG_AUDIO_SECONDS:
+            return AudioInput(Path(path), None, seconds)
+        mono = audio.mono(0, audio.length)
+        check_samples(mono)
+        return AudioInput(Path(path), resample(mono, audio.rate, self.grid.sample_rate), seconds)
