@@ -189,3 +189,53 @@ class Rounds:
             for top, bottom in zip(self.values[numerator], self.values[denominator], strict=True)
         ]
         return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
+OP_GROUPS = (
+    ("convolutions", ("Conv2D",)),
+    ("batch norm", ("BatchNorm", "Moments", "SquaredDifference")),
+    ("pooling", ("MaxPool", "AvgPool")),
+    ("ReLU", ("Relu",)),
+    ("feature workers (tf.numpy_function)", ("PyFunc",)),
+    ("dense layers and loss", ("MatMul", "Softmax", "CrossEntropy")),
+)
+"""How :func:`profile_ops` groups TensorFlow op types (by a part of their name)."""
+
+
+def profile_ops(step: Callable[[], object], steps: int, log_dir: str) -> dict[str, float]:
+    """Milliseconds per call of ``step`` spent in each group of ops, from a profiler trace.
+
+    Traces ``steps`` calls with ``tf.profiler`` into ``log_dir`` and sums the
+    time of the ops that the trace shows on the host, by :data:`OP_GROUPS`;
+    what matches none is ``other ops`` (elementwise arithmetic, variable updates,
+    reductions), and ``step`` is the whole call.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    tf.profiler.experimental.start(log_dir)
+    started = time.perf_counter()
+    for _ in range(steps):
+        np.asarray(step())
+    elapsed = time.perf_counter() - started
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(
+        max(Path(log_dir).rglob("*.xplane.pb"), key=os.path.getmtime).read_bytes()
+    )
+    totals = {name: 0.0 for name, _ in OP_GROUPS} | {"other ops": 0.0}
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # Op events are "name:Type"; function and executor events have no type.
+                kind = name.rpartition(":")[2].strip() if ":" in name else ""
+                if not kind or "inference" in kind or " " in kind:
+                    continue
+                group = next(
+                    (group for group, parts in OP_GROUPS if any(part in kind for part in parts)),
+                    "other ops",
+                )
+                totals[group] += event.duration_ps / 1e9 / steps
+    return {"step": elapsed * 1000 / steps, **totals}

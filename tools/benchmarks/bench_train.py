@@ -13,6 +13,8 @@ each variant once; the spread over rounds is reported):
   float32 matmul peak of the same round;
 * the input pipeline alone (pairs read, parsed, shuffled and batched).
 
+``--profile`` adds where the shipped MEL_MEL step's time goes (a ``tf.profiler``
+trace, ops grouped: convolutions, batch norm, pooling, feature workers, ...).
 Optional, each in child processes alternated twice: ``--scheduling``, the cost
 of deterministic training (one op at a time); ``--memory``, peak resident memory
 of a short run on the dataset and on one four times larger.
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -94,21 +97,26 @@ def _trainer(variant: Variant, grid):
         return Trainer(_config(variant), grid)
 
 
-def _step_measure(data: str, variant: Variant, steps: int):
-    """A warmed-up variant: returns (config, trainer, a callable measuring pairs/s)."""
+def _batches(data: str, config):
+    """The training pairs of a config's variant, batched (the train split)."""
     from tfembed.dataset.manifest import open_dataset
     from tfembed.dataset.pairs import neighbour_pairs
     from tfembed.models.siamese import variant_spec
+
+    spec = variant_spec(config.variant)
+    return neighbour_pairs(
+        open_dataset(data), "train", spec.first, spec.second, config.batch_size, seed=config.seed
+    )
+
+
+def _step_measure(data: str, variant: Variant, steps: int):
+    """A warmed-up variant: returns (config, trainer, a callable measuring pairs/s)."""
+    from tfembed.dataset.manifest import open_dataset
     from tfembed.training.benchmark import pairs_per_second
 
-    dataset = open_dataset(data)
-    trainer = _trainer(variant, dataset.grid)
+    trainer = _trainer(variant, open_dataset(data).grid)
     config = trainer.config
-    spec = variant_spec(config.variant)
-    batches = neighbour_pairs(
-        dataset, "train", spec.first, spec.second, config.batch_size, seed=config.seed
-    )
-    batch = next(iter(batches))
+    batch = next(iter(_batches(data, config)))
     for _ in range(3):
         trainer.train_step(batch)
     return (
@@ -225,6 +233,7 @@ def run(args: argparse.Namespace) -> dict:
         Rounds,
         forward_flops,
         matmul_gflops,
+        profile_ops,
         profiler_forward_flops,
         this_machine,
         training_flops_per_pair,
@@ -236,7 +245,7 @@ def run(args: argparse.Namespace) -> dict:
     entries = {"matmul float32": lambda: matmul_gflops(tf.float32)}
     if machine.native_bf16:
         entries["matmul bfloat16"] = lambda: matmul_gflops(tf.bfloat16)
-    rows, flops = [], {}
+    rows, flops, profile = [], {}, {}
     for variant in VARIANTS:
         config, trainer, measure = _step_measure(args.data, variant, args.steps)
         first, second = trainer.model.first_tower, trainer.model.second_tower
@@ -248,6 +257,10 @@ def run(args: argparse.Namespace) -> dict:
                 "training_per_pair": per_pair,
             }
         entries[variant.name] = measure
+        if args.profile and variant is VARIANTS[0]:
+            batch = next(iter(_batches(args.data, config)))
+            with tempfile.TemporaryDirectory() as log_dir:
+                profile = profile_ops(partial(trainer.train_step, batch), args.steps, log_dir)
         rows.append(
             {
                 "name": variant.name,
@@ -292,6 +305,11 @@ def run(args: argparse.Namespace) -> dict:
         "rows": rows,
         "pipeline_pairs_per_second": round(pipeline, 1),
     }
+    if profile:
+        result["profile_ms_per_step"] = {
+            "variant": VARIANTS[0].name,
+            **{name: round(value, 1) for name, value in profile.items()},
+        }
     if args.scheduling:
         result["scheduling"] = _scheduling(args.data, args.steps)
     if args.memory:
@@ -329,6 +347,12 @@ def _print(result: dict) -> None:
         share = f"{row['fraction_of_fp32_peak']['median']:.0%}"
         print(f"| {row['name']:<36} | {spread:>19} | {row['step_gflops']:>7.1f} | {share:>7} |")
     print(f"input pipeline alone: {result['pipeline_pairs_per_second']:.1f} pairs/s")
+    if "profile_ms_per_step" in result:
+        profile = dict(result["profile_ms_per_step"])
+        print(f"where the step of {profile.pop('variant')} goes ({profile['step']:.0f} ms):")
+        step = profile.pop("step")
+        for name, milliseconds in sorted(profile.items(), key=lambda item: -item[1]):
+            print(f"  {name:<38} {milliseconds:7.1f} ms  {milliseconds / step:6.1%}")
     if "scheduling" in result:
         ratio = result["scheduling"]["deterministic_step_time_ratio"]
         print(f"deterministic training (one op at a time): step time x{ratio} of the default")
@@ -346,6 +370,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="steps per measure")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="bench_train.json")
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--scheduling", action="store_true")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
