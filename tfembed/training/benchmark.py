@@ -207,8 +207,8 @@ def profile_ops(step: Callable[[], object], steps: int, log_dir: str) -> dict[st
 
     Traces ``steps`` calls with ``tf.profiler`` into ``log_dir`` and sums the
     time of the ops that the trace shows on the host, by :data:`OP_GROUPS`;
-    what matches none is ``other ops`` (elementwise arithmetic, variable updates,
-    reductions), and ``step`` is the whole call.
+    ``rest`` is the call's time not in a group (other ops such as elementwise
+    arithmetic and variable updates, Python, waiting), and ``step`` the whole call.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -222,7 +222,7 @@ def profile_ops(step: Callable[[], object], steps: int, log_dir: str) -> dict[st
     space.ParseFromString(
         max(Path(log_dir).rglob("*.xplane.pb"), key=os.path.getmtime).read_bytes()
     )
-    totals = {name: 0.0 for name, _ in OP_GROUPS} | {"other ops": 0.0}
+    totals = {name: 0.0 for name, _ in OP_GROUPS}
     for plane in space.planes:
         if plane.name != "/host:CPU":
             continue
@@ -235,7 +235,9 @@ def profile_ops(step: Callable[[], object], steps: int, log_dir: str) -> dict[st
                     continue
                 group = next(
                     (group for group, parts in OP_GROUPS if any(part in kind for part in parts)),
-                    "other ops",
+                    None,
                 )
-                totals[group] += event.duration_ps / 1e9 / steps
-    return {"step": elapsed * 1000 / steps, **totals}
+                if group:
+                    totals[group] += event.duration_ps / 1e9 / steps
+    step_ms = elapsed * 1000 / steps
+    return {"step": step_ms, **totals, "rest": step_ms - sum(totals.values())}
