@@ -8,7 +8,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${TFEMBED_VENV:-$repo/.venv}/bin"
 demo="${TFEMBED_DEMO_DIR:-$repo/runs/demo}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
-steps="${TFEMBED_DEMO_STEPS:-1500}"
+steps="${TFEMBED_DEMO_STEPS:-750}"
 
 stage_started=$SECONDS
 stage_done() {
