@@ -6,9 +6,10 @@ of them: on a CPU every one is a pass over the tower's largest activations
 (``[batch, 192, 96, 16]`` after the first convolution). TensorFlow's
 ``FusedBatchNormV3`` (a oneDNN kernel on CPU) does the forward pass in one op and
 the backward pass in another. Measured with ``tools/benchmarks/bench_train.py``
-(MEL_MEL, batch 32): the unfused batch norm took over a third of the training
-step. Weights, moving statistics and their update rule are Keras's own, so
-checkpoints and exports are the same either way.
+(2026-12-04, shipped MEL_MEL, batch 32, AMD EPYC with 2 cores, oneDNN capped at
+AVX2): 87.4 pairs/s with Keras's layer, 122.6 with this one (31% and 43% of the
+float32 matmul peak of the same run). Weights, moving statistics and their
+update rule are Keras's own, so checkpoints and exports are the same either way.
 """
 
 from __future__ import annotations
