@@ -2,7 +2,8 @@
 
 Architecture (input ``[frames, 96]``, 192 frames for 3 s):
 
-1. batch normalisation of the input (mel and roll have very different ranges);
+1. batch normalisation of the input (mel and roll have very different ranges;
+   fused in training, :mod:`tfembed.models.fused_norm`);
 2. five blocks of 3x3 convolution (widths ``16, 32, 64, 64, 128`` by default),
    batch normalisation, ReLU and 2x2 max pooling: ``192x96 -> 6x3``;
 3. global average pooling over time and frequency; optionally
@@ -26,6 +27,8 @@ import dataclasses
 
 import keras
 import numpy as np
+
+from tfembed.models.fused_norm import FusedBatchNormalization
 
 DEFAULT_WIDTHS = (16, 32, 64, 64, 128)
 EMBEDDING_SIZE = 128
@@ -85,15 +88,13 @@ def build_tower(
     """
     clips = keras.Input([frames, bins], name=f"{name}_clips")
     x = keras.layers.Reshape([frames, bins, 1], name=f"{name}_channel")(clips)
-    x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_input_norm")(x)
+    x = FusedBatchNormalization(synchronized=synchronized, name=f"{name}_input_norm")(x)
     levels = []
     for block, width in enumerate(widths):
         x = keras.layers.Conv2D(
             width, 3, padding="same", use_bias=False, name=f"{name}_conv{block}"
         )(x)
-        x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_norm{block}")(
-            x
-        )
+        x = FusedBatchNormalization(synchronized=synchronized, name=f"{name}_norm{block}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{block}")(x)
         if multilevel and block < len(widths) - 1:
             levels.append(keras.layers.GlobalAveragePooling2D(name=f"{name}_average{block}")(x))

@@ -93,10 +93,15 @@ class Validation:
         """Validation loss (the training pairs' domains) and test-time rank@100."""
         first, second = self.variant.first, self.variant.second
         queries = embed_in_chunks(model.first_tower, self.sample.first[first])
-        loss = model.loss_of_features(
-            queries, embed_in_chunks(model.second_tower, self.sample.second[second])
-        )
         pool = embed_in_chunks(model.first_tower, self.sample.second[first])
+        # With one tower for both sides (MEL_MEL, SYM_SYM) the pool is the second
+        # side's embedding: computed once, a third of the validation's cost.
+        seconds = (
+            pool
+            if model.second_tower is model.first_tower
+            else embed_in_chunks(model.second_tower, self.sample.second[second])
+        )
+        loss = model.loss_of_features(queries, seconds)
         ranks = neighbour_ranks(queries, pool, tf.range(tf.shape(queries)[0]), self.rivals)
         return {
             "validation/loss": float(loss),
