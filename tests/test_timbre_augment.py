@@ -10,6 +10,8 @@ import pytest
 import tensorflow as tf
 from midi_files import sequence_with
 
+from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.pairs import neighbour_pairs
 from tfembed.dataset.timbre import (
     TimbreAugment,
     add_noise,
@@ -153,6 +155,16 @@ def test_same_seed_same_clip_other_seed_other_clip(mel: tf.Tensor) -> None:
     np.testing.assert_allclose(clips[0], first, rtol=1e-6)  # a graph may fuse ops differently
 
 
+def test_the_chain_runs_in_a_graph_on_a_grid_seen_first_there() -> None:
+    grid = dataclasses.replace(GRID, n_mels=64)
+    silence = tf.fill(grid.clip_shape("mel"), math.log(grid.log_offset))
+    clips = tf.data.Dataset.from_tensors(silence + 5.0).map(
+        lambda clip: augment_timbre(clip, _seed(0), EVERYTHING, grid)
+    )
+    out = next(iter(clips))
+    assert out.shape == grid.clip_shape("mel") and np.isfinite(out).all()
+
+
 def test_probability_zero_is_the_identity(mel: tf.Tensor) -> None:
     np.testing.assert_array_equal(augment_timbre(mel, _seed(6), NOTHING, GRID), mel)
     # Drawn but not chosen: 1e-9 is never reached by a uniform draw of this seed.
@@ -186,3 +198,19 @@ def test_outputs_are_finite_float32_clips_of_the_same_shape(mel: tf.Tensor) -> N
 def test_unusable_settings_are_named(change: dict) -> None:
     with pytest.raises(ConfigError, match=next(iter(change))):
         TimbreAugment(**change)
+
+
+def test_neighbour_pairs_augment_mel_clips_only_when_asked(tiny_dataset) -> None:
+    dataset = open_dataset(tiny_dataset)
+
+    def first_batch(augment: TimbreAugment | None) -> tuple[np.ndarray, np.ndarray]:
+        pairs = neighbour_pairs(dataset, "train", "mel", "roll", 8, seed=0, timbre_augment=augment)
+        return tuple(np.asarray(part) for part in next(iter(pairs)))
+
+    mel, roll = first_batch(None)
+    np.testing.assert_array_equal(first_batch(NOTHING)[0], mel)
+    augmented, augmented_roll = first_batch(EVERYTHING)
+    np.testing.assert_array_equal(augmented_roll, roll)
+    assert augmented.dtype == np.float32 and np.isfinite(augmented).all()
+    assert all(np.abs(augmented[i] - mel[i]).mean() > 0.1 for i in range(len(mel)))
+    np.testing.assert_array_equal(first_batch(EVERYTHING)[0], augmented)  # seeded

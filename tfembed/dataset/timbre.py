@@ -125,7 +125,8 @@ def _bands(grid: FrameGrid) -> _Bands:
     low, high = (1127.0 * math.log1p(hz / 700.0) for hz in (grid.fmin, grid.fmax))
     points = np.linspace(low, high, grid.n_mels + 2)[1:-1]
     centres = 700.0 * np.expm1(points / 1127.0)
-    weights = np.asarray(mel_weight_matrix(grid), np.float64)
+    with tf.init_scope():  # eager even when first called while tracing a tf.data map
+        weights = mel_weight_matrix(grid).numpy().astype(np.float64)
     bin_hz = np.arange(weights.shape[0]) * grid.sample_rate / grid.fft_length
     bin_hz[0] = bin_hz[1]
     squares = np.square(weights).sum(axis=0)
