@@ -256,6 +256,7 @@ def _apply(chosen: bool | tf.Tensor, transform, value: tf.Tensor) -> tf.Tensor:
     return tf.cond(chosen, lambda: transform(value), lambda: value)
 
 
+@tf.autograph.experimental.do_not_convert  # Python branches on settings only
 def augment_timbre(
     mel: tf.Tensor, seed: tf.Tensor, augment: TimbreAugment, grid: FrameGrid
 ) -> tf.Tensor:
@@ -329,10 +330,10 @@ def augment_timbre(
             power = _apply(apply, transform, power)
         return tf.math.log(power + grid.log_offset)
 
-    if all(isinstance(apply, bool) for apply in chosen):
-        any_chosen: bool | tf.Tensor = any(chosen)
-    else:
-        any_chosen = tf.reduce_any(tf.stack([tf.convert_to_tensor(apply) for apply in chosen]))
+    undecided = [apply for apply in chosen if not isinstance(apply, bool)]
+    any_chosen = any(apply is True for apply in chosen) or (
+        tf.reduce_any(tf.stack(undecided)) if undecided else False
+    )
     out = _apply(any_chosen, recorded, mel)
     out = _apply(
         _chance(augment.gain_probability, chances[4]),
