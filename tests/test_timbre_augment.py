@@ -25,7 +25,7 @@ from tfembed.dataset.timbre import (
 )
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.features.frontend import normalized_log_mel
+from tfembed.features.frontend import log_mel, normalized_log_mel, peak_normalize
 from tfembed.preparation.render import find_soundfont, render_piano
 
 GRID = DEFAULT_GRID
@@ -134,6 +134,28 @@ def test_reverb_adds_energy_after_the_notes_and_keeps_the_total(mel: tf.Tensor) 
     # The first frame hears no room yet; the room carries 1.4 s past the clip.
     np.testing.assert_allclose(wet[0], 0.5 * power[0] * (1 + np.asarray(response)[0]), rtol=1e-4)
     assert 0.9 < wet.sum() / power.sum() <= 1.0
+
+
+def test_the_mel_room_follows_a_room_applied_to_the_audio() -> None:
+    rt60, wet = 1.0, 0.6
+    sequence = sequence_with([(48, 0.0, NOTES_END), (72, 1.2, NOTES_END)])
+    sequence.total_time = GRID.clip_seconds
+    dry = np.asarray(peak_normalize(render_piano(sequence, GRID, find_soundfont())), np.float64)
+    seconds = np.arange(round(1.2 * rt60 * GRID.sample_rate)) / GRID.sample_rate
+    impulse = np.random.default_rng(0).standard_normal(len(seconds)) * 10 ** (-3 * seconds / rt60)
+    impulse /= np.linalg.norm(impulse)  # a diffuse tail: noise falling 60 dB in rt60
+    room = np.sqrt(1 - wet) * dry + np.sqrt(wet) * np.convolve(dry, impulse)[: len(dry)]
+    recorded = _power(log_mel(room.astype(np.float32), GRID)[: GRID.clip_frames])
+    power = _power(log_mel(dry.astype(np.float32), GRID)[: GRID.clip_frames])
+    response = room_response(tf.constant(rt60), tf.constant(0.0), 77, GRID)
+    ours = np.asarray(reverberate(tf.constant(power, tf.float32), response, wet), np.float64)
+    tail = slice(round(NOTES_END * GRID.frames_per_second), round(2.3 * GRID.frames_per_second))
+
+    def frame_db(values: np.ndarray) -> np.ndarray:
+        return 10 * np.log10(values[tail].sum(axis=1))
+
+    assert np.abs(frame_db(ours) - frame_db(recorded)).mean() < 2.0
+    assert np.abs(frame_db(power) - frame_db(recorded)).mean() > 5.0
 
 
 def test_same_seed_same_clip_other_seed_other_clip(mel: tf.Tensor) -> None:

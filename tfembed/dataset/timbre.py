@@ -180,7 +180,9 @@ def low_pass_db(cutoff_hz: tf.Tensor, slope_db: tf.Tensor, grid: FrameGrid) -> t
     return -tf.cast(slope_db, tf.float32) * tf.maximum(octaves, 0.0)
 
 
-def coloured_noise(seed: tf.Tensor, frames: int, exponent: tf.Tensor, grid: FrameGrid) -> tf.Tensor:
+def coloured_noise(
+    seed: tf.Tensor, frames: int | tf.Tensor, exponent: tf.Tensor, grid: FrameGrid
+) -> tf.Tensor:
     """Mel power ``[frames, n_mels]`` of noise whose FFT-bin power follows ``f ** -exponent``.
 
     Each band's mean is the filterbank applied to that spectrum; each frame's
