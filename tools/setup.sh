@@ -24,7 +24,7 @@ if ! have_fluidsynth || ! have_soundfont; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing libfluidsynth3 and fluid-soundfont-gm with apt-get"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont fluidr3mono-gm-soundfont opl3-soundfont >/dev/null
   else
     echo "setup: fluidsynth or the soundfont is missing. Install them, then rerun:" >&2
     echo "  sudo apt-get install libfluidsynth3 fluid-soundfont-gm" >&2

@@ -9,12 +9,14 @@ pairs shuffled, batched with a fixed size and prefetched.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.dataset.schema import parse_clip, parse_key
+from tfembed.dataset.timbre import TimbreAugment, augment_timbre
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 
 
@@ -77,6 +79,7 @@ def neighbour_pairs(
     seed: int | None = None,
     spec_augment: bool = False,
     gain_db: float = 0.0,
+    timbre_augment: TimbreAugment | None = None,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
@@ -96,6 +99,8 @@ def neighbour_pairs(
         gain_db: With a positive value, every mel clip gets its own random gain
             in ``[-gain_db, gain_db]`` dB (:func:`tfembed.dataset.augment.random_gain`),
             drawn from ``seed`` (0 without one) and the pair's position in the stream.
+        timbre_augment: Recording conditions drawn for every mel clip, before
+            masking (:func:`tfembed.dataset.timbre.augment_timbre`), seeded as the gain.
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
@@ -114,6 +119,13 @@ def neighbour_pairs(
     )
     pairs = pairs.map(lambda piece, index, first, second: (first[left], second[right]))
     pairs = pairs.shuffle(shuffle_buffer, seed=seed)
+    if timbre_augment is not None:
+        pairs = _map_mel_clips(
+            pairs,
+            (left, right),
+            seed or 0,
+            lambda clip, clip_seed: augment_timbre(clip, clip_seed, timbre_augment, dataset.grid),
+        )
     if spec_augment:
         from tfembed.dataset.augment import mask_mel
 
@@ -125,37 +137,41 @@ def neighbour_pairs(
 
         pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     if gain_db > 0:
-        pairs = _with_gain(pairs, (left, right), gain_db, seed or 0, dataset.grid.log_offset)
+        from tfembed.dataset.augment import random_gain
+
+        log_offset = dataset.grid.log_offset
+        pairs = _map_mel_clips(
+            pairs,
+            (left, right),
+            seed or 0,
+            lambda clip, clip_seed: random_gain(clip, gain_db, clip_seed, log_offset),
+        )
     # Batches are cut within one pass over the split, then the passes repeat: a
     # batch never holds the same pair twice, so no negative is its own positive.
     batches = pairs.batch(batch_size, drop_remainder=True).repeat()
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _with_gain(
+def _map_mel_clips(
     pairs: tf.data.Dataset,
     domains: tuple[str, str],
-    decibels: float,
     seed: int,
-    log_offset: float,
+    transform: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
 ) -> tf.data.Dataset:
-    """Applies an independent random gain to each mel clip of every pair."""
-    from tfembed.dataset.augment import random_gain
+    """Applies ``transform(clip, clip_seed)`` to each mel clip of every pair.
 
-    def gained(index, pair):
+    Clip seeds are ``[seed, 2 * position of the pair in the stream + side]``.
+    """
+
+    def transformed(index, pair):
         return tuple(
-            random_gain(
-                clip,
-                decibels,
-                tf.stack([tf.constant(seed, tf.int64), 2 * index + side]),
-                log_offset,
-            )
+            transform(clip, tf.stack([tf.constant(seed, tf.int64), 2 * index + side]))
             if domain == "mel"
             else clip
             for side, (clip, domain) in enumerate(zip(pair, domains, strict=True))
         )
 
-    return pairs.enumerate().map(gained, num_parallel_calls=tf.data.AUTOTUNE)
+    return pairs.enumerate().map(transformed, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def count_pairs(dataset: PreparedDataset, split: str | tuple[str, ...]) -> int:
