@@ -235,7 +235,6 @@ def run(args: argparse.Namespace) -> dict:
         training_flops_per_pair,
     )
     from tfembed.training.determinism import run_ops_one_at_a_time
-    from tfembed.utils.memory import peak_rss_mb
 
     run_ops_one_at_a_time()  # as tfembed-train does (train.deterministic)
     machine = this_machine()
