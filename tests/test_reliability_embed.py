@@ -1,4 +1,4 @@
-"""Reliability of tfembed-embed and tfembed-eval (issue 10): corrupt exports, bad --out, audio."""
+"""Reliability of tfembed-embed and tfembed-eval: corrupt exports, bad --out, audio."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reliability of tfembed-prepare (issue 10): locks, retries, odd names, bad inputs, messages."""
+"""Reliability of tfembed-prepare: locks, retries, odd names, bad inputs, messages."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_a_second_preparation_on_one_out_is_refused_and_a_killed_one_leaves_no_l
     assert (out / "manifest.json").is_file()
 
 
-def test_lock_helper_names_a_file_given_as_folder(tmp_path: Path) -> None:
+def test_the_lock_names_a_file_given_as_folder(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with (
         pytest.raises(LockError, match="is a file, not a folder"),

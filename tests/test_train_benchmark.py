@@ -7,9 +7,9 @@ from tfembed.training.benchmark import (
     Rounds,
     forward_flops,
     profiler_forward_flops,
-    this_machine,
     training_flops_per_pair,
 )
+from tfembed.utils.machine import this_machine
 
 
 def test_default_tower_flops():

@@ -33,7 +33,7 @@ def test_no_work_of_the_whole_corpus_straddles_splits():
     pieces = assign_splits(list_corpus())
     splits = _splits_of_works(pieces)
     assert all(len(names) == 1 for names in splits.values())
-    # The works the issue found divided are each whole now.
+    # Works once divided between splits are each whole now.
     for work in ("beethoven/opus18no1", "haydn/opus1no1", "mozart/k458", "palestrina/mass31"):
         assert len(splits[work]) == 1, work
 

@@ -88,7 +88,8 @@ def format_value(metric: str, value: dict[str, float] | None, bold: bool = False
     return f"**{text}**" if bold else text
 
 
-def _table(report: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+def table(report: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """Markdown rows of ``columns`` for every row of the report, winners in bold."""
     lines = [
         "| | " + " | ".join(header for header, _ in columns) + " |",
         "|---|" + "---:|" * len(columns),
@@ -178,9 +179,9 @@ def markdown(report: dict[str, Any]) -> str:
             + f"; Bonferroni-corrected p < {alpha:.4f}).",
             "",
         ]
-    lines += ["MLP head (the paper's probe):", "", *_table(report, TABLE1_COLUMNS)]
-    lines += ["", "Linear probe:", "", *_table(report, LINEAR_COLUMNS)]
-    lines += ["", "More detail:", "", *_table(report, DETAIL_COLUMNS)]
+    lines += ["MLP head (the paper's probe):", "", *table(report, TABLE1_COLUMNS)]
+    lines += ["", "Linear probe:", "", *table(report, LINEAR_COLUMNS)]
+    lines += ["", "More detail:", "", *table(report, DETAIL_COLUMNS)]
     lines += [
         "",
         "Standard errors (bootstrap over test works, training seeds included):",

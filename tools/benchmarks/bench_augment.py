@@ -23,41 +23,12 @@ import argparse
 import dataclasses
 import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-VECTOR_FLAGS = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512_vnni",
-    "avx512_bf16",
-    "amx_bf16",
-)
-"""CPU flags that decide TensorFlow's kernels, reported with the speeds."""
-
-
-def _machine() -> dict:
-    model, flags = platform.processor() or platform.machine(), set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "flags": [flag for flag in VECTOR_FLAGS if flag in flags],
-    }
+from tfembed.utils.machine import describe_machine, this_machine
 
 
 def _commit() -> str:
@@ -144,7 +115,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": _commit(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": _machine(),
+        "machine": this_machine().to_dict(),
         "batch_size": batch_size,
         "train_step_pairs_per_second": round(step, 1),
         "pipeline_pairs_per_second": {name: round(value, 1) for name, value in alone.items()},
@@ -165,7 +136,7 @@ def main() -> None:
     label = "MEL_MEL training fed by the default chain"
     print(f"| {label:<46} | {fed:>9.1f} | {fed / step:>6.2f} |")
     machine = result["machine"]
-    print(f"{machine['cpu_model']}, {machine['cores']} cores, {' '.join(machine['flags'])}")
+    print(describe_machine(machine))
     print(f"written to {out}")
 
 

@@ -8,7 +8,7 @@ a user runs it, start-up included. Both outputs are compared record for record.
 
 It prints a table and writes JSON, with the per-piece figures the README's
 projections start from: CPU seconds of preparation per second of music and bytes
-per clip. Target (issue #14): Beam at least 0.7x the pool's speed. Peak memory
+per clip. Target: Beam at least 0.7x the pool's speed. Peak memory
 per worker is the largest ``VmHWM`` any piece recorded in the manifest.
 
 Usage: python tools/benchmarks/bench_beam.py [--pieces_per_composer 24] [--workers 2]

@@ -23,31 +23,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-
-def _cpu() -> dict[str, object]:
-    """The CPU model, its cores and vector flags (Linux)."""
-    model, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
-    return {
-        "model": model,
-        "cores": os.cpu_count(),
-        "flags": [flag for flag in wanted if flag in flags],
-    }
+from tfembed.utils.machine import describe_machine, this_machine
 
 
 def _commit() -> str:
@@ -127,7 +108,7 @@ def main() -> None:
         "commit": _commit(),
         "command": f"python tools/benchmarks/bench_embed.py --data DATA --pieces {args.pieces} "
         f"--workers {args.workers}",
-        "cpu": _cpu(),
+        "machine": this_machine().to_dict(),
     }
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -154,8 +135,8 @@ def main() -> None:
                 "speedup": round(runs[0]["seconds"] / runs[1]["seconds"], 2),
             }
     results["rows"] = rows
-    cpu = results["cpu"]
-    print(f"{cpu['model']}, {cpu['cores']} cores, {' '.join(cpu['flags'])}")
+    cpu = results["machine"]
+    print(describe_machine(cpu))
     columns = ("workers", 7), ("clips", 6), ("seconds", 8), ("clips/s", 8), ("x RT", 7)
     header = "".join(f" {name:>{width}s}" for name, width in columns)
     print(f"{'input':44s}{header} {'speedup':>8s}")

@@ -12,7 +12,7 @@ prepares (converted to MIDI beforehand and cached, so score parsing is not timed
   user sees it (start-up included): render once per piece, TensorFlow log-mel,
   piano roll, labels, TFRecords, shards and manifest.
 
-It prints a table and writes JSON. Targets (issue #2): full preparation at least
+It prints a table and writes JSON. Targets: full preparation at least
 0.8x rendering alone, at least 3x the naive pipeline, 2 workers at least 1.7x one.
 Peak memory of a worker is reported with the longest piece it held.
 

@@ -231,10 +231,10 @@ def run(args: argparse.Namespace) -> dict:
         matmul_gflops,
         profile_ops,
         profiler_forward_flops,
-        this_machine,
         training_flops_per_pair,
     )
     from tfembed.training.determinism import run_ops_one_at_a_time
+    from tfembed.utils.machine import this_machine
 
     run_ops_one_at_a_time()  # as tfembed-train does (train.deterministic)
     machine = this_machine()

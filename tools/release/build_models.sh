@@ -54,7 +54,6 @@ for name in "${names[@]}"; do evaluated+=(--saved_model "$models/$name"); done
 "$python" -m tfembed.cli.evaluate "${evaluated[@]}" --data "$work/data" --out "$work/eval" \
   --seeds "$seeds"
 echo "== 5/5 model cards and $models/MANIFEST.json"
-"$python" "$repo/tools/release/model_cards.py" --work "$work" --models "$models" --eval "$work/eval" \
-  "${names[@]}"
+"$python" "$repo/tools/release/model_cards.py" --work "$work" --eval "$work/eval"
 du -sh "$models"
 echo "built in $(( $(date +%s) - started )) s"

@@ -1,0 +1,75 @@
+"""Results are generated, not typed: the committed tables equal what the generator writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tfembed.export.registry import model_files
+from tfembed.results import generate
+from tfembed.utils.machine import this_machine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_committed_table_and_card_is_what_the_generator_writes() -> None:
+    stale = [str(path.relative_to(REPO)) for path in generate.stale(REPO)]
+    assert not stale, f"run python tools/release/results_tables.py; stale: {stale}"
+
+
+def _copy_of_the_repository(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    shutil.copy(REPO / "README.md", root / "README.md")
+    shutil.copy(REPO / "docs" / "benchmarks.md", root / "docs" / "benchmarks.md")
+    shutil.copytree(REPO / "docs" / "results", root / "docs" / "results")
+    shutil.copytree(REPO / "saved_models", root / "saved_models")
+    return root
+
+
+def test_a_changed_figure_in_the_json_makes_its_tables_stale_until_written(tmp_path) -> None:
+    root = _copy_of_the_repository(tmp_path)
+    path = root / "docs" / "results" / "shipped_models.json"
+    summary = json.loads(path.read_text())
+    summary["report"]["metrics"]["MEL_MEL"]["rank_am"]["mean"] += 1.0
+    path.write_text(json.dumps(summary))
+    stale = {p.relative_to(root).as_posix() for p in generate.stale(root)}
+    assert {"README.md", "docs/results.md", "saved_models/mel_mel/MODEL_CARD.md"} <= stale
+    generate.write(root)
+    assert generate.stale(root) == []
+    manifest = json.loads((root / "saved_models" / "MANIFEST.json").read_text())
+    assert manifest["models"]["mel_mel"]["files"] == model_files(root / "saved_models" / "mel_mel")
+    assert (
+        manifest["models"]["mel_mel"]["test"]["rank_am"]
+        == summary["report"]["metrics"]["MEL_MEL"]["rank_am"]
+    )
+
+
+def test_a_benchmark_json_gets_its_own_section(tmp_path) -> None:
+    root = _copy_of_the_repository(tmp_path)
+    result = {
+        "title": "Training throughput",
+        "date": "2026-12-04",
+        "commit": "0" * 40,
+        "command": "python tools/benchmarks/bench_train.py --data DATA",
+        "machine": {"cpu_model": "Example CPU", "cores": 2, "flags": ["avx2"]},
+        "rows": [{"variant": "MEL_MEL", "pairs/s": 80.5, "x baseline": 1.25}],
+    }
+    (root / "docs" / "results" / "bench_train.json").write_text(json.dumps(result))
+    generate.write(root)
+    text = (root / "docs" / "benchmarks.md").read_text()
+    assert "### Training throughput" in text
+    assert "Example CPU, 2 cores, flags avx2" in text
+    assert "| MEL_MEL | 80.5 | 1.25 |" in text
+
+
+def test_the_machine_names_the_cpu_and_its_vector_flags(tmp_path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Example EPYC\nflags\t\t: fpu sse2 avx2 avx512f\n\n"
+        "processor\t: 1\nmodel name\t: Example EPYC\nflags\t\t: fpu sse2 avx2 avx512f\n"
+    )
+    found = this_machine(cpuinfo).to_dict()
+    assert found["cpu_model"] == "Example EPYC"
+    assert found["flags"] == ["avx2", "avx512f"]

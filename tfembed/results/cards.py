@@ -1,0 +1,249 @@
+"""The shipped models' ``MODEL_CARD.md`` and ``saved_models/MANIFEST.json``.
+
+A card is written from three things only: the export's ``metadata.json``, the
+summary of its training data (``docs/results/shipped_training.json``) and the
+summary of the evaluation of the four shipped models
+(``docs/results/shipped_models.json``). The manifest is then written from the
+files on disk (every file's sha256 and size) and the same evaluation summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tfembed.export.format import read_metadata
+from tfembed.export.registry import MANIFEST_NAME, model_entry_files
+from tfembed.export.tflite import TFLITE_NAME
+from tfembed.results.tables import evaluation_section, headline, provenance_text
+from tfembed.training.config import TrainConfig
+from tfembed.utils.atomic import write_json_atomically
+
+CARD_NAME = "MODEL_CARD.md"
+HEADLINE_METRICS = ("rank_am", "rank_gm", "composer_micro_f1", "key_micro_f1", "mrr")
+"""The test figures ``MANIFEST.json`` repeats for each model."""
+
+
+def training_data(manifest: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a build's training data, from its dataset's ``manifest.json``.
+
+    Args:
+        manifest: The prepared dataset's manifest.
+        origin: Provenance of the preparation (see :func:`tfembed.results.summary.provenance`).
+    """
+    counts = manifest["counts"]
+    return {
+        "provenance": origin,
+        "source": {
+            key: value
+            for key, value in manifest.get("source", {}).items()
+            if key in ("kind", "pieces_per_composer", "pretrain_pieces_per_composer")
+        },
+        "composers": manifest["vocabularies"]["composer"],
+        "splits": {
+            split: {
+                "pieces": counts["pieces"][split],
+                "clips": counts["clips"].get(split, 0),
+                "hours": round(counts["seconds"].get(split, 0) / 3600, 2),
+            }
+            for split in counts["pieces"]
+        },
+        "created": manifest.get("created"),
+        "failures": len(manifest.get("failures", [])),
+    }
+
+
+def _data_lines(data: dict[str, Any]) -> list[str]:
+    source, splits = data["source"], data["splits"]
+    corpus = f"- Corpus: `{source.get('kind', '?')}`"
+    if source.get("kind") == "music21":
+        corpus += (
+            f" (the score corpus embedded in music21, {source['pieces_per_composer']} pieces "
+            "per composer at most), rendered to audio with a General MIDI piano soundfont"
+        )
+    lines = [
+        corpus + f"; {len(data['composers'])} composers: {', '.join(data['composers'])}.",
+        f"- {sum(s['pieces'] for s in splits.values())} pieces, "
+        f"{sum(s['hours'] for s in splits.values()):.2f} hours, "
+        f"{sum(s['clips'] for s in splits.values())} clips; per split: "
+        + ", ".join(
+            f"{name} {s['pieces']} pieces / {s['clips']} clips / {s['hours']:.2f} h"
+            for name, s in splits.items()
+        )
+        + ".",
+        "- Splits by work, stratified by composer (`tfembed/preparation/splits.py`).",
+    ]
+    if source.get("pretrain_pieces_per_composer"):
+        lines.append(
+            f"- The pretrain split holds up to {source['pretrain_pieces_per_composer']} more "
+            "scores per composer, of works in no other split: training may read it, no "
+            "evaluation does."
+        )
+    lines.append(
+        f"- Dataset created {data['created']}; {data['failures']} files could not be prepared "
+        "and were left out."
+    )
+    return lines
+
+
+def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
+    grid, domain, size = metadata["frame_grid"], metadata["domain"], metadata["embedding_size"]
+    bins = grid["n_mels"] if domain == "mel" else grid["n_pitches"]
+    lines = [
+        f"- `serve`: `clips` float32 `[batch, {grid['clip_frames']}, {bins}]` -> float32 "
+        f"`[batch, {size}]`."
+    ]
+    if domain == "mel":
+        lines += [
+            f"- `embed_audio`: `audio` float32 `[samples]`, mono at {grid['sample_rate']} Hz, "
+            f"any level (peak-normalised inside) -> `[clips, {size}]`, one row per consecutive "
+            "3-second window (the last padded with silence). Resample other rates to "
+            f"{grid['sample_rate']} Hz first (`tfembed.load(...).embed_audio` does).",
+            "- `audio_windows`: `audio` and `hop_frames` (int32) -> `embedding`, "
+            "`start_frame`, `padded`.",
+            f"- Clips are natural-log mel power (+{grid['log_offset']}), {grid['n_mels']} bands "
+            f"{grid['fmin']}-{grid['fmax']} Hz, FFT {grid['fft_length']}, hop "
+            f"{grid['hop_length']} samples, peak-normalised audio, exactly as "
+            "`tfembed/features/frontend.py` computes them.",
+        ]
+        if has_tflite:
+            lines.append(
+                f"- `{TFLITE_NAME}`: TFLite conversion of `serve` (builtin ops), tested equal to "
+                "`serve` within 1e-4 on real clips."
+            )
+    else:
+        lines.append(
+            f"- Clips are piano rolls: {grid['n_pitches']} pitches from MIDI "
+            f"{grid['lowest_pitch']}, 1 where a note sounds and 0 elsewhere, on the same "
+            "frame grid."
+        )
+    return [*lines, f"- Frame grid: `{json.dumps(grid, sort_keys=True)}`."]
+
+
+def card(
+    name: str,
+    metadata: dict[str, Any],
+    data: dict[str, Any],
+    evaluation: dict[str, Any],
+    has_tflite: bool,
+) -> str:
+    """The model card of one shipped model, as Markdown.
+
+    Args:
+        name: The model's folder name (``mel_mel``, ...).
+        metadata: Its ``metadata.json``.
+        data: :func:`training_data` of the build's dataset.
+        evaluation: The evaluation summary of the shipped models.
+        has_tflite: Whether the folder holds ``model.tflite``.
+    """
+    config = metadata["train_config"]
+    row = metadata["variant"]
+    read = TrainConfig.splits_read(config.get("pretrain", False))
+    pieces = sum(split["pieces"] for split in data["splits"].values())
+    lines = [
+        f"# {name}: tfembed {row}, {metadata['tower']} tower ({metadata['domain']})",
+        "",
+        "Self-supervised embeddings of 3-second clips of piano music, trained so that "
+        "neighbouring clips of one piece embed close together (siamese convnets, rank "
+        "loss). Written by `tools/release/results_tables.py` from this model's "
+        "`metadata.json` and `docs/results/shipped_training.json` and "
+        "`docs/results/shipped_models.json`.",
+        "",
+        "## Input and output",
+        "",
+        *_io_lines(metadata, has_tflite),
+        "",
+        "## Training data",
+        "",
+        *_data_lines(data),
+        "",
+        "## Recipe",
+        "",
+        f"- `configs/{name}.gin` with `train.steps = {config['steps']}`, seed {config['seed']}; "
+        f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}.",
+        "- Trained on the splits "
+        + " and ".join(split for split in read if data["splits"].get(split, {}).get("clips"))
+        + " of the dataset above.",
+        "- " + provenance_text(data["provenance"], "Built"),
+        f"- Tools: {', '.join(f'{k} {v}' for k, v in sorted(metadata['versions'].items()))}.",
+        "",
+        "Operative config:",
+        "",
+        "```",
+        metadata.get("operative_config", "").strip(),
+        "```",
+        "",
+        "## Test metrics",
+        "",
+        f"This model is the row {row}: {headline(evaluation, row)}.",
+        "",
+        evaluation_section(evaluation, "###").rstrip(),
+        "",
+        "## Intended use and limits",
+        "",
+        "- Intended use: features for research on piano music from scores: similarity "
+        "search, probes for composer or key, a front end for small classifiers.",
+        f"- Trained only on piano renderings of {pieces} "
+        "scores of Western classical and early music with a General MIDI soundfont: no "
+        "performance timing, no recording room, no other instruments. How it does on "
+        "real recordings was **not measured**.",
+        "- A short training run on a small corpus (see Recipe): the figures above are "
+        "those of this model, not of the paper.",
+        "- Files are checked against `saved_models/MANIFEST.json` when tfembed loads the "
+        "model by name.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cards(
+    models: str | os.PathLike, data: dict[str, Any], evaluation: dict[str, Any]
+) -> dict[Path, str]:
+    """The card of every model folder under ``models`` (path -> text)."""
+    folders = sorted(path.parent for path in Path(models).glob("*/metadata.json"))
+    return {
+        folder / CARD_NAME: card(
+            folder.name,
+            read_metadata(folder),
+            data,
+            evaluation,
+            (folder / TFLITE_NAME).is_file(),
+        )
+        for folder in folders
+    }
+
+
+def write_manifest(models: str | os.PathLike, evaluation: dict[str, Any]) -> Path:
+    """Writes ``MANIFEST.json`` from the files on disk and the evaluation summary.
+
+    Run after the cards are written: the manifest holds their sha256 too.
+    """
+    models = Path(models)
+    metrics = evaluation["report"]["metrics"]
+    entries = {}
+    for folder in sorted(path.parent for path in models.glob("*/metadata.json")):
+        metadata = read_metadata(folder)
+        row = metrics.get(metadata["variant"], {})
+        versions = metadata["versions"]
+        entries[folder.name] = {
+            "variant": metadata["variant"],
+            "domain": metadata["domain"],
+            "tensorflow": versions.get("tensorflow", versions.get("tensorflow-cpu")),
+            "checkpoint_step": metadata["checkpoint_step"],
+            "test": {metric: row[metric] for metric in HEADLINE_METRICS if metric in row},
+            **model_entry_files(folder),
+        }
+    path = models / MANIFEST_NAME
+    write_json_atomically(
+        path,
+        {
+            "format": 1,
+            "written_by": "tools/release/results_tables.py",
+            "evaluated": evaluation["provenance"]["date"],
+            "total_size": sum(entry["size"] for entry in entries.values()),
+            "models": entries,
+        },
+    )
+    return path
