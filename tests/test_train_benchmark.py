@@ -37,7 +37,7 @@ def test_machine_description(monkeypatch):
     assert machine.cores >= 1 and machine.cpu_model
     assert machine.onednn_isa == "AVX2"
     assert not machine.native_bf16  # capped at AVX2, whatever the CPU has
-    assert "oneDNN ISA capped at AVX2" in machine.describe()
+    assert "oneDNN kernels capped at AVX2" in machine.describe()
 
 
 def test_rounds_interleave_and_ratio():

@@ -116,12 +116,16 @@ def benchmark_section(name: str, result: dict[str, Any], heading: str = "##") ->
     lines += [
         f"- {key}: {_cell(value)}"
         for key, value in result.items()
-        if key not in skipped and isinstance(value, (int, float, str))
+        if key not in skipped and isinstance(value, (int, float, str, dict))
     ]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, dict) and {"median", "min", "max"} <= value.keys():
+        return f"{_cell(value['median'])} ({_cell(value['min'])}-{_cell(value['max'])})"
+    if isinstance(value, dict):
+        return "; ".join(f"{key} {_cell(item)}" for key, item in value.items()) or "none"
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.1f}"
     return "" if value is None else str(value)
