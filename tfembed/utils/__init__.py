@@ -1,1 +1,1 @@
-"""Small helpers every stage uses: atomic writes, file checks, locks, memory, versions, stderr."""
+"""Small utilities every stage uses: atomic writes, file checks, locks, memory, versions, stderr."""
