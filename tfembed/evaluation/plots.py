@@ -68,10 +68,18 @@ def plot_projections(
 
 
 def _log_dir(featurizer: Featurizer, saved_model: Path) -> Path | None:
-    """The run's TensorBoard folder: recorded at export, or beside the SavedModel."""
-    for candidate in (featurizer.metadata.get("model_dir"), saved_model.parent):
-        if candidate and (Path(candidate) / LOGS_DIR).is_dir():
-            return Path(candidate) / LOGS_DIR
+    """The run's TensorBoard folder, found without a path of the machine that exported it.
+
+    The SavedModel is either in its run folder (``RUN/saved_model``, as ``tfembed-train``
+    exports) or beside it (the run folder's name is recorded at export as ``run_name``).
+    """
+    run_name = featurizer.metadata.get("run_name")
+    candidates = [saved_model.parent]
+    if run_name:
+        candidates.append(saved_model.parent / run_name)
+    for candidate in candidates:
+        if (candidate / LOGS_DIR).is_dir():
+            return candidate / LOGS_DIR
     return None
 
 
