@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from tfembed.cli import ERROR, add_version, run_reporting_errors
+from tfembed.features.framegrid import EMBED_BATCH_SIZE
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 
 DEFAULT_OUT = "embeddings"
@@ -57,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         help="processes that render MIDI and decode audio while the model embeds "
         "(default 1; the outputs are the same for any number)",
     )
-    parser.add_argument("--batch_size", type=int, default=64, help="clips per model call")
+    parser.add_argument(
+        "--batch_size", type=int, default=EMBED_BATCH_SIZE, help="clips per model call"
+    )
     parser.add_argument("--soundfont", help="General MIDI soundfont for rendering MIDI")
     parser.add_argument(
         "--max_piece_seconds",

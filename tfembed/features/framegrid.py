@@ -12,6 +12,9 @@ import dataclasses
 import math
 from typing import Any
 
+EMBED_BATCH_SIZE = 64
+"""Clips per model call when embedding (inference, export checks and evaluation)."""
+
 DOMAINS = ("mel", "roll")
 """The two input domains: synthesized audio as log-mel, and the piano roll."""
 

@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-EMBED_BATCH_SIZE = 64
-"""Clips per call of the model when embedding: inference and the exported windowing."""
+from tfembed.features.framegrid import EMBED_BATCH_SIZE
 
 
 def window_layout(

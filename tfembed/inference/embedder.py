@@ -20,13 +20,11 @@ import numpy as np
 from tfembed.errors import ExportError, InputError, PieceError
 from tfembed.export.format import read_metadata
 from tfembed.export.registry import resolve_model
-from tfembed.features.framegrid import FrameGrid
+from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
 from tfembed.inference.inputs import AudioInput, DomainError, InputReader, MidiInput
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
 
-DEFAULT_BATCH_SIZE = 64
-
-__all__ = ["DEFAULT_BATCH_SIZE", "DomainError", "Embedder", "Embeddings"]
+__all__ = ["DomainError", "Embedder", "Embeddings"]
 
 
 @contextlib.contextmanager
@@ -92,7 +90,7 @@ class Embedder:
     def __init__(
         self,
         path: str | os.PathLike,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int = EMBED_BATCH_SIZE,
         soundfont: str | os.PathLike | None = None,
         max_midi_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
         load: bool = True,

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfembed.errors import PieceError
-from tfembed.features.framegrid import FrameGrid
+from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
 from tfembed.features.frontend import log_mel_of_padded
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.inference.audio import AudioFile, check_finite, check_peak, resampled_chunks
@@ -55,7 +55,7 @@ def embed_audio_in_chunks(
     audio: AudioFile,
     hop_frames: int,
     chunk_seconds: float = CHUNK_SECONDS,
-    batch_size: int = 64,
+    batch_size: int = EMBED_BATCH_SIZE,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeds a long audio file with bounded memory.

@@ -17,9 +17,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfembed.export.format import METADATA_NAME
+
 JOURNAL_NAME = ".tfembed-embed-journal.jsonl"
 """Journal of the inputs a run has finished, removed when the run ends."""
-_MODEL_FILES = ("metadata.json", "saved_model.pb", "variables/variables.index")
+_MODEL_FILES = (METADATA_NAME, "saved_model.pb", "variables/variables.index")
 
 
 def model_identity(saved_model: str | os.PathLike) -> str:

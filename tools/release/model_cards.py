@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from tfembed.dataset.manifest import read_manifest
+from tfembed.evaluation.evaluate import REPORT_JSON
 from tfembed.results import generate
 from tfembed.results.cards import training_data
 from tfembed.results.summary import head_commit, provenance, summarize
@@ -39,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="bash tools/release/build_models.sh")
     args = parser.parse_args(argv)
     commit = head_commit(REPO)
-    report = json.loads((args.eval / "report.json").read_text())
-    manifest = json.loads((args.work / "data" / "manifest.json").read_text())
+    report = json.loads((args.eval / REPORT_JSON).read_text())
+    manifest = read_manifest(args.work / "data")
     results = REPO / generate.RESULTS
     write_json_atomically(
         results / generate.SHIPPED,
