@@ -91,7 +91,13 @@ def test_bad_files_go_to_the_failed_side_output_without_failing_the_bundle(
     (tmp_path / "pieces").mkdir()
     jobs = [
         PieceJob(
-            piece, UNKNOWN, str(tmp_path / "pieces"), str(find_soundfont()), DEFAULT_GRID, 60, "cut"
+            piece,
+            UNKNOWN,
+            str(tmp_path / "pieces"),
+            (str(find_soundfont()),),
+            DEFAULT_GRID,
+            60,
+            "cut",
         )
         for piece in pieces
     ]

@@ -49,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         "--project=P --region=R --temp_location=gs://B/tmp' (default: DirectRunner, "
         "multi_processing, --workers processes)",
     )
-    parser.add_argument("--soundfont", help="General MIDI .sf2 (default: found automatically)")
+    soundfonts = parser.add_mutually_exclusive_group()
+    soundfonts.add_argument("--soundfont", help="General MIDI .sf2 (default: found automatically)")
+    soundfonts.add_argument(
+        "--soundfonts",
+        help="render every piece with each of these soundfonts, A.sf2,B.sf2,... "
+        "(the first is the reference rendering)",
+    )
     parser.add_argument("--composers", nargs="+", help="music21 corpus folders to use")
     parser.add_argument(
         "--pieces_per_composer",
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error("--pipeline_options needs --runner beam")
     signal.signal(signal.SIGTERM, _interrupt)
     from tfembed.preparation.prepare import prepare
+    from tfembed.preparation.soundfonts import split_soundfont_list
 
     try:
         manifest = prepare(
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             max_score_kb=args.max_score_kb,
             workers=args.workers,
             soundfont=args.soundfont,
+            soundfonts=split_soundfont_list(args.soundfonts) if args.soundfonts else None,
             max_piece_seconds=args.max_piece_seconds,
             long_pieces=args.long_pieces,
             runner=args.runner,

@@ -14,13 +14,17 @@ from tfembed.dataset.manifest import PreparedDataset, open_dataset
 from tfembed.dataset.schema import parse_clip
 
 
-def load_clips(data: str | os.PathLike | PreparedDataset, split: str) -> tf.data.Dataset:
+def load_clips(
+    data: str | os.PathLike | PreparedDataset, split: str, rendering: str | int = 0
+) -> tf.data.Dataset:
     """Returns the clips of one split, in piece order then clip order.
 
     Args:
         data: A folder written by ``tfembed-prepare``, or the dataset opened with
             :func:`tfembed.dataset.manifest.open_dataset`.
         split: ``train``, ``validation`` or ``test``.
+        rendering: The rendering ``mel`` holds, by name or position (0: the
+            reference; see :attr:`PreparedDataset.renderings`).
 
     Returns:
         A dataset of dicts with ``mel`` and ``roll`` (float32 ``[clip_frames, 96]``),
@@ -29,8 +33,9 @@ def load_clips(data: str | os.PathLike | PreparedDataset, split: str) -> tf.data
         ``start_time`` and ``split``. Unknown labels are ``-1``.
     """
     dataset = open_dataset(data)
+    index = dataset.rendering_index(rendering)
     paths = dataset.shard_paths(split)
     records = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string))
     return records.map(
-        lambda record: parse_clip(record, dataset.grid), num_parallel_calls=tf.data.AUTOTUNE
+        lambda record: parse_clip(record, dataset.grid, index), num_parallel_calls=tf.data.AUTOTUNE
     )

@@ -92,6 +92,34 @@ class PreparedDataset:
             paths += [str(self.root / shard["file"]) for shard in shards]
         return paths
 
+    @property
+    def renderings(self) -> tuple[str, ...]:
+        """Names of the mel renderings every clip holds, the reference first.
+
+        Data prepared with one soundfont, before renderings were recorded, has one:
+        its soundfont's file stem.
+        """
+        listed = self.manifest.get("renderings")
+        if listed:
+            return tuple(rendering["name"] for rendering in listed)
+        return (Path(self.manifest.get("soundfont", "reference")).stem,)
+
+    def rendering_index(self, rendering: str | int) -> int:
+        """The position of a rendering (given by name or position) in every clip's record.
+
+        Raises:
+            DatasetError: The dataset has no such rendering.
+        """
+        names = self.renderings
+        if isinstance(rendering, int) and 0 <= rendering < len(names):
+            return rendering
+        if rendering in names:
+            return names.index(rendering)
+        raise DatasetError(
+            f"{self.root} has no rendering {rendering!r}; its renderings are "
+            f"{', '.join(names)} (prepare with --soundfonts to add others)"
+        )
+
     def clip_count(self, *splits: str) -> int:
         """Clips in ``splits``."""
         return sum(int(self.manifest["counts"]["clips"].get(split, 0)) for split in splits)

@@ -5,6 +5,12 @@ clip arrays; serialising and parsing both derive from it. Mel clips are stored a
 float16 bytes (half the disk of float32; the rounding error of a log-mel value is
 below 0.01) and piano rolls as uint8 bytes; :func:`parse_clip` returns both as
 float32 ``[clip_frames, bins]`` tensors.
+
+A dataset prepared with several soundfonts holds every rendering of a clip in its
+one record: the mel bytes are ``[renderings, clip_frames, n_mels]``, the
+reference rendering first (the dataset's manifest names them, see
+:mod:`tfembed.dataset.manifest`). Data with one rendering has the same bytes as
+before renderings existed.
 """
 
 from __future__ import annotations
@@ -82,7 +88,8 @@ def serialize_clip(mel: np.ndarray, roll: np.ndarray, labels: ClipLabels) -> byt
     """Serialises one clip.
 
     Args:
-        mel: Log-mel ``[clip_frames, n_mels]``.
+        mel: Log-mel ``[clip_frames, n_mels]``, or ``[renderings, clip_frames,
+            n_mels]`` for several renderings of the clip (the reference first).
         roll: Piano roll ``[clip_frames, n_pitches]`` with values in {0, 1}.
         labels: The clip's labels.
 
@@ -116,12 +123,26 @@ _FEATURE_SPEC = {
 }
 
 
-def parse_clip(serialized: tf.Tensor, grid: FrameGrid) -> dict[str, tf.Tensor]:
-    """Parses a serialised clip into a dict of tensors (mel and roll as float32)."""
+def parse_clip(
+    serialized: tf.Tensor, grid: FrameGrid, rendering: int | None = 0
+) -> dict[str, tf.Tensor]:
+    """Parses a serialised clip into a dict of tensors (mel and roll as float32).
+
+    Args:
+        serialized: One record.
+        grid: The dataset's frame grid.
+        rendering: Which rendering ``mel`` holds (0: the reference), or ``None``
+            for all of them, ``[renderings, clip_frames, n_mels]``.
+    """
     parsed = tf.io.parse_single_example(serialized, _FEATURE_SPEC)
     for name, (dtype, _) in CLIP_ARRAYS.items():
-        values = tf.cast(tf.io.decode_raw(parsed[name], dtype), tf.float32)
-        parsed[name] = tf.reshape(values, grid.clip_shape(name))
+        values = tf.io.decode_raw(parsed[name], dtype)
+        if name == "mel":
+            renderings = tf.reshape(values, [-1, *grid.clip_shape(name)])
+            values = renderings if rendering is None else renderings[rendering]
+        else:
+            values = tf.reshape(values, grid.clip_shape(name))
+        parsed[name] = tf.cast(values, tf.float32)
     for field in dataclasses.fields(ClipLabels):
         if field.type == "bool":
             parsed[field.name] = tf.cast(parsed[field.name], tf.bool)

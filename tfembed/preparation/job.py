@@ -30,7 +30,7 @@ class PieceJob:
     piece: Piece
     composer: int
     pieces_dir: str
-    soundfont: str
+    soundfonts: tuple[str, ...]
     grid: FrameGrid
     max_piece_seconds: float
     long_pieces: str
@@ -122,7 +122,7 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
         parsed.tempo_explicit,
         tempo_source,
     )
-    prepared = prepare_piece(cleaned, info, job.grid, job.soundfont)
+    prepared = prepare_piece(cleaned, info, job.grid, job.soundfonts)
     return prepared.records, {
         "clips": len(prepared.records),
         "seconds": prepared.seconds,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from tfembed.features.frontend import compiled_log_mel
 from tfembed.features.pianoroll import frame_of, piano_roll
 from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
 from tfembed.preparation.midi import CleanedSequence, clean_sequence, parse_midi
-from tfembed.preparation.render import render_piano, render_piano_quietly
+from tfembed.preparation.render import SynthMessages, render_piano, render_piano_quietly
 
 SILENCE_MARGIN = 1.0
 """A clip whose log-mel never rises this far (in nats) above the floor ``log(log_offset)``
@@ -174,18 +175,21 @@ def prepare_piece(
     cleaned: CleanedSequence,
     info: PieceInfo,
     grid: FrameGrid,
-    soundfont: str | os.PathLike,
+    soundfonts: Sequence[str | os.PathLike],
 ) -> PreparedPiece:
-    """Renders a piece once and cuts it into consecutive clips with labels.
+    """Renders a piece once per soundfont and cuts it into consecutive clips with labels.
 
-    The log-mel is computed on the whole rendering (one loudness normalisation per
+    The log-mel is computed on each whole rendering (one loudness normalisation per
     piece, no release tail inside a clip), the piano roll on the same frames, and
-    both are cut into ``floor(total_time * fps / clip_frames)`` consecutive clips.
-    Clips in which no note sounds are left out, so that every kept clip ``i`` is
-    followed in time by clip ``i + 1`` unless ``i + 1`` was left out. A clip is
-    silent when its piano roll is empty or when its log-mel stays within
-    :data:`SILENCE_MARGIN` of silence (a note held for minutes has long died away); a clip whose
-    only notes are outside the roll's pitches is counted as out of range.
+    all are cut into ``floor(total_time * fps / clip_frames)`` consecutive clips; a
+    clip's record holds its log-mel in every rendering, the first soundfont's (the
+    reference) first. Clips in which no note sounds are left out, so that every kept
+    clip ``i`` is followed in time by clip ``i + 1`` unless ``i + 1`` was left out. A
+    clip is silent when its piano roll is empty or when the reference rendering's
+    log-mel stays within :data:`SILENCE_MARGIN` of silence (a note held for minutes
+    has long died away); a clip whose only notes are outside the roll's pitches is
+    counted as out of range. The reference alone decides, so every rendering has
+    the same clips.
 
     Raises:
         PieceError: The piece is shorter than one clip, every note is outside the
@@ -199,9 +203,15 @@ def prepare_piece(
             f"shorter than one clip ({sequence.total_time:.2f} s < {grid.clip_seconds} s)"
         )
     outside = notes_out_of_range(sequence, grid)
-    audio, messages = render_piano_quietly(sequence, grid, soundfont)
     num_frames = num_clips * clip_frames
-    mel = compiled_log_mel(grid)(audio).numpy()[:num_frames]
+    log_mel = compiled_log_mel(grid)
+    renderings = []
+    messages = SynthMessages(0, "")
+    for soundfont in soundfonts:
+        audio, said = render_piano_quietly(sequence, grid, soundfont)
+        renderings.append(log_mel(audio).numpy()[:num_frames])
+        messages = messages.followed_by(said)
+    mel = np.stack(renderings)
     roll = piano_roll(sequence, grid, num_frames)
     sounding_outside = np.zeros(num_frames, dtype=bool)
     for note in outside:
@@ -220,7 +230,7 @@ def prepare_piece(
             else:
                 silent += 1
             continue
-        if mel[frames].max() < silence:
+        if mel[0, frames].max() < silence:
             silent += 1
             continue
         start = index * grid.clip_seconds
@@ -238,7 +248,7 @@ def prepare_piece(
             split=info.split,
             tempo_source=info.tempo_source,
         )
-        records.append(serialize_clip(mel[frames], clip_roll, labels))
+        records.append(serialize_clip(mel[:, frames], clip_roll, labels))
     if not records:
         if out_of_range:
             raise PieceError(

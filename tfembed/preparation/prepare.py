@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from tfembed.preparation.job import PieceJob, read_summary, summary_path
 from tfembed.preparation.pool import run_jobs
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
 from tfembed.preparation.shards import write_shards
+from tfembed.preparation.soundfonts import Soundfont, read_soundfonts
 from tfembed.preparation.sources import MIDI_SUFFIXES, MUSIC21_ORIGIN, Piece, list_midi_dir
 from tfembed.preparation.splits import assign_splits, works_per_split
 from tfembed.preparation.tempo import CORPUS_TEMPO_POLICY, MIDI_DIR_TEMPO_POLICY, TEMPO_POLICIES
@@ -118,6 +120,7 @@ def prepare(
     max_score_kb: int | None = None,
     workers: int = 1,
     soundfont: str | os.PathLike | None = None,
+    soundfonts: Sequence[str | os.PathLike] | None = None,
     max_piece_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
     long_pieces: str = "cut",
     grid: FrameGrid = DEFAULT_GRID,
@@ -142,6 +145,9 @@ def prepare(
             the corpus default.
         workers: Worker processes.
         soundfont: General MIDI soundfont; found automatically when ``None``.
+        soundfonts: Several soundfonts instead: every piece is rendered with each,
+            and every clip's record holds all its renderings, the first
+            soundfont's (the reference) first. Exclusive with ``soundfont``.
         max_piece_seconds: Pieces longer than this are cut or skipped.
         long_pieces: ``"cut"`` or ``"skip"`` for pieces over ``max_piece_seconds``.
         grid: The frame grid.
@@ -163,6 +169,8 @@ def prepare(
             or it is a file.
         tfembed.preparation.render.RenderSetupError: Fluidsynth or the soundfont
             is missing or cannot be loaded.
+        tfembed.preparation.soundfonts.SoundfontError: A listed soundfont is
+            missing, unreadable, not a soundfont, has no piano, or is listed twice.
     """
     started = time.perf_counter()
     _check_orchestration(workers, runner, long_pieces)
@@ -171,8 +179,7 @@ def prepare(
         corpus, pieces_per_composer, max_score_kb, pretrain_pieces_per_composer
     )
     check_fluidsynth()
-    soundfont_path = find_soundfont(soundfont)
-    check_soundfont(soundfont_path)
+    renderings = _renderings(soundfont, soundfonts)
     pieces, listing_problems, source = _list_pieces(
         midi_dir,
         metadata,
@@ -189,7 +196,8 @@ def prepare(
     run_options = {
         "format_version": FORMAT_VERSION,
         "source": source,
-        "soundfont": str(soundfont_path),
+        "soundfont": str(renderings[0].path),
+        "renderings": [rendering.to_dict() for rendering in renderings],
         "max_piece_seconds": max_piece_seconds,
         "long_pieces": long_pieces,
         "frame_grid": grid.to_dict(),
@@ -215,6 +223,24 @@ def prepare(
                 f"are kept in {run.pieces_dir}: free some space and run the same command "
                 "again to resume"
             ) from error
+
+
+def _renderings(
+    soundfont: str | os.PathLike | None, soundfonts: Sequence[str | os.PathLike] | None
+) -> tuple[Soundfont, ...]:
+    """The checked soundfonts to render with, the reference first.
+
+    Raises:
+        PrepareError: Both ``soundfont`` and ``soundfonts`` given.
+        tfembed.preparation.soundfonts.SoundfontError: A soundfont cannot be used.
+        tfembed.preparation.render.RenderSetupError: Fluidsynth cannot load one.
+    """
+    if soundfont is not None and soundfonts is not None:
+        raise PrepareError("give --soundfont or --soundfonts, not both")
+    checked = read_soundfonts(soundfonts if soundfonts is not None else [find_soundfont(soundfont)])
+    for rendering in checked:
+        check_soundfont(rendering.path)
+    return checked
 
 
 def _check_orchestration(workers: int, runner: str, long_pieces: str) -> None:
@@ -351,7 +377,7 @@ def _piece_jobs(run: _Run, pending: list[Piece], vocabulary: list[str]) -> list[
             piece,
             composer_ids.get(piece.composer_name, UNKNOWN),
             str(run.pieces_dir),
-            str(run.options["soundfont"]),
+            tuple(rendering["path"] for rendering in run.options["renderings"]),
             grid,
             run.options["max_piece_seconds"],
             run.options["long_pieces"],

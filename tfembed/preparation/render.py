@@ -107,6 +107,10 @@ class SynthMessages:
     count: int
     first: str
 
+    def followed_by(self, later: SynthMessages) -> SynthMessages:
+        """These messages and then ``later``'s (another rendering of the same piece)."""
+        return SynthMessages(self.count + later.count, self.first or later.first)
+
     def summary(self) -> dict[str, int | str] | None:
         """``{"count", "first"}``, or ``None`` when nothing was printed."""
         return {"count": self.count, "first": self.first} if self.count else None
