@@ -11,6 +11,7 @@ from midi_files import scale_notes, sequence_with, write_sequence
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.pairs import neighbour_pairs
 from tfembed.errors import DatasetError
 from tfembed.preparation.prepare import prepare
 
@@ -35,6 +36,12 @@ def midi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _prepared(midi_dir: Path, out: Path, soundfonts: list[Path]) -> Path:
     prepare(out, midi_dir=midi_dir, soundfonts=soundfonts, workers=1)
     return out
+
+
+@pytest.fixture(scope="module")
+def two_renderings(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two files prepared with FluidR3 GM (the reference) and TimGM6mb."""
+    return _prepared(midi_dir, tmp_path_factory.mktemp("two") / "data", [FLUID, TIMGM])
 
 
 def _clips(data: Path, rendering: str | int) -> dict[str, np.ndarray]:
@@ -106,3 +113,57 @@ def test_bad_soundfont_lists_stop_the_command_in_one_line(
         prepare_main([*args, "--soundfont", str(FLUID), "--soundfonts", f"{FLUID},{TIMGM}"])
     assert usage.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def _rendering_of(clip: np.ndarray, renderings: dict[str, np.ndarray]) -> tuple[str, int]:
+    """Which rendering and clip of the split a mel clip is (exactly)."""
+    for name, clips in renderings.items():
+        found = np.flatnonzero(np.all(clips == clip, axis=(1, 2)))
+        if found.size:
+            return name, int(found[0])
+    raise AssertionError("a training clip is none of the dataset's clips")
+
+
+def _train_batches(data: Path, **options) -> list[tuple[np.ndarray, np.ndarray]]:
+    splits = ("train", "validation", "test")
+    pairs = neighbour_pairs(open_dataset(data), splits, "mel", "mel", 4, seed=3, **options)
+    return [(first.numpy(), second.numpy()) for first, second in pairs.take(4)]
+
+
+def test_pairs_draw_each_clips_rendering_independently_and_reproducibly(
+    two_renderings: Path,
+) -> None:
+    renderings = {name: _clips(two_renderings, name)["mel"] for name in ("FluidR3_GM", "TimGM6mb")}
+    batches = _train_batches(two_renderings, renderings=(0, 1))
+    drawn = []
+    for first, second in batches:
+        for query, positive in zip(first, second, strict=True):
+            (query_rendering, query_clip) = _rendering_of(query, renderings)
+            (positive_rendering, positive_clip) = _rendering_of(positive, renderings)
+            assert positive_clip == query_clip + 1  # a neighbour, in either rendering
+            drawn.append((query_rendering, positive_rendering))
+    assert len(set(drawn)) == 4  # all four combinations of the two renderings occur
+    again = _train_batches(two_renderings, renderings=(0, 1))
+    assert len(batches) == 4
+    for (first, second), (first_again, second_again) in zip(batches, again, strict=True):
+        np.testing.assert_array_equal(first, first_again)
+        np.testing.assert_array_equal(second, second_again)
+
+
+def test_same_moment_pairs_are_the_query_in_the_other_rendering(two_renderings: Path) -> None:
+    renderings = {name: _clips(two_renderings, name)["mel"] for name in ("FluidR3_GM", "TimGM6mb")}
+    for first, second in _train_batches(two_renderings, renderings=(0, 1), same_moment=1.0):
+        for query, positive in zip(first, second, strict=True):
+            (query_rendering, query_clip) = _rendering_of(query, renderings)
+            (positive_rendering, positive_clip) = _rendering_of(positive, renderings)
+            assert positive_clip == query_clip and positive_rendering != query_rendering
+
+
+def test_impossible_rendering_pairs_are_refused(two_renderings: Path) -> None:
+    dataset = open_dataset(two_renderings)
+    with pytest.raises(ValueError, match="not positions"):
+        neighbour_pairs(dataset, "train", "mel", "mel", 8, renderings=(0, 2))
+    with pytest.raises(ValueError, match="need mel clips on both sides"):
+        neighbour_pairs(dataset, "train", "mel", "roll", 8, renderings=(0, 1), same_moment=0.5)
+    with pytest.raises(ValueError, match="two renderings or more"):
+        neighbour_pairs(dataset, "train", "mel", "mel", 8, renderings=(1,), same_moment=0.5)

@@ -20,13 +20,19 @@ from tfembed.dataset.timbre import TimbreAugment, augment_timbre
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 
 
-def _pairs_of_shard(path: tf.Tensor, grid: FrameGrid) -> tf.data.Dataset:
+def _pairs_of_shard(
+    path: tf.Tensor, grid: FrameGrid, every_rendering: bool = False
+) -> tf.data.Dataset:
     """``(piece_id, clip_index of the first clip, first, second)`` of one shard.
 
-    ``first`` and ``second`` are dicts of both domains (``mel``, ``roll``).
+    ``first`` and ``second`` are dicts of both domains (``mel``, ``roll``); with
+    ``every_rendering``, ``mel`` is ``[renderings, frames, n_mels]``.
     """
-    clips = tf.data.TFRecordDataset(path).map(lambda record: parse_clip(record, grid))
+    rendering = None if every_rendering else 0
+    clips = tf.data.TFRecordDataset(path).map(lambda record: parse_clip(record, grid, rendering))
     empty = {domain: tf.zeros(grid.clip_shape(domain), tf.float32) for domain in DOMAINS}
+    if every_rendering:
+        empty["mel"] = tf.zeros([0, *grid.clip_shape("mel")], tf.float32)
     initial = (tf.constant(""), tf.constant(-2, tf.int64), empty)
 
     def step(previous, clip):
@@ -80,6 +86,8 @@ def neighbour_pairs(
     spec_augment: bool = False,
     gain_db: float = 0.0,
     timbre_augment: TimbreAugment | None = None,
+    renderings: tuple[int, ...] = (0,),
+    same_moment: float = 0.0,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
@@ -98,26 +106,37 @@ def neighbour_pairs(
             (:func:`tfembed.dataset.augment.mask_mel`); roll clips are left as they are.
         gain_db: With a positive value, every mel clip gets its own random gain
             in ``[-gain_db, gain_db]`` dB (:func:`tfembed.dataset.augment.random_gain`),
-            drawn from ``seed`` (0 without one) and the pair's position in the stream.
+            drawn from ``seed`` (0 without one), new on every pass over the split.
         timbre_augment: Recording conditions drawn for every mel clip, before
             masking (:func:`tfembed.dataset.timbre.augment_timbre`), seeded as the gain.
+        renderings: Positions of the renderings mel clips are drawn from (0: the
+            reference; see :attr:`PreparedDataset.renderings`): each mel clip of
+            a pair gets its own, drawn uniformly, seeded as the gain.
+        same_moment: Share of MEL_MEL pairs whose second clip is the first clip
+            itself in another of ``renderings`` (the same moment heard on another
+            instrument) instead of its neighbour; needs two renderings or more.
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
     """
     _check_domains(left, right)
+    _check_renderings(dataset, renderings, same_moment, left, right)
     paths = _paths_of(dataset, split)
     if not paths:
         raise ValueError(f"{dataset.root}: the {split} split has no clips")
+    every_rendering = tuple(renderings) != (0,)
     files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
     files = files.shuffle(len(paths), seed=seed)
     pairs = files.interleave(
-        lambda path: _pairs_of_shard(path, dataset.grid),
+        lambda path: _pairs_of_shard(path, dataset.grid, every_rendering),
         cycle_length=min(len(paths), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=seed is not None,
     )
-    pairs = pairs.map(lambda piece, index, first, second: (first[left], second[right]))
+    if every_rendering:
+        pairs = _drawn_renderings(pairs, left, right, renderings, same_moment, seed or 0)
+    else:
+        pairs = pairs.map(lambda piece, index, first, second: (first[left], second[right]))
     pairs = pairs.shuffle(shuffle_buffer, seed=seed)
     if timbre_augment is not None:
         pairs = _map_mel_clips(
@@ -152,6 +171,78 @@ def neighbour_pairs(
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
+def _check_renderings(
+    dataset: PreparedDataset,
+    renderings: tuple[int, ...],
+    same_moment: float,
+    left: str,
+    right: str,
+) -> None:
+    """Checks the renderings asked for against the dataset's.
+
+    Raises:
+        ValueError: No rendering, one the dataset lacks, or same-moment pairs
+            that cannot be made (not MEL_MEL, fewer than two renderings, a share
+            outside [0, 1]).
+    """
+    count = len(dataset.renderings)
+    if not renderings or any(not 0 <= index < count for index in renderings):
+        raise ValueError(
+            f"renderings {renderings} are not positions of {dataset.root}'s {count} renderings"
+        )
+    if not 0.0 <= same_moment <= 1.0:
+        raise ValueError(f"same_moment must lie in [0, 1], not {same_moment}")
+    if same_moment > 0 and (left, right) != ("mel", "mel"):
+        raise ValueError("same-moment pairs across renderings need mel clips on both sides")
+    if same_moment > 0 and len(set(renderings)) < 2:
+        raise ValueError("same-moment pairs across renderings need two renderings or more")
+
+
+def _drawn_renderings(
+    pairs: tf.data.Dataset,
+    left: str,
+    right: str,
+    renderings: tuple[int, ...],
+    same_moment: float,
+    seed: int,
+) -> tf.data.Dataset:
+    """``(first, second)`` clips of keyed pairs, each mel clip in its own drawn rendering.
+
+    Draws come from the pair's seed (:func:`_seeded`). A same-moment
+    pair takes the first clip again, in a rendering other than the first's.
+    """
+    choices = tf.constant(sorted(set(renderings)), tf.int32)
+    count = len(choices)
+
+    def drawn(pair_seed, pair):
+        _, _, first, second = pair
+        draws = tf.random.stateless_uniform([4], pair_seed)
+        picks = tf.minimum(
+            tf.cast(draws[:3] * [count, count, max(count - 1, 1)], tf.int32), count - 1
+        )
+        first_rendering = choices[picks[0]]
+        first_clip = first[left][first_rendering] if left == "mel" else first[left]
+        second_clip = second[right][choices[picks[1]]] if right == "mel" else second[right]
+        if same_moment > 0:
+            other = choices[(picks[0] + 1 + picks[2]) % count]
+            second_clip = tf.where(draws[3] < same_moment, first["mel"][other], second_clip)
+        return first_clip, second_clip
+
+    return _seeded(pairs, seed).map(drawn, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _seeded(pairs: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+    """``(pair_seed, pair)``: a shape ``[2]`` seed for each pair's random draws.
+
+    The seeds come from ``seed`` and differ on every pass over the split, so a
+    pair gets new draws each time it comes round, and the same on every run.
+    """
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip(pairs, draws).map(
+        lambda pair, draw: (tf.stack([tf.constant(seed, tf.int64), draw]), pair)
+    )
+
+
 def _map_mel_clips(
     pairs: tf.data.Dataset,
     domains: tuple[str, str],
@@ -160,18 +251,17 @@ def _map_mel_clips(
 ) -> tf.data.Dataset:
     """Applies ``transform(clip, clip_seed)`` to each mel clip of every pair.
 
-    Clip seeds are ``[seed, 2 * position of the pair in the stream + side]``.
+    Clip seeds are the pair's seed (:func:`_seeded`) with its second element
+    doubled, plus the side (0 or 1).
     """
 
-    def transformed(index, pair):
+    def transformed(pair_seed, pair):
         return tuple(
-            transform(clip, tf.stack([tf.constant(seed, tf.int64), 2 * index + side]))
-            if domain == "mel"
-            else clip
+            transform(clip, pair_seed * [1, 2] + [0, side]) if domain == "mel" else clip
             for side, (clip, domain) in enumerate(zip(pair, domains, strict=True))
         )
 
-    return pairs.enumerate().map(transformed, num_parallel_calls=tf.data.AUTOTUNE)
+    return _seeded(pairs, seed).map(transformed, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def count_pairs(dataset: PreparedDataset, split: str | tuple[str, ...]) -> int:

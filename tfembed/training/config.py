@@ -116,6 +116,16 @@ class TrainConfig:
         pretrain: Also train on the dataset's ``pretrain`` split where it has one
             (``tfembed-prepare --pretrain_pieces_per_composer``: works held out of
             every evaluation split).
+        renderings: Names of the dataset's renderings (``tfembed-prepare
+            --soundfonts``) training mel clips are drawn from, each clip of a pair
+            its own; empty for the reference rendering alone. A rendering left out
+            here is one the model never hears: the held-out renderer of the
+            robustness evaluation. Validation always uses the reference.
+        same_moment_pairs: Share of MEL_MEL pairs whose positive is the query's
+            own clip in another of ``renderings`` instead of its neighbour.
+        timbre_augment: Draw recording conditions for every training mel clip
+            (room, EQ, low-pass, noise, gain: the default chain of
+            :class:`tfembed.dataset.timbre.TimbreAugment`).
     """
 
     variant: str = ""
@@ -143,6 +153,9 @@ class TrainConfig:
     spec_augment: bool = False
     gain_db: float = 0.0
     pretrain: bool = True
+    renderings: tuple[str, ...] = ()
+    same_moment_pairs: float = 0.0
+    timbre_augment: bool = False
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -156,6 +169,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(width) for width in self.widths))
+        object.__setattr__(self, "renderings", tuple(str(name) for name in self.renderings))
         if not self.variant:
             raise ConfigError("train.variant is not set: add --config mel_mel.gin (or another)")
         variant_spec(self.variant)
@@ -188,6 +202,20 @@ class TrainConfig:
             )
         if self.gain_db < 0:
             raise ConfigError(f"train.gain_db must be 0 (no gain) or more, not {self.gain_db}")
+        if len(set(self.renderings)) != len(self.renderings):
+            raise ConfigError(f"train.renderings lists a rendering twice: {self.renderings}")
+        if not 0.0 <= self.same_moment_pairs <= 1.0:
+            raise ConfigError(
+                f"train.same_moment_pairs must lie in [0, 1], not {self.same_moment_pairs}"
+            )
+        if self.same_moment_pairs > 0 and (
+            len(self.renderings) < 2
+            or (variant_spec(self.variant).first, variant_spec(self.variant).second)
+            != ("mel", "mel")
+        ):
+            raise ConfigError(
+                "train.same_moment_pairs needs MEL_MEL and two train.renderings or more"
+            )
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"
@@ -201,6 +229,7 @@ class TrainConfig:
         """The settings as JSON-ready values."""
         values = dataclasses.asdict(self)
         values["widths"] = list(self.widths)
+        values["renderings"] = list(self.renderings)
         return values
 
     @classmethod
@@ -212,6 +241,7 @@ class TrainConfig:
         """
         defaults = {field.name: field.default for field in dataclasses.fields(cls)}
         defaults["widths"] = list(defaults["widths"])
+        defaults["renderings"] = list(defaults["renderings"])
         return {**defaults, **UNRECORDED_SETTINGS, **values}
 
     @classmethod

@@ -30,6 +30,7 @@ import tensorflow as tf
 from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import VALIDATION_SPLIT, PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
+from tfembed.dataset.timbre import TimbreAugment
 from tfembed.errors import ConfigError, RunError
 from tfembed.models.siamese import variant_spec
 from tfembed.training.config import TrainConfig
@@ -294,6 +295,15 @@ def _validation(dataset: PreparedDataset, config: TrainConfig, role: WorkerRole)
     return validation
 
 
+def _rendering_positions(dataset: PreparedDataset, names: tuple[str, ...]) -> tuple[int, ...]:
+    """Positions of the named renderings in the dataset's records; the reference for none.
+
+    Raises:
+        tfembed.errors.DatasetError: The dataset lacks one of them.
+    """
+    return tuple(dataset.rendering_index(name) for name in names) or (0,)
+
+
 def _training_pairs(trainer: Trainer, dataset: PreparedDataset, role: WorkerRole):
     """An iterator over the distributed batches of training pairs, this worker's share."""
     config = trainer.config
@@ -307,6 +317,9 @@ def _training_pairs(trainer: Trainer, dataset: PreparedDataset, role: WorkerRole
         seed=config.seed,
         spec_augment=config.spec_augment,
         gain_db=config.gain_db,
+        timbre_augment=TimbreAugment() if config.timbre_augment else None,
+        renderings=_rendering_positions(dataset, config.renderings),
+        same_moment=config.same_moment_pairs,
     )
     shards = len(dataset.shard_paths(*config.training_splits))
     pairs = with_shard_policy(pairs, shards, role.workers)
