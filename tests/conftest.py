@@ -14,6 +14,9 @@ from tfembed.preparation.prepare import prepare
 TINY_COMPOSERS = ["bach", "josquin", "palestrina", "haydn"]
 """Corpus folders of the tiny dataset: short scores that convert in well under a second."""
 
+TIMGM6MB = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+"""A second General MIDI soundfont (Debian's timgm6mb-soundfont)."""
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -43,6 +46,25 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_renderings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset's pieces rendered with FluidR3 GM (the reference) and TimGM6mb."""
+    soundfonts = [Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), TIMGM6MB]
+    if not all(path.is_file() for path in soundfonts):
+        pytest.skip("needs fluid-soundfont-gm and timgm6mb-soundfont (tools/setup.sh)")
+    out = tmp_path_factory.mktemp("tiny_renderings") / "data"
+    prepare(
+        out,
+        corpus="music21",
+        composers=TINY_COMPOSERS,
+        pieces_per_composer=4,
+        max_piece_seconds=60,
+        workers=2,
+        soundfonts=soundfonts,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def exported_models(
     tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
@@ -61,7 +83,7 @@ def exported_models(
     return paths
 
 
-END_TO_END_FIXTURES = {"tiny_dataset", "exported_models", "plain_install"}
+END_TO_END_FIXTURES = {"tiny_dataset", "tiny_renderings", "exported_models", "plain_install"}
 """Tests that use these run the real pipeline end to end (fluidsynth, music21)."""
 
 

@@ -176,7 +176,8 @@ def _rank_rows(test: SplitFeatures, names: list[str]) -> tuple[np.ndarray, dict[
     return queries, ranks
 
 
-def _task_data(task: ProbeTask, split: SplitFeatures, name: str) -> tuple[np.ndarray, np.ndarray]:
+def task_data(task: ProbeTask, split: SplitFeatures, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The features and labels of the clips of a split whose label for the task is known."""
     known = task.known(split.labels)
     return split.features[name][known], split.labels[task.label][known]
 
@@ -196,9 +197,9 @@ def _probe_rows(
     outputs: dict[str, dict[str, list[np.ndarray]]] = {}
     chosen: dict[str, dict[str, str]] = {}
     for name in names:
-        train = _task_data(task, splits[TRAIN_SPLIT], name)
-        validation = _task_data(task, splits[VALIDATION_SPLIT], name)
-        test_features, _ = _task_data(task, splits[TEST_SPLIT], name)
+        train = task_data(task, splits[TRAIN_SPLIT], name)
+        validation = task_data(task, splits[VALIDATION_SPLIT], name)
+        test_features, _ = task_data(task, splits[TEST_SPLIT], name)
         heads, config = train_mlp_probes(task, train, validation, seeds)
         linear, strength = train_linear_probe(task, train, validation)
         outputs[name] = {

@@ -49,6 +49,7 @@ def featurize_split(
     featurizers: list[Featurizer],
     batch_size: int = EVALUATION_BATCH_SIZE,
     stride: int = 1,
+    rendering: str | int = 0,
 ) -> SplitFeatures:
     """Reads a split once, in batches, and computes every featurizer's features.
 
@@ -59,12 +60,13 @@ def featurize_split(
         batch_size: Clips per batch.
         stride: Keep only clips whose index within their piece is a multiple of
             this (1 keeps every clip).
+        rendering: The mel rendering to read, by name or position (0: the reference).
     """
     dataset = open_dataset(data)
     total = -(-dataset.clip_count(split) // stride)
     features: dict[str, list[np.ndarray]] = {featurizer.name: [] for featurizer in featurizers}
     labels: dict[str, list[np.ndarray]] = {name: [] for name in LABELS}
-    clips = load_clips(dataset, split)
+    clips = load_clips(dataset, split, rendering)
     if stride > 1:
         clips = clips.filter(lambda clip: clip["clip_index"] % stride == 0)
     batches = clips.batch(batch_size).as_numpy_iterator()

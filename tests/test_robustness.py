@@ -1,0 +1,44 @@
+"""The renderer-robustness evaluation on real renderings of corpus pieces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfembed.dataset.manifest import open_dataset
+from tfembed.evaluation.featurizers import handmade_featurizer, random_tower_featurizer
+from tfembed.evaluation.robustness import evaluate_robustness, gallery_ranks, retrieval_summary
+
+
+def test_gallery_ranks_count_ties_against_the_query() -> None:
+    gallery = np.eye(4, dtype=np.float32)
+    assert gallery_ranks(gallery, gallery).tolist() == [1, 1, 1, 1]
+    queries = gallery.copy()
+    queries[0] = [0.0, 1.0, 0.0, 0.0]  # clip 0's query looks exactly like clip 1
+    queries[2] = [1.0, 0.0, 1.0, 0.0]  # as close to clip 0 as to its own clip
+    assert gallery_ranks(queries, gallery).tolist() == [4, 1, 2, 1]
+    summary = retrieval_summary(np.array([1, 1, 2, 4]))
+    assert summary == {"recall_at_1": 0.5, "recall_at_5": 1.0, "mrr": 0.6875, "median_rank": 1.5}
+
+
+def test_other_renderings_are_scored_against_the_reference(tiny_renderings: Path) -> None:
+    dataset = open_dataset(tiny_renderings)
+    featurizers = [
+        random_tower_featurizer("mel", dataset.grid),
+        handmade_featurizer("mel", dataset.grid),
+    ]
+    result = evaluate_robustness(dataset, ["TimGM6mb"], featurizers)
+    assert result["reference"] == "FluidR3_GM" and result["renderings"] == ["TimGM6mb"]
+    count = result["test_clips"]
+    assert count == dataset.clip_count("test")
+    for row in result["rows"].values():
+        same_clip = row["TimGM6mb"]["same_clip"]
+        # Another piano is heard, but the same notes: far better than chance.
+        assert same_clip["mrr"] > 5 * np.mean(1 / np.arange(1, count + 1))
+        assert 1 <= same_clip["median_rank"] <= count
+        assert 1 <= same_clip["rank_at_100_am"] <= min(100, count - 1)
+        for scores in (row["FluidR3_GM"], row["TimGM6mb"]):
+            assert 1 <= scores["neighbour_rank_at_100_am"] <= min(100, count - 1)
+            assert set(scores["probes"]) == {"composer", "key"}
+            assert all(0 <= value <= 1 for value in scores["probes"].values())
