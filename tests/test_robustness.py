@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from tfembed.cli.evaluate import main as evaluate_main
 from tfembed.dataset.manifest import open_dataset
-from tfembed.evaluation.featurizers import handmade_featurizer, random_tower_featurizer
-from tfembed.evaluation.robustness import evaluate_robustness, gallery_ranks, retrieval_summary
+from tfembed.evaluation.robustness import (
+    ROBUSTNESS_JSON,
+    gallery_ranks,
+    retrieval_summary,
+    write_robustness_report,
+)
 
 
 def test_gallery_ranks_count_ties_against_the_query() -> None:
@@ -22,13 +28,14 @@ def test_gallery_ranks_count_ties_against_the_query() -> None:
     assert summary == {"recall_at_1": 0.5, "recall_at_5": 1.0, "mrr": 0.6875, "median_rank": 1.5}
 
 
-def test_other_renderings_are_scored_against_the_reference(tiny_renderings: Path) -> None:
+def test_other_renderings_are_scored_against_the_reference(
+    tiny_renderings: Path, tmp_path: Path
+) -> None:
     dataset = open_dataset(tiny_renderings)
-    featurizers = [
-        random_tower_featurizer("mel", dataset.grid),
-        handmade_featurizer("mel", dataset.grid),
-    ]
-    result = evaluate_robustness(dataset, ["TimGM6mb"], featurizers)
+    table = write_robustness_report([], tiny_renderings, ["TimGM6mb"], tmp_path)
+    result = json.loads((tmp_path / ROBUSTNESS_JSON).read_text())
+    assert (tmp_path / "robustness.md").read_text() == table
+    assert "| hand-made (mel) |" in table and "| random tower (mel) |" in table
     assert result["reference"] == "FluidR3_GM" and result["renderings"] == ["TimGM6mb"]
     count = result["test_clips"]
     assert count == dataset.clip_count("test")
@@ -42,3 +49,13 @@ def test_other_renderings_are_scored_against_the_reference(tiny_renderings: Path
             assert 1 <= scores["neighbour_rank_at_100_am"] <= min(100, count - 1)
             assert set(scores["probes"]) == {"composer", "key"}
             assert all(0 <= value <= 1 for value in scores["probes"].values())
+
+
+def test_an_unknown_rendering_stops_tfembed_eval_before_any_work(
+    tiny_renderings: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["--saved_model", "mel_mel", "--data", str(tiny_renderings), "--out", str(tmp_path)]
+    assert evaluate_main([*args, "--renderings", "OPL-3_FM_128M"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "no rendering 'OPL-3_FM_128M'" in error and "FluidR3_GM, TimGM6mb" in error
+    assert not list(tmp_path.iterdir())

@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         default=3,
         help="probes train on every Nth clip of each train piece (default 3; 1 takes all)",
     )
+    parser.add_argument(
+        "--renderings",
+        help="also score the mel rows on these renderings of the dataset (B,C: names from "
+        "tfembed-prepare --soundfonts) against its reference rendering -> robustness.json",
+    )
     add_version(parser)
     return parser
 
@@ -54,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 
     for model in args.saved_model:  # misspelt names and wrong folders, before TensorFlow loads
         read_metadata(resolve_model(model))
-    read_manifest(args.data)
+    renderings = _renderings(args.renderings, read_manifest(args.data), args.data)
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
     from tfembed.training.determinism import run_ops_one_at_a_time
 
@@ -70,8 +75,38 @@ def _run(args: argparse.Namespace) -> int:
         train_stride=args.train_stride,
     )
     print((Path(args.out) / REPORT_MD).read_text())
+    if renderings:
+        from tfembed.evaluation.robustness import write_robustness_report
+
+        print(
+            write_robustness_report(
+                args.saved_model, args.data, renderings, args.out, not args.no_baselines
+            )
+        )
     print(f"report written to {args.out}")
     return 0
+
+
+def _renderings(listed: str | None, manifest: dict, data: str) -> list[str]:
+    """The ``--renderings`` names, checked against the dataset's before TensorFlow loads.
+
+    Raises:
+        tfembed.errors.DatasetError: The dataset lacks one, or it is the reference.
+    """
+    from tfembed.errors import DatasetError
+
+    if not listed:
+        return []
+    names = [name.strip() for name in listed.split(",") if name.strip()]
+    there = [rendering["name"] for rendering in manifest.get("renderings", [])]
+    for name in names:
+        if name not in there[1:]:
+            raise DatasetError(
+                f"--renderings {name}: {data} has no rendering {name!r} besides its reference "
+                f"(its renderings: {', '.join(there) or 'one, unnamed'}; prepare with "
+                "--soundfonts)"
+            )
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,19 +18,38 @@ reference rendering as the gallery:
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfembed.dataset.manifest import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, PreparedDataset
+from tfembed.dataset.manifest import (
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    PreparedDataset,
+    open_dataset,
+)
 from tfembed.evaluation.evaluate import neighbour_queries, rank_candidates, task_data
-from tfembed.evaluation.featurizers import Featurizer
+from tfembed.evaluation.featurizers import (
+    EvaluationError,
+    Featurizer,
+    handmade_featurizer,
+    random_tower_featurizer,
+    saved_model_featurizer,
+)
 from tfembed.evaluation.probes import ProbeTask, probe_tasks, train_linear_probe
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
+from tfembed.export.registry import resolve_model
 from tfembed.models.ranking import draw_rivals, neighbour_ranks
+from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
 
 TRANSFER_TASKS = ("composer", "key")
 """Probes whose transfer from the reference rendering to another is scored."""
+
+ROBUSTNESS_JSON = "robustness.json"
+"""The file of ``tfembed-eval --renderings`` in the output folder (a table beside it, ``.md``)."""
 
 
 def gallery_ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
@@ -171,3 +190,80 @@ def _probe_scores(
         score = task.score(labels[task.label][known], predicted)
         scores[task.name] = float(score[task.metrics[0]])
     return {"probes": scores}
+
+
+def robustness_markdown(result: dict[str, Any]) -> str:
+    """A table per rendering of :func:`evaluate_robustness`'s result."""
+    reference = result["reference"]
+    lines = []
+    for rendering in result["renderings"]:
+        lines += [
+            f"### {rendering} -> {reference} ({result['test_clips']} test clips)",
+            "",
+            "| row | R@1 | MRR | median rank | rank@100 | neighbour rank@100, same / across "
+            "| composer, reference -> other | key, reference -> other |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in result["rows"].items():
+            same, other = row[reference], row[rendering]
+            clip = other["same_clip"]
+            probes = [
+                f"{same['probes'][task]:.3f} -> {other['probes'][task]:.3f}"
+                for task in TRANSFER_TASKS
+            ]
+            lines.append(
+                f"| {name} | {clip['recall_at_1']:.3f} | {clip['mrr']:.3f} | "
+                f"{clip['median_rank']:.0f} | {clip['rank_at_100_am']:.2f} | "
+                f"{same['neighbour_rank_at_100_am']:.2f} / "
+                f"{other['neighbour_rank_at_100_am']:.2f} | " + " | ".join(probes) + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_robustness_report(
+    models: list[str],
+    data: str | os.PathLike,
+    renderings: list[str],
+    out: str | os.PathLike,
+    baselines: bool = True,
+) -> str:
+    """Scores the mel models (and the mel baselines) on other renderings; writes the report.
+
+    Args:
+        models: Export folders or shipped model names; roll models are left out.
+        data: A dataset prepared with several soundfonts.
+        renderings: The renderings to score against the reference.
+        out: Folder for :data:`ROBUSTNESS_JSON` and its table (``robustness.md``).
+        baselines: Score the random mel tower and the hand-made mel features too.
+
+    Returns:
+        The tables, as written.
+
+    Raises:
+        tfembed.errors.DatasetError: The dataset lacks a rendering.
+        EvaluationError: No mel row to score.
+    """
+    dataset = open_dataset(data)
+    for name in renderings:
+        dataset.rendering_index(name)
+    featurizers = [
+        saved_model_featurizer(resolve_model(model), dataset.grid, Path(str(model)).name)
+        for model in models
+    ]
+    featurizers = [featurizer for featurizer in featurizers if featurizer.domain == "mel"]
+    if baselines:
+        featurizers += [
+            random_tower_featurizer("mel", dataset.grid),
+            handmade_featurizer("mel", dataset.grid),
+        ]
+    if not featurizers:
+        raise EvaluationError("--renderings needs a mel model or the baselines: none to score")
+    result = evaluate_robustness(dataset, renderings, featurizers)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(out / ROBUSTNESS_JSON, result)
+    table = robustness_markdown(result)
+    markdown = out / Path(ROBUSTNESS_JSON).with_suffix(".md").name
+    write_bytes_atomically(markdown, [table.encode()])
+    return table
