@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -165,28 +166,38 @@ def _reader_pool(workers: int, count: int) -> Iterator[Any]:
     ) as pool:
         for _ in range(size):
             pool.submit(_started)
-        yield pool
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # reads not started are dropped
+            raise
 
 
 def _reads(
     reader: InputReader, paths: list[Path], pool: Any, ahead: int
 ) -> Iterator[MidiPiece | AudioInput | str]:
-    """What :func:`read_input` gives for each path, in order; a pool reads ``ahead`` ahead."""
+    """What :func:`read_input` gives for each path, in order.
+
+    A pool is given the first ``ahead`` paths at once, before the first read is
+    asked for (the workers read while this process loads the model), and one
+    more path for each read taken.
+    """
     if pool is None:
-        yield from (read_input(reader, path) for path in paths)
-        return
-    pending: collections.deque = collections.deque()
+        return (read_input(reader, path) for path in paths)
     queued = iter(paths)
-    for path in queued:
-        pending.append(pool.submit(read_input, reader, path))
-        if len(pending) >= ahead:
-            break
-    while pending:
-        read = pending.popleft().result()
-        next_path = next(queued, None)
-        if next_path is not None:
-            pending.append(pool.submit(read_input, reader, next_path))
-        yield read
+    pending = collections.deque(
+        pool.submit(read_input, reader, path) for path in itertools.islice(queued, ahead)
+    )
+
+    def taken() -> Iterator[MidiPiece | AudioInput | str]:
+        while pending:
+            read = pending.popleft().result()
+            next_path = next(queued, None)
+            if next_path is not None:
+                pending.append(pool.submit(read_input, reader, next_path))
+            yield read
+
+    return taken()
 
 
 def embed_files(
@@ -256,11 +267,11 @@ class _Run:
                     continue
                 bar.update()
             with _reader_pool(workers, len(todo)) as pool:
-                if todo:  # while the workers start
-                    self.embedder.load_model()
-                embedding_started = time.perf_counter()
                 paths = [item.path for item in todo]
                 reads = _reads(self.embedder.reader, paths, pool, 2 * workers)
+                if todo:  # while the workers start and read
+                    self.embedder.load_model()
+                embedding_started = time.perf_counter()
                 for item, read in zip(todo, reads, strict=True):
                     if isinstance(read, str):
                         self._fail(bar, item.path, read)
