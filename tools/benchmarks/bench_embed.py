@@ -13,7 +13,10 @@ wall time is that of ``embed_files`` as ``tfembed-embed`` runs it: loading the
 SavedModel (TensorFlow already imported) and starting the worker processes included.
 The CPU seconds of this process (log-mel of MIDI renderings, the model) and of
 the workers (parsing, rendering, decoding, starting up) say how busy the cores
-were: a run that keeps every core busy is only made faster by less work. The MIDI
+were: a run that keeps every core busy is only made faster by less work. The
+speedup limit by CPU is what N workers would reach if they spread the CPU
+seconds of one worker over every core and added none (one worker already
+keeps more than one core busy while TensorFlow runs). The MIDI
 files are the first ``--pieces`` pieces of a prepared music21 dataset. It prints
 a table and writes JSON with the machine's CPU.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import resource
 import shlex
 import shutil
@@ -113,6 +117,7 @@ def _measure(kinds: dict, workers: int, rounds: int, root: Path) -> list[dict]:
     Rounds alternate 1 and ``workers`` workers, so both see the same load.
     """
     rows = []
+    cores = len(os.sched_getaffinity(0))
     for number, (name, (model, inputs, length)) in enumerate(kinds.items()):
         runs: dict[int, list[dict]] = {1: [], workers: []}
         for _ in range(rounds):
@@ -123,6 +128,9 @@ def _measure(kinds: dict, workers: int, rounds: int, root: Path) -> list[dict]:
             count: sorted(timed, key=lambda run: run["seconds"])[len(timed) // 2]
             for count, timed in runs.items()
         }
+        one = medians[1]
+        # One worker's CPU seconds spread over every core, nothing added:
+        limit = one["seconds"] * cores / (one["cpu_seconds_parent"] + one["cpu_seconds_workers"])
         for count, run in medians.items():
             rows.append(
                 {
@@ -130,7 +138,8 @@ def _measure(kinds: dict, workers: int, rounds: int, root: Path) -> list[dict]:
                     "workers": count,
                     **run,
                     "input_seconds": round(length, 1),
-                    "speedup_vs_1_worker": round(medians[1]["seconds"] / run["seconds"], 2),
+                    "speedup_vs_1_worker": round(one["seconds"] / run["seconds"], 2),
+                    "speedup_limit_by_cpu": round(limit, 2),
                 }
             )
     return rows
@@ -166,7 +175,7 @@ def main() -> None:
         results["rows"] = _measure(kinds, args.workers, args.rounds, root)
     print(describe_machine(results["machine"]))
     columns = ("workers", 7), ("clips", 6), ("seconds", 8), ("clips/s", 8), ("x RT", 7)
-    columns += ("speedup", 8), ("cpu s", 6), ("busy", 5)
+    columns += ("speedup", 8), ("limit", 6), ("cpu s", 6), ("busy", 5)
     header = "".join(f" {name:>{width}s}" for name, width in columns)
     print(f"{'input':44s}{header}")
     for row in results["rows"]:
@@ -174,7 +183,8 @@ def main() -> None:
         print(
             f"{row['input']:44s} {row['workers']:7d} {row['clips']:6d} {row['seconds']:8.2f} "
             f"{row['clips_per_second']:8.1f} {row['real_time_factor']:7.1f} "
-            f"{row['speedup_vs_1_worker']:8.2f} {cpu:6.1f} {row['cores_busy']:5.2f}"
+            f"{row['speedup_vs_1_worker']:8.2f} {row['speedup_limit_by_cpu']:6.2f} {cpu:6.1f} "
+            f"{row['cores_busy']:5.2f}"
         )
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
