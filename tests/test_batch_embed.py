@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,15 @@ import soundfile
 from midi_files import scale_notes, write_raw_midi
 
 from tfembed.cli.embed import main as embed_main
-from tfembed.inference.batch_embed import FILES_NAME, MATRIX_NAME, embed_files
+from tfembed.inference.batch_embed import (
+    FILES_NAME,
+    MATRIX_NAME,
+    _reader_pool,
+    embed_files,
+    read_input,
+)
 from tfembed.inference.embedder import Embedder
+from tfembed.inference.inputs import InputReader
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +58,39 @@ def test_two_workers_give_the_outputs_of_one(folder, tmp_path) -> None:
     np.testing.assert_array_equal(
         np.load(tmp_path / "one" / MATRIX_NAME), np.load(tmp_path / "two" / MATRIX_NAME)
     )
+
+
+def test_two_workers_give_a_roll_model_the_outputs_of_one(folder, tmp_path) -> None:
+    embedder = Embedder("sym_sym")
+    midi = [folder / "a.mid", folder / "sub" / "b.mid"]
+    one = embed_files(embedder, midi, tmp_path / "one", workers=1)
+    two = embed_files(embedder, midi, tmp_path / "two", workers=2)
+    assert one["done"] == two["done"] == 2
+    first, second = _outputs(tmp_path / "one"), _outputs(tmp_path / "two")
+    for name, arrays in first.items():
+        for key, array in arrays.items():
+            np.testing.assert_array_equal(second[name][key], array, err_msg=f"{name} {key}")
+
+
+def _read_in_worker(reader: InputReader, path: Path) -> tuple[str, bool]:
+    """What a worker read, and whether TensorFlow is loaded in it afterwards."""
+    read = read_input(reader, path)
+    return type(read).__name__, "tensorflow" in sys.modules
+
+
+def test_workers_read_midi_and_audio_without_tensorflow(folder) -> None:
+    paths = [folder / "a.mid", folder / "c.wav"]
+    reads = []
+    for model in ("mel_mel", "sym_sym"):
+        reader = Embedder(model, load=False).reader
+        with _reader_pool(2, 2) as pool:
+            reads += [pool.submit(_read_in_worker, reader, path).result() for path in paths]
+    assert reads == [
+        ("MidiPiece", False),
+        ("AudioInput", False),
+        ("MidiPiece", False),
+        ("str", False),  # a roll model cannot embed audio: the reason, as a message
+    ]
 
 
 def test_a_folder_run_writes_one_matrix_with_its_file_names(folder, tmp_path, capsys) -> None:

@@ -71,7 +71,7 @@ def _a_test_piece(tiny_dataset) -> tuple[str, dict[str, np.ndarray]]:
 def test_midi_path_gives_the_prepared_clips_and_their_embeddings(tiny_dataset, mel, roll) -> None:
     path, prepared = _a_test_piece(tiny_dataset)
     for embedder in (mel, roll):
-        frames = embedder.reader.read_midi(path).frames
+        frames = embedder.reader.read_midi(path).frames(embedder.grid)
         indices = prepared["clip_index"]
         cut = np.stack([frames[index * 192 : (index + 1) * 192] for index in indices])
         expected = prepared[embedder.domain]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from tfembed.features.framegrid import FrameGrid
@@ -102,3 +103,22 @@ def compiled_log_mel(grid: FrameGrid):
         lambda audio: normalized_log_mel(audio, grid),
         input_signature=[tf.TensorSpec([None], tf.float32)],
     )
+
+
+def rendering_log_mel(audio: np.ndarray, grid: FrameGrid, num_frames: int) -> np.ndarray:
+    """The first ``num_frames`` of the log-mel of a whole piece's rendering.
+
+    The log-mel is computed on the whole rendering (one loudness normalisation per
+    piece, no release tail inside a clip); preparation and ``tfembed-embed`` both
+    take their mel frames from here.
+
+    Args:
+        audio: float32 ``[samples]``, the piece rendered once.
+        grid: The frame grid.
+        num_frames: Frames to return (at most the rendering's, which lasts the
+            piece plus a release tail).
+
+    Returns:
+        float32 ``[num_frames, n_mels]``.
+    """
+    return compiled_log_mel(grid)(audio).numpy()[:num_frames]

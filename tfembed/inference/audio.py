@@ -107,18 +107,23 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _decoding(path: Path, where: str = "") -> Iterator[None]:
+def _decoding(path: Path, where: str = "", tensorflow: bool = False) -> Iterator[None]:
     """Turns decoder errors into a PieceError without TensorFlow node names.
 
     Args:
         path: The file being decoded.
         where: Said after the message: which part of the file was being read.
+        tensorflow: Decoding with tensorflow-io (whose errors are TensorFlow's);
+            libsndfile's decoding imports no TensorFlow.
     """
-    import tensorflow as tf
+    errors: tuple[type[Exception], ...] = (ValueError, RuntimeError)
+    if tensorflow:
+        import tensorflow as tf
 
+        errors += (tf.errors.OpError,)
     try:
         yield
-    except (tf.errors.OpError, ValueError, RuntimeError) as error:
+    except errors as error:
         message = _TENSORFLOW_NODE.sub("", getattr(error, "message", str(error))).strip()
         raise PieceError(f"cannot decode {path.suffix} audio: {message}{where}") from error
 
@@ -168,7 +173,7 @@ class AudioFile:
         except (RuntimeError, TypeError):  # libsndfile cannot open it: try tensorflow-io
             import tensorflow_io as tfio
 
-            with _decoding(self.path):
+            with _decoding(self.path, tensorflow=True):
                 self._decoded = tfio.audio.AudioIOTensor(str(self.path))
                 self.rate = int(self._decoded.rate.numpy())
                 self.length = int(self._decoded.shape[0].numpy())
@@ -201,7 +206,7 @@ class AudioFile:
             ):
                 stream.seek(start)
                 return to_mono(stream.read(stop - start, dtype="float32", always_2d=True))
-        with _decoding(self.path, where):
+        with _decoding(self.path, where, tensorflow=True):
             samples = self._decoded[start:stop].numpy()
         scale = _INTEGER_SCALES.get(samples.dtype.name)
         offset = _INTEGER_OFFSETS.get(samples.dtype.name, 0.0)

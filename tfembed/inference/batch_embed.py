@@ -8,8 +8,9 @@ row per line of ``OUT/files.txt``; ``OUT/index.json`` maps every input to its
 output or to the reason it failed.
 
 Inputs are read (MIDI parsed and rendered or rolled, audio decoded and
-resampled) in ``workers`` processes while this process, which alone holds the
-model, embeds them in input order: the outputs are the same for any number of
+resampled) in ``workers`` processes, which never import TensorFlow, while this
+process, which alone holds the model, computes the log-mel of MIDI renderings
+and embeds them in input order: the outputs are the same for any number of
 workers. Inputs already embedded into ``OUT`` with the same model and settings,
 and unchanged since, are not read again (:mod:`tfembed.inference.resume`); the
 SavedModel is not even loaded when nothing is left to do.
@@ -20,18 +21,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import itertools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tfembed.errors import TfembedError
 from tfembed.inference.embedder import Embedder, Embeddings
-from tfembed.inference.inputs import AudioInput, InputReader, MidiInput, is_audio
+from tfembed.inference.inputs import AudioInput, InputReader, is_audio
+
+if TYPE_CHECKING:
+    from tfembed.preparation.midi_piece import MidiPiece
 
 INDEX_NAME = "index.json"
 MATRIX_NAME = "embeddings.npy"
@@ -115,7 +120,7 @@ def run_settings(embedder: Embedder, hop_seconds: float | None) -> dict[str, Any
     }
 
 
-def read_input(reader: InputReader, path: Path) -> MidiInput | AudioInput | str:
+def read_input(reader: InputReader, path: Path) -> MidiPiece | AudioInput | str:
     """Reads one input for the model; returns what is embedded, or why it cannot be.
 
     Runs in worker processes: any error becomes the message, so one bad file
@@ -132,8 +137,12 @@ def read_input(reader: InputReader, path: Path) -> MidiInput | AudioInput | str:
 
 
 def _warm_up() -> None:
-    """Imports what reading inputs needs, as a worker starts (while the parent loads the model)."""
-    import tfembed.preparation.piece  # noqa: F401  (TensorFlow, note-seq)
+    """Imports what reading inputs needs, as a worker starts (while the parent loads the model).
+
+    Workers never import TensorFlow: they render MIDI, roll it, or decode audio;
+    the parent computes log-mels and embeds.
+    """
+    import tfembed.preparation.midi_piece  # noqa: F401  (note-seq, pretty_midi)
 
 
 def _started() -> None:
@@ -157,28 +166,38 @@ def _reader_pool(workers: int, count: int) -> Iterator[Any]:
     ) as pool:
         for _ in range(size):
             pool.submit(_started)
-        yield pool
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # reads not started are dropped
+            raise
 
 
 def _reads(
     reader: InputReader, paths: list[Path], pool: Any, ahead: int
-) -> Iterator[MidiInput | AudioInput | str]:
-    """What :func:`read_input` gives for each path, in order; a pool reads ``ahead`` ahead."""
+) -> Iterator[MidiPiece | AudioInput | str]:
+    """What :func:`read_input` gives for each path, in order.
+
+    A pool is given the first ``ahead`` paths at once, before the first read is
+    asked for (the workers read while this process loads the model), and one
+    more path for each read taken.
+    """
     if pool is None:
-        yield from (read_input(reader, path) for path in paths)
-        return
-    pending: collections.deque = collections.deque()
+        return (read_input(reader, path) for path in paths)
     queued = iter(paths)
-    for path in queued:
-        pending.append(pool.submit(read_input, reader, path))
-        if len(pending) >= ahead:
-            break
-    while pending:
-        read = pending.popleft().result()
-        next_path = next(queued, None)
-        if next_path is not None:
-            pending.append(pool.submit(read_input, reader, next_path))
-        yield read
+    pending = collections.deque(
+        pool.submit(read_input, reader, path) for path in itertools.islice(queued, ahead)
+    )
+
+    def taken() -> Iterator[MidiPiece | AudioInput | str]:
+        while pending:
+            read = pending.popleft().result()
+            next_path = next(queued, None)
+            if next_path is not None:
+                pending.append(pool.submit(read_input, reader, next_path))
+            yield read
+
+    return taken()
 
 
 def embed_files(
@@ -248,11 +267,11 @@ class _Run:
                     continue
                 bar.update()
             with _reader_pool(workers, len(todo)) as pool:
-                if todo:  # while the workers start
-                    self.embedder.load_model()
-                embedding_started = time.perf_counter()
                 paths = [item.path for item in todo]
                 reads = _reads(self.embedder.reader, paths, pool, 2 * workers)
+                if todo:  # while the workers start and read
+                    self.embedder.load_model()
+                embedding_started = time.perf_counter()
                 for item, read in zip(todo, reads, strict=True):
                     if isinstance(read, str):
                         self._fail(bar, item.path, read)
@@ -269,7 +288,7 @@ class _Run:
         bar.write(f"tfembed-embed: failed {path}: {problem}", file=sys.stderr)
         self.entries.append({"input": str(path), "status": "failed", "error": problem})
 
-    def _embed_one(self, bar, journal, item: Listed, read: MidiInput | AudioInput) -> None:
+    def _embed_one(self, bar, journal, item: Listed, read: MidiPiece | AudioInput) -> None:
         from tfembed.inference.resume import input_stamp
         from tfembed.utils.atomic import write_npz_atomically
 
@@ -351,7 +370,7 @@ def _domain_problem(embedder: Embedder) -> str:
     )
 
 
-def _file_bar(bar, path: Path, read: MidiInput | AudioInput) -> contextlib.AbstractContextManager:
+def _file_bar(bar, path: Path, read: MidiPiece | AudioInput) -> contextlib.AbstractContextManager:
     """A progress bar within one long audio file (embedded a chunk at a time), else nothing."""
     if not isinstance(read, AudioInput) or read.samples is not None or bar.disable:
         return contextlib.nullcontext()

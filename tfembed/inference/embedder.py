@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,8 +21,11 @@ from tfembed.errors import ExportError, InputError, PieceError
 from tfembed.export.format import read_metadata
 from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
-from tfembed.inference.inputs import AudioInput, DomainError, InputReader, MidiInput
+from tfembed.inference.inputs import AudioInput, DomainError, InputReader
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+
+if TYPE_CHECKING:
+    from tfembed.preparation.midi_piece import MidiPiece
 
 __all__ = ["DomainError", "Embedder", "Embeddings"]
 
@@ -298,11 +301,13 @@ class Embedder:
 
     def embed_read(
         self,
-        read: MidiInput | AudioInput,
+        read: MidiPiece | AudioInput,
         hop_frames: int,
         progress: Callable[[float], None] | None = None,
     ) -> Embeddings:
         """Embeds a file read by :attr:`reader` (in this process or a worker).
+
+        The log-mel of a MIDI rendering is computed here, as preparation computes it.
 
         Args:
             read: What :meth:`tfembed.inference.inputs.InputReader.read` returned.
@@ -310,9 +315,9 @@ class Embedder:
             progress: For audio embedded a chunk at a time: called with the share
                 of its windows embedded so far.
         """
-        if isinstance(read, MidiInput):
+        if not isinstance(read, AudioInput):
             return dataclasses.replace(
-                self._embed_frames(read.frames, hop_frames),
+                self._embed_frames(read.frames(self.grid), hop_frames),
                 cut_at_seconds=read.cut_at_seconds,
                 repairs=read.repairs,
             )

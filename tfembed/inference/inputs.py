@@ -1,9 +1,10 @@
-"""Reading MIDI and audio files into what a model embeds, without the model.
+"""Reading MIDI and audio files into what a model embeds, without the model or TensorFlow.
 
 :class:`InputReader` holds only the model's domain, frame grid and reading
 settings, so it can be sent to worker processes: MIDI is parsed and rendered (or
-rolled) and audio decoded and resampled there, while the parent process alone
-holds the model and embeds (:mod:`tfembed.inference.batch_embed`).
+rolled) and audio decoded and resampled there, without importing TensorFlow,
+while the parent process alone holds the model, computes the log-mel of MIDI
+renderings and embeds (:mod:`tfembed.inference.batch_embed`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tfembed.errors import PieceError
 from tfembed.features.framegrid import FrameGrid
+
+if TYPE_CHECKING:
+    from tfembed.preparation.midi_piece import MidiPiece
 
 LONG_AUDIO_SECONDS = 600.0
 """Audio files longer than this are decoded and embedded a chunk at a time."""
@@ -30,21 +35,6 @@ def is_audio(path: str | os.PathLike) -> bool:
     from tfembed.inference.audio import AUDIO_SUFFIXES
 
     return Path(path).suffix.lower() in AUDIO_SUFFIXES
-
-
-@dataclasses.dataclass(frozen=True)
-class MidiInput:
-    """A MIDI file read into the model's domain.
-
-    Attributes:
-        frames: float32 ``[frames, bins]``.
-        cut_at_seconds: Where the file was cut (``None`` when it was not).
-        repairs: What was dropped or reinterpreted to read it, one line each.
-    """
-
-    frames: np.ndarray
-    cut_at_seconds: float | None
-    repairs: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +77,7 @@ class InputReader:
                 "audio needs a mel model such as mel_mel; give this model MIDI files"
             )
 
-    def read(self, path: str | os.PathLike) -> MidiInput | AudioInput:
+    def read(self, path: str | os.PathLike) -> MidiPiece | AudioInput:
         """Reads a MIDI or audio file (chosen by its suffix).
 
         Raises:
@@ -96,23 +86,25 @@ class InputReader:
         """
         return self.read_audio(path) if is_audio(path) else self.read_midi(path)
 
-    def read_midi(self, path: str | os.PathLike) -> MidiInput:
-        """A MIDI file's frames in the model's domain, as preparation computes them.
+    def read_midi(self, path: str | os.PathLike) -> MidiPiece:
+        """A MIDI file read for the model as preparation reads it, all but the log-mel.
+
+        Mel models get the rendering, whose log-mel :meth:`MidiPiece.frames`
+        computes where TensorFlow runs; roll models get the piano roll.
 
         Raises:
             PieceError: The file cannot be read as MIDI, has no pitched notes, or
                 none within the piano roll's pitches; fluidsynth or the soundfont
                 is missing (mel models).
         """
-        from tfembed.preparation.piece import midi_features
+        from tfembed.preparation.midi_piece import read_midi_piece
         from tfembed.preparation.render import check_fluidsynth, find_soundfont
 
         soundfont = None
         if self.domain == "mel":
             check_fluidsynth()
             soundfont = find_soundfont(self.soundfont)
-        read = midi_features(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
-        return MidiInput(read.frames, read.cut_at_seconds, tuple(read.repairs))
+        return read_midi_piece(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
 
     def read_audio(self, path: str | os.PathLike) -> AudioInput:
         """Decodes an audio file to mono at the model's rate (mel models only).

@@ -12,11 +12,12 @@ import numpy as np
 from tfembed.dataset.schema import ClipLabels, serialize_clip
 from tfembed.errors import PieceError
 from tfembed.features.framegrid import FrameGrid
-from tfembed.features.frontend import compiled_log_mel
+from tfembed.features.frontend import rendering_log_mel
 from tfembed.features.pianoroll import frame_of, piano_roll
 from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
-from tfembed.preparation.midi import CleanedSequence, clean_sequence, parse_midi
-from tfembed.preparation.render import SynthMessages, render_piano, render_piano_quietly
+from tfembed.preparation.midi import CleanedSequence
+from tfembed.preparation.midi_piece import notes_out_of_range, pitch_range
+from tfembed.preparation.render import SynthMessages, render_piano_quietly
 
 SILENCE_MARGIN = 1.0
 """A clip whose log-mel never rises this far (in nats) above the floor ``log(log_offset)``
@@ -71,106 +72,6 @@ class PreparedPiece:
     synth_warnings: dict | None = None
 
 
-def _pitch_range(grid: FrameGrid) -> str:
-    return f"MIDI pitches {grid.lowest_pitch}-{grid.highest_pitch}"
-
-
-def notes_out_of_range(sequence, grid: FrameGrid) -> list:
-    """The notes of a cleaned sequence outside the piano roll's pitches.
-
-    Raises:
-        PieceError: Every note is outside: the piece has no roll to learn from or
-            to embed.
-    """
-    outside = [
-        note for note in sequence.notes if not grid.lowest_pitch <= note.pitch <= grid.highest_pitch
-    ]
-    if len(outside) == len(sequence.notes):
-        raise PieceError(f"out of range: all {len(outside)} notes are outside {_pitch_range(grid)}")
-    return outside
-
-
-def piece_mel(
-    sequence, grid: FrameGrid, soundfont: str | os.PathLike, num_frames: int
-) -> np.ndarray:
-    """Renders a whole piece once and returns the first ``num_frames`` of its log-mel.
-
-    The log-mel is computed on the whole rendering (one loudness normalisation per
-    piece, no release tail inside a clip); preparation and ``tfembed-embed`` both
-    take their mel frames from here.
-
-    Args:
-        sequence: A cleaned NoteSequence.
-        grid: The frame grid.
-        soundfont: General MIDI soundfont to render with.
-        num_frames: Frames to return (at most the rendering's, which lasts
-            ``total_time`` plus a release tail).
-
-    Returns:
-        float32 ``[num_frames, n_mels]``.
-    """
-    audio = render_piano(sequence, grid, soundfont)
-    return compiled_log_mel(grid)(audio).numpy()[:num_frames]
-
-
-@dataclasses.dataclass(frozen=True)
-class MidiFrames:
-    """A MIDI file's frames in one domain, and what reading it changed.
-
-    Attributes:
-        frames: float32 ``[frames, bins]``.
-        cut_at_seconds: The length the piece was cut at (``None`` when it is
-            shorter than the cap).
-        repairs: What was dropped or reinterpreted to read the file, one line each.
-    """
-
-    frames: np.ndarray
-    cut_at_seconds: float | None
-    repairs: list[str]
-
-
-def midi_features(
-    path: str | os.PathLike,
-    domain: str,
-    grid: FrameGrid,
-    soundfont: str | os.PathLike,
-    max_seconds: float = math.inf,
-) -> MidiFrames:
-    """Reads a MIDI file and returns its frames in one domain, exactly as preparation does.
-
-    The file is parsed and cleaned like a prepared piece, then rendered and turned
-    into a log-mel (``mel``) or a piano roll (``roll``) of
-    ``floor(total_time * frames_per_second)`` frames; preparation's clip ``i`` is
-    frames ``i * clip_frames`` to ``(i + 1) * clip_frames`` of it.
-
-    Args:
-        path: The MIDI file.
-        domain: ``mel`` or ``roll``.
-        grid: The frame grid.
-        soundfont: General MIDI soundfont (used for ``mel`` only).
-        max_seconds: Longer pieces are cut here, as in preparation.
-
-    Returns:
-        The frames, the length the piece was cut at and the file's repairs.
-
-    Raises:
-        PieceError: The file is unreadable, not MIDI, corrupt, has no pitched notes
-            or has every note outside the piano roll's pitches (preparation
-            refuses such a piece; a roll model would embed an empty roll).
-    """
-    parsed = parse_midi(path)
-    cleaned = clean_sequence(parsed.sequence, max_seconds)
-    notes_out_of_range(cleaned.sequence, grid)
-    num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
-    if domain == "mel":
-        frames = piece_mel(cleaned.sequence, grid, soundfont, num_frames)
-    elif domain == "roll":
-        frames = piano_roll(cleaned.sequence, grid, num_frames).astype(np.float32)
-    else:
-        raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
-    return MidiFrames(frames, cleaned.cut_at_seconds, parsed.repairs)
-
-
 def prepare_piece(
     cleaned: CleanedSequence,
     info: PieceInfo,
@@ -204,12 +105,11 @@ def prepare_piece(
         )
     outside = notes_out_of_range(sequence, grid)
     num_frames = num_clips * clip_frames
-    log_mel = compiled_log_mel(grid)
     renderings = []
     messages = SynthMessages(0, "")
     for soundfont in soundfonts:
         audio, said = render_piano_quietly(sequence, grid, soundfont)
-        renderings.append(log_mel(audio).numpy()[:num_frames])
+        renderings.append(rendering_log_mel(audio, grid, num_frames))
         messages = messages.followed_by(said)
     mel = np.stack(renderings)
     roll = piano_roll(sequence, grid, num_frames)
@@ -253,7 +153,7 @@ def prepare_piece(
         if out_of_range:
             raise PieceError(
                 f"no clip left: {silent} of {num_clips} clips are silent and {out_of_range} "
-                f"hold only notes out of range ({_pitch_range(grid)})"
+                f"hold only notes out of range ({pitch_range(grid)})"
             )
         raise PieceError(f"all {num_clips} clips are silent")
     return PreparedPiece(

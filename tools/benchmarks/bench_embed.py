@@ -10,12 +10,21 @@ For each kind of input, the same files are embedded with ``--workers 1`` and
 
 The real-time factor is seconds of music embedded per second of wall time; the
 wall time is that of ``embed_files`` as ``tfembed-embed`` runs it: loading the
-SavedModel (TensorFlow already imported) and starting the worker processes included. The MIDI
+SavedModel (TensorFlow already imported) and starting the worker processes included.
+The CPU seconds of this process (log-mel of MIDI renderings, the model) and of
+the workers (parsing, rendering, decoding, starting up) say how busy the cores
+were: a run that keeps every core busy is only made faster by less work. The
+speedup limit by CPU is what N workers would reach if they spread the CPU
+seconds of one worker over every core and added none (one worker already
+keeps more than one core busy while TensorFlow runs). The MIDI
 files are the first ``--pieces`` pieces of a prepared music21 dataset. It prints
 a table and writes JSON with the machine's CPU.
 
+Each row is the median of ``--rounds`` runs; the rounds alternate 1 and N workers,
+so that both see the same load from other processes.
+
 Usage: python tools/benchmarks/bench_embed.py --data DATA_DIR [--pieces 40] [--workers 2]
-    [--out bench_embed.json]
+    [--rounds 1] [--out bench_embed.json]
 """
 
 from __future__ import annotations
@@ -23,21 +32,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
+import os
+import resource
+import shlex
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tfembed.utils.machine import describe_machine, this_machine
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from tfembed.results.summary import head_commit, provenance
+from tfembed.utils.machine import describe_machine
 
 
 def _midi_files(data: str, count: int) -> list[Path]:
@@ -80,18 +85,64 @@ def _timed(model: str, inputs: list[Path], out: Path, workers: int, seconds: flo
     from tfembed.inference.embedder import Embedder
 
     embedder = Embedder(model, load=False)  # loaded in the timed run, as tfembed-embed does
+    before = _cpu_seconds()
     started = time.perf_counter()
     index = embed_files(embedder, inputs, out, workers=workers)
     wall = time.perf_counter() - started
+    parent, children = (now - then for now, then in zip(_cpu_seconds(), before, strict=True))
+    shutil.rmtree(out)
     assert index["failed"] == 0, index
     return {
-        "workers": workers,
         "files": index["done"],
         "clips": index["clips"],
         "seconds": round(wall, 2),
         "clips_per_second": round(index["clips"] / wall, 1),
         "real_time_factor": round(seconds / wall, 1),
+        "cpu_seconds_parent": round(parent, 1),
+        "cpu_seconds_workers": round(children, 1),
+        "cores_busy": round((parent + children) / wall, 2),
     }
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user and system) of this process and of its finished child processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _measure(kinds: dict, workers: int, rounds: int, root: Path) -> list[dict]:
+    """One row per input kind and worker count: the round of median time.
+
+    Rounds alternate 1 and ``workers`` workers, so both see the same load.
+    """
+    rows = []
+    cores = len(os.sched_getaffinity(0))
+    for number, (name, (model, inputs, length)) in enumerate(kinds.items()):
+        runs: dict[int, list[dict]] = {1: [], workers: []}
+        for _ in range(rounds):
+            for count in runs:
+                out = root / f"out{number}-{count}"
+                runs[count].append(_timed(model, inputs, out, count, length))
+        medians = {
+            count: sorted(timed, key=lambda run: run["seconds"])[len(timed) // 2]
+            for count, timed in runs.items()
+        }
+        one = medians[1]
+        # One worker's CPU seconds spread over every core, nothing added:
+        limit = one["seconds"] * cores / (one["cpu_seconds_parent"] + one["cpu_seconds_workers"])
+        for count, run in medians.items():
+            rows.append(
+                {
+                    "input": name,
+                    "workers": count,
+                    **run,
+                    "input_seconds": round(length, 1),
+                    "speedup_vs_1_worker": round(one["seconds"] / run["seconds"], 2),
+                    "speedup_limit_by_cpu": round(limit, 2),
+                }
+            )
+    return rows
 
 
 def main() -> None:
@@ -100,16 +151,13 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a prepared music21 dataset")
     parser.add_argument("--pieces", type=int, default=40, help="MIDI files to embed")
     parser.add_argument("--workers", type=int, default=2, help="workers compared with 1")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each (median kept)")
     parser.add_argument("--out", default="bench_embed.json")
     args = parser.parse_args()
 
-    results: dict[str, object] = {
-        "date": datetime.date.today().isoformat(),
-        "commit": _commit(),
-        "command": f"python tools/benchmarks/bench_embed.py --data DATA --pieces {args.pieces} "
-        f"--workers {args.workers}",
-        "machine": this_machine().to_dict(),
-    }
+    command = shlex.join(["python", "tools/benchmarks/bench_embed.py", *sys.argv[1:]])
+    results = provenance(command, head_commit(Path(__file__).parent))
+    results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         midi = _midi_files(args.data, args.pieces)
@@ -123,30 +171,21 @@ def main() -> None:
             "MIDI -> sym_sym (piano roll)": ("sym_sym", midi, seconds),
             "WAV 44.1 kHz -> mel_mel (decode, resample)": ("mel_mel", audio, audio_seconds),
         }
-        rows = {}
-        for number, (name, (model, inputs, length)) in enumerate(kinds.items()):
-            runs = [
-                _timed(model, inputs, root / f"out{number}-{workers}", workers, length)
-                for workers in (1, args.workers)
-            ]
-            rows[name] = {
-                "input_seconds": round(length, 1),
-                "runs": runs,
-                "speedup": round(runs[0]["seconds"] / runs[1]["seconds"], 2),
-            }
-    results["rows"] = rows
-    cpu = results["machine"]
-    print(describe_machine(cpu))
+        results.update(pieces=len(midi), rounds=args.rounds)
+        results["rows"] = _measure(kinds, args.workers, args.rounds, root)
+    print(describe_machine(results["machine"]))
     columns = ("workers", 7), ("clips", 6), ("seconds", 8), ("clips/s", 8), ("x RT", 7)
+    columns += ("speedup", 8), ("limit", 6), ("cpu s", 6), ("busy", 5)
     header = "".join(f" {name:>{width}s}" for name, width in columns)
-    print(f"{'input':44s}{header} {'speedup':>8s}")
-    for name, row in rows.items():
-        for run in row["runs"]:
-            speedup = f"{row['speedup']:8.2f}" if run["workers"] != 1 else ""
-            print(
-                f"{name:44s} {run['workers']:7d} {run['clips']:6d} {run['seconds']:8.2f} "
-                f"{run['clips_per_second']:8.1f} {run['real_time_factor']:7.1f} {speedup}"
-            )
+    print(f"{'input':44s}{header}")
+    for row in results["rows"]:
+        cpu = row["cpu_seconds_parent"] + row["cpu_seconds_workers"]
+        print(
+            f"{row['input']:44s} {row['workers']:7d} {row['clips']:6d} {row['seconds']:8.2f} "
+            f"{row['clips_per_second']:8.1f} {row['real_time_factor']:7.1f} "
+            f"{row['speedup_vs_1_worker']:8.2f} {row['speedup_limit_by_cpu']:6.2f} {cpu:6.1f} "
+            f"{row['cores_busy']:5.2f}"
+        )
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
 

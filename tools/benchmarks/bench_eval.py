@@ -18,9 +18,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import shlex
+import sys
 import tempfile
 from pathlib import Path
+
+from tfembed.results.summary import head_commit, provenance
 
 TARGET_SECONDS = 300.0
 
@@ -75,16 +80,24 @@ def main() -> None:
     print(
         f"whole evaluation {total / 60:.1f} min: {verdict} the {TARGET_SECONDS / 60:.0f}-min target"
     )
-    result = {
-        "rows": len(report["rows"]),
-        "clips": counts["clips"],
-        "test_pieces": report["test_pieces"],
-        "seeds": args.seeds,
-        "cores": os.cpu_count(),
-        "seconds": {phase: round(seconds, 1) for phase, seconds in rows},
-        "ratio_to_embedding": {phase: round(seconds / unit, 2) for phase, seconds in rows},
-        "target_seconds": TARGET_SECONDS,
-    }
+    command = shlex.join(["python", "tools/benchmarks/bench_eval.py", *sys.argv[1:]])
+    result = provenance(command, head_commit(Path(__file__).parent))
+    result["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    result.update(
+        report_rows=len(report["rows"]),
+        clips=counts["clips"],
+        test_pieces=report["test_pieces"],
+        seeds=args.seeds,
+        target_seconds=TARGET_SECONDS,
+        rows=[
+            {
+                "phase": phase,
+                "seconds": round(seconds, 1),
+                "ratio_to_embedding": round(seconds / unit, 2),
+            }
+            for phase, seconds in rows
+        ],
+    )
     write_json_atomically(args.out, result)
     print(f"written to {args.out}")
 
