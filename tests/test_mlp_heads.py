@@ -58,9 +58,14 @@ def test_early_stopping_keeps_each_heads_best_validation_loss() -> None:
         np.testing.assert_allclose(restored, head.validation_loss, rtol=1e-4)
 
 
-def test_the_same_seeds_give_the_same_heads() -> None:
+def test_the_same_seeds_give_the_same_heads_whatever_was_trained_before() -> None:
     train, validation = _blobs(300, 0), _blobs(100, 1)
     specs = [HeadSpec((16,), 0.3, 1e-2, 7)]
     first = train_heads(train, validation, specs, 3, TRAINING)[0]
+    # Another head of the same layout in between (its trainer is reused).
+    train_heads(_blobs(200, 3), validation, [HeadSpec((16,), 0.5, 3e-2, 8)], 3, TRAINING)
     again = train_heads(train, validation, specs, 3, TRAINING)[0]
-    np.testing.assert_array_equal(first.weights[0][0], again.weights[0][0])
+    assert again.epochs == first.epochs and again.validation_loss == first.validation_loss
+    for (kernel, bias), (same_kernel, same_bias) in zip(first.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(same_kernel, kernel)
+        np.testing.assert_array_equal(same_bias, bias)

@@ -15,6 +15,7 @@ on its own validation loss with its best weights restored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 
@@ -81,27 +82,42 @@ class Training:
 
 
 class _Stack:
-    """Heads of one layer shape, stacked along axis 0."""
+    """Heads of one layer shape, stacked along axis 0; their values are set by :meth:`reset`."""
 
-    def __init__(self, specs: list[HeadSpec], sizes: list[int]) -> None:
-        self.specs = specs
+    def __init__(self, sizes: tuple[int, ...], heads: int) -> None:
+        self.sizes = sizes
         self.variables: list[tf.Variable] = []
         for fan_in, fan_out in itertools.pairwise(sizes):
+            self.variables.append(tf.Variable(tf.zeros([heads, fan_in, fan_out])))
+            self.variables.append(tf.Variable(tf.zeros([heads, fan_out])))
+        self.best = [tf.Variable(variable) for variable in self.variables]
+        self.first_moments = [tf.Variable(tf.zeros_like(v)) for v in self.variables]
+        self.second_moments = [tf.Variable(tf.zeros_like(v)) for v in self.variables]
+        self.learning_rates = tf.Variable(tf.zeros([heads]))
+        self.keep = tf.Variable(tf.zeros([heads]))
+        self.dropout = tf.random.Generator.from_seed(0)
+        self.specs: list[HeadSpec] = []
+
+    def reset(self, specs: list[HeadSpec]) -> None:
+        """Sets the heads afresh for ``specs``: initial weights, zero moments, rates, dropout."""
+        self.specs = specs
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(self.sizes)):
             limit = math.sqrt(6.0 / (fan_in + fan_out))
             kernels = [
-                np.random.default_rng([spec.seed, len(self.variables)]).uniform(
+                np.random.default_rng([spec.seed, 2 * index]).uniform(
                     -limit, limit, (fan_in, fan_out)
                 )
                 for spec in specs
             ]
-            self.variables.append(tf.Variable(np.stack(kernels).astype(np.float32)))
-            self.variables.append(tf.Variable(tf.zeros([len(specs), fan_out])))
-        self.best = [tf.Variable(variable) for variable in self.variables]
-        self.first_moments = [tf.Variable(tf.zeros_like(v)) for v in self.variables]
-        self.second_moments = [tf.Variable(tf.zeros_like(v)) for v in self.variables]
-        self.learning_rates = tf.constant([spec.learning_rate for spec in specs], tf.float32)
-        self.keep = tf.constant([1.0 - spec.dropout for spec in specs], tf.float32)
-        self.dropout = tf.random.Generator.from_seed(specs[0].seed)
+            self.variables[2 * index].assign(np.stack(kernels).astype(np.float32))
+            self.variables[2 * index + 1].assign(tf.zeros([len(specs), fan_out]))
+        for best, variable in zip(self.best, self.variables, strict=True):
+            best.assign(variable)
+        for moment in self.first_moments + self.second_moments:
+            moment.assign(tf.zeros_like(moment))
+        self.learning_rates.assign([spec.learning_rate for spec in specs])
+        self.keep.assign([1.0 - spec.dropout for spec in specs])
+        self.dropout.reset_from_seed(specs[0].seed)
 
     def outputs(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         """``x [heads, batch, in]`` -> outputs ``[heads, batch, out]``."""
@@ -151,6 +167,59 @@ def _losses(outputs: tf.Tensor, targets: tf.Tensor, classification: bool) -> tf.
     return tf.reduce_mean(per_example, axis=1)
 
 
+class _Trainer:
+    """Stacks of one layout and their compiled training and validation steps.
+
+    Compiling the steps costs about a second, more than training a group of heads
+    on a few thousand clips; an evaluation trains many groups of one layout (every
+    row of a report, for every task), so one trainer per layout is kept and its
+    variables are set afresh for each group (:meth:`reset`). The steps are the
+    same graphs, fed the same values: the heads are the same as with a trainer of
+    their own.
+    """
+
+    def __init__(self, layout: tuple[tuple[tuple[int, ...], int], ...], classification: bool):
+        self.stacks = [_Stack(sizes, heads) for sizes, heads in layout]
+        self.active = [tf.Variable(tf.ones([heads], tf.bool)) for _, heads in layout]
+        self.step = tf.Variable(0.0)
+        self.classification = classification
+        self.train_step = tf.function(self._train_step)
+        self.validation_losses = tf.function(self._validation_losses)
+
+    def reset(self, groups: list[list[HeadSpec]]) -> None:
+        """Sets every stack afresh for its heads; every head active, the step count at 0."""
+        for stack, specs, on in zip(self.stacks, groups, self.active, strict=True):
+            stack.reset(specs)
+            on.assign(tf.ones_like(on))
+        self.step.assign(0.0)
+
+    def _train_step(self, train_x: tf.Tensor, train_y: tf.Tensor, indices: list[tf.Tensor]):
+        self.step.assign_add(1.0)
+        for stack, rows, on in zip(self.stacks, indices, self.active, strict=True):
+            with tf.GradientTape() as tape:
+                predicted = stack.outputs(tf.gather(train_x, rows), training=True)
+                targets = tf.gather(train_y, rows)
+                loss = tf.reduce_sum(_losses(predicted, targets, self.classification))
+            stack.apply_adam(tape.gradient(loss, stack.variables), self.step, on)
+
+    def _validation_losses(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+        losses = []
+        for stack in self.stacks:
+            heads = len(stack.specs)
+            stacked_x = tf.broadcast_to(x, [heads, *x.shape])
+            stacked_y = tf.broadcast_to(y, [heads, *y.shape])
+            losses.append(
+                _losses(stack.outputs(stacked_x, training=False), stacked_y, self.classification)
+            )
+        return losses
+
+
+@functools.lru_cache(maxsize=16)
+def _trainer(layout: tuple[tuple[tuple[int, ...], int], ...], classification: bool) -> _Trainer:
+    """The trainer of a layout: ``(layer sizes, heads)`` per stack."""
+    return _Trainer(layout, classification)
+
+
 def train_heads(
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
@@ -180,32 +249,12 @@ def train_heads(
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, spec in enumerate(specs):
         groups.setdefault(spec.hidden, []).append(index)
-    stacks = [
-        _Stack([specs[i] for i in members], [train[0].shape[1], *hidden, outputs])
-        for hidden, members in groups.items()
-    ]
-    active = [tf.Variable(tf.ones([len(s.specs)], tf.bool)) for s in stacks]
-    step = tf.Variable(0.0)
-
-    @tf.function
-    def train_step(indices: list[tf.Tensor]) -> None:
-        step.assign_add(1.0)
-        for stack, rows, on in zip(stacks, indices, active, strict=True):
-            with tf.GradientTape() as tape:
-                predicted = stack.outputs(tf.gather(train_x, rows), training=True)
-                loss = tf.reduce_sum(_losses(predicted, tf.gather(train_y, rows), classification))
-            stack.apply_adam(tape.gradient(loss, stack.variables), step, on)
-
-    @tf.function
-    def validation_losses() -> list[tf.Tensor]:
-        losses = []
-        for stack in stacks:
-            heads = len(stack.specs)
-            x = tf.broadcast_to(validation_x, [heads, *validation_x.shape])
-            y = tf.broadcast_to(validation_y, [heads, *validation_y.shape])
-            losses.append(_losses(stack.outputs(x, training=False), y, classification))
-        return losses
-
+    layout = tuple(
+        ((train[0].shape[1], *hidden, outputs), len(members)) for hidden, members in groups.items()
+    )
+    trainer = _trainer(layout, classification)
+    trainer.reset([[specs[i] for i in members] for members in groups.values()])
+    stacks, active = trainer.stacks, trainer.active
     orders = [[np.random.default_rng([spec.seed, 1]) for spec in stack.specs] for stack in stacks]
     best = [np.full(len(stack.specs), np.inf) for stack in stacks]
     waited = [np.zeros(len(stack.specs), int) for stack in stacks]
@@ -215,8 +264,10 @@ def train_heads(
         permutations = [np.stack([rng.permutation(count) for rng in rngs]) for rngs in orders]
         for start in range(0, count, training.batch_size):
             end = start + training.batch_size
-            train_step([tf.constant(order[:, start:end]) for order in permutations])
-        for index, (stack, losses) in enumerate(zip(stacks, validation_losses(), strict=True)):
+            indices = [tf.constant(order[:, start:end]) for order in permutations]
+            trainer.train_step(train_x, train_y, indices)
+        losses_of_stacks = trainer.validation_losses(validation_x, validation_y)
+        for index, (stack, losses) in enumerate(zip(stacks, losses_of_stacks, strict=True)):
             running = active[index].numpy()
             losses = losses.numpy()
             improved = running & (losses < best[index])
