@@ -18,6 +18,14 @@ TIMGM6MB = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 """A second General MIDI soundfont (Debian's timgm6mb-soundfont)."""
 
 
+def _prepare_tiny(out: Path, **options) -> Path:
+    """Prepares 4 real corpus pieces of each of :data:`TINY_COMPOSERS` into ``out``."""
+    prepare(
+        out, corpus="music21", composers=TINY_COMPOSERS, pieces_per_composer=4, workers=2, **options
+    )
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keeps music21 conversions of the test session out of the user's cache."""
@@ -30,19 +38,11 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Every composer has pieces in train, validation and test.
     """
-    out = tmp_path_factory.mktemp("tiny") / "data"
-    prepare(
-        out,
-        corpus="music21",
-        composers=TINY_COMPOSERS,
-        pieces_per_composer=4,
-        max_piece_seconds=120,
-        workers=2,
-        # Rendered at the files' own tempo, as tfembed-embed renders a MIDI file,
-        # so that prepared clips and embedded files can be compared.
-        tempo_policy="stated",
+    # Rendered at the files' own tempo, as tfembed-embed renders a MIDI file,
+    # so that prepared clips and embedded files can be compared.
+    return _prepare_tiny(
+        tmp_path_factory.mktemp("tiny") / "data", max_piece_seconds=120, tempo_policy="stated"
     )
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -52,16 +52,7 @@ def tiny_renderings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not all(path.is_file() for path in soundfonts):
         pytest.skip("needs fluid-soundfont-gm and timgm6mb-soundfont (tools/setup.sh)")
     out = tmp_path_factory.mktemp("tiny_renderings") / "data"
-    prepare(
-        out,
-        corpus="music21",
-        composers=TINY_COMPOSERS,
-        pieces_per_composer=4,
-        max_piece_seconds=60,
-        workers=2,
-        soundfonts=soundfonts,
-    )
-    return out
+    return _prepare_tiny(out, max_piece_seconds=60, soundfonts=soundfonts)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfembed.cli import ERROR, add_version, run_reporting_errors
+
+if TYPE_CHECKING:
+    from tfembed.dataset.manifest import PreparedDataset
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,13 +57,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tfembed.dataset.manifest import read_manifest
+    from tfembed.dataset.manifest import open_dataset
     from tfembed.export.format import read_metadata
     from tfembed.export.registry import resolve_model
 
     for model in args.saved_model:  # misspelt names and wrong folders, before TensorFlow loads
         read_metadata(resolve_model(model))
-    renderings = _renderings(args.renderings, read_manifest(args.data), args.data)
+    renderings = _renderings(args.renderings, open_dataset(args.data))
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
     from tfembed.training.determinism import run_ops_one_at_a_time
 
@@ -87,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _renderings(listed: str | None, manifest: dict, data: str) -> list[str]:
+def _renderings(listed: str | None, dataset: PreparedDataset) -> list[str]:
     """The ``--renderings`` names, checked against the dataset's before TensorFlow loads.
 
     Raises:
@@ -98,13 +102,11 @@ def _renderings(listed: str | None, manifest: dict, data: str) -> list[str]:
     if not listed:
         return []
     names = [name.strip() for name in listed.split(",") if name.strip()]
-    there = [rendering["name"] for rendering in manifest.get("renderings", [])]
     for name in names:
-        if name not in there[1:]:
+        if dataset.rendering_index(name) == 0:
             raise DatasetError(
-                f"--renderings {name}: {data} has no rendering {name!r} besides its reference "
-                f"(its renderings: {', '.join(there) or 'one, unnamed'}; prepare with "
-                "--soundfonts)"
+                f"--renderings {name}: it is {dataset.root}'s reference rendering, which "
+                "the others are scored against; name the others"
             )
     return names
 

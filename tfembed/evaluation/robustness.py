@@ -245,8 +245,6 @@ def write_robustness_report(
         EvaluationError: No mel row to score.
     """
     dataset = open_dataset(data)
-    for name in renderings:
-        dataset.rendering_index(name)
     featurizers = [
         saved_model_featurizer(resolve_model(model), dataset.grid, Path(str(model)).name)
         for model in models
