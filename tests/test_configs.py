@@ -17,7 +17,7 @@ from tfembed.training.config import TrainConfig
 from tfembed.training.configs import parse_configs, shipped_configs
 from tfembed.training.trainer import Trainer, learning_rate_schedule, precision_policy
 
-VARIANT_CONFIGS = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
+VARIANT_CONFIGS = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin", "joint.gin"]
 
 
 def test_the_shipped_configs_are_there() -> None:
@@ -34,6 +34,9 @@ OUR_RECIPE = {
     "distribution": "default",
     "feature_workers": 0.0,
     "gain_db": 0.0,
+    "joint_across": 1.0,
+    "joint_same_moment": 1.0,
+    "joint_within": 1.0,
     "learning_rate": 0.001,
     "log_every": 20,
     "lr_schedule": "cosine",
@@ -63,6 +66,7 @@ VARIANT_SETTINGS = {
     "sym_sym.gin": {"variant": "SYM_SYM"},
     "mel_sym.gin": {"variant": "MEL_SYM"},
     "sym_mel.gin": {"variant": "SYM_MEL"},
+    "joint.gin": {"variant": "JOINT", "feature_workers": 1.0},
 }
 OVERLAY_SETTINGS = {
     "paper.gin": {
@@ -162,7 +166,7 @@ def test_every_shipped_config_builds_and_trains_two_steps(config) -> None:
     rng = np.random.default_rng(0)
     batch = tuple(
         rng.normal(size=(settings.batch_size, *DEFAULT_GRID.clip_shape(domain))).astype(np.float32)
-        for domain in (spec.first, spec.second)
+        for domain in spec.batch_domains
     )
     before = [variable.numpy().copy() for variable in trainer.model.trainable_variables]
     losses = [float(trainer.train_step(batch)) for _ in range(2)]

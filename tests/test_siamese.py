@@ -59,7 +59,9 @@ def test_the_validation_sample_is_seeded_and_spans_every_piece(tiny_dataset) -> 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_trains_on_real_pairs(tiny_dataset, variant) -> None:
     spec = VARIANTS[variant]
-    pairs = neighbour_pairs(open_dataset(tiny_dataset), "train", spec.first, spec.second, 8, seed=0)
+    pairs = neighbour_pairs(
+        open_dataset(tiny_dataset), "train", spec.first, spec.second, 8, seed=0, joint=spec.joint
+    )
     model = build_siamese(variant, DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "sampled", 0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(pairs, steps_per_epoch=3, epochs=1, verbose=0)

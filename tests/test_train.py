@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfembed.cli.train import main as train_main
 from tfembed.evaluation.plots import read_scalars
 
-SHIPPED = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin"]
+SHIPPED = ["mel_mel.gin", "sym_sym.gin", "mel_sym.gin", "sym_mel.gin", "joint.gin"]
 
 
 def _latest_step(model_dir: Path) -> int:

@@ -53,6 +53,10 @@ def _pairs_of_shard(
     return pairs.filter(lambda is_pair, *rest: is_pair).map(lambda is_pair, *rest: rest)
 
 
+JOINT_LAYOUT = ((0, "mel"), (0, "roll"), (1, "mel"), (1, "roll"))
+"""The clips of a joint pair: clip ``i`` in both domains, then clip ``i + 1`` in both."""
+
+
 def _check_domains(*domains: str) -> None:
     for domain in domains:
         if domain not in DOMAINS:
@@ -88,6 +92,7 @@ def neighbour_pairs(
     timbre_augment: TimbreAugment | None = None,
     renderings: tuple[int, ...] = (0,),
     same_moment: float = 0.0,
+    joint: bool = False,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
@@ -115,12 +120,19 @@ def neighbour_pairs(
         same_moment: Share of MEL_MEL pairs whose second clip is the first clip
             itself in another of ``renderings`` (the same moment heard on another
             instrument) instead of its neighbour; needs two renderings or more.
+        joint: Every pair in both domains (``left`` and ``right`` are then
+            ignored): ``(mel of clip i, roll of clip i, mel of clip i + 1, roll
+            of clip i + 1)`` (:data:`JOINT_LAYOUT`); each mel clip gets its own
+            rendering and augmentation.
 
     Returns:
-        A dataset of ``(first, second)`` float32 ``[batch, frames, bins]`` tensors.
+        A dataset of ``(first, second)`` float32 ``[batch, frames, bins]``
+        tensors; with ``joint``, four of them.
     """
     _check_domains(left, right)
-    _check_renderings(dataset, renderings, same_moment, left, right)
+    layout = JOINT_LAYOUT if joint else ((0, left), (1, right))
+    domains = tuple(domain for _, domain in layout)
+    _check_renderings(dataset, renderings, same_moment, domains)
     paths = _paths_of(dataset, split)
     if not paths:
         raise ValueError(f"{dataset.root}: the {split} split has no clips")
@@ -134,24 +146,28 @@ def neighbour_pairs(
         deterministic=seed is not None,
     )
     if every_rendering:
-        pairs = _drawn_renderings(pairs, left, right, renderings, same_moment, seed or 0)
+        pairs = _drawn_renderings(pairs, layout, renderings, same_moment, seed or 0)
     else:
-        pairs = pairs.map(lambda piece, index, first, second: (first[left], second[right]))
+        pairs = pairs.map(
+            lambda piece, index, first, second: tuple(
+                (first, second)[position][domain] for position, domain in layout
+            )
+        )
     pairs = pairs.shuffle(shuffle_buffer, seed=seed)
     if timbre_augment is not None:
         pairs = _map_mel_clips(
             pairs,
-            (left, right),
+            domains,
             seed or 0,
             lambda clip, clip_seed: augment_timbre(clip, clip_seed, timbre_augment, dataset.grid),
         )
     if spec_augment:
         from tfembed.dataset.augment import mask_mel
 
-        def augment(first, second):
-            return (
-                mask_mel(first) if left == "mel" else first,
-                mask_mel(second) if right == "mel" else second,
+        def augment(*clips):
+            return tuple(
+                mask_mel(clip) if domain == "mel" else clip
+                for clip, domain in zip(clips, domains, strict=True)
             )
 
         pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
@@ -161,7 +177,7 @@ def neighbour_pairs(
         log_offset = dataset.grid.log_offset
         pairs = _map_mel_clips(
             pairs,
-            (left, right),
+            domains,
             seed or 0,
             lambda clip, clip_seed: random_gain(clip, gain_db, clip_seed, log_offset),
         )
@@ -175,10 +191,9 @@ def _check_renderings(
     dataset: PreparedDataset,
     renderings: tuple[int, ...],
     same_moment: float,
-    left: str,
-    right: str,
+    domains: tuple[str, ...],
 ) -> None:
-    """Checks the renderings asked for against the dataset's.
+    """Checks the renderings asked for against the dataset's (``domains``: a pair's clips).
 
     Raises:
         ValueError: No rendering, one the dataset lacks, or same-moment pairs
@@ -192,7 +207,7 @@ def _check_renderings(
         )
     if not 0.0 <= same_moment <= 1.0:
         raise ValueError(f"same_moment must lie in [0, 1], not {same_moment}")
-    if same_moment > 0 and (left, right) != ("mel", "mel"):
+    if same_moment > 0 and domains != ("mel", "mel"):
         raise ValueError("same-moment pairs across renderings need mel clips on both sides")
     if same_moment > 0 and len(set(renderings)) < 2:
         raise ValueError("same-moment pairs across renderings need two renderings or more")
@@ -200,33 +215,37 @@ def _check_renderings(
 
 def _drawn_renderings(
     pairs: tf.data.Dataset,
-    left: str,
-    right: str,
+    layout: tuple[tuple[int, str], ...],
     renderings: tuple[int, ...],
     same_moment: float,
     seed: int,
 ) -> tf.data.Dataset:
-    """``(first, second)`` clips of keyed pairs, each mel clip in its own drawn rendering.
+    """The clips of keyed pairs that ``layout`` names, each mel clip in its own drawn rendering.
 
-    Draws come from the pair's seed (:func:`_seeded`). A same-moment
-    pair takes the first clip again, in a rendering other than the first's.
+    ``layout`` lists ``(position, domain)`` per clip: position 0 is clip ``i``,
+    1 its neighbour. Draws come from the pair's seed (:func:`_seeded`). A
+    same-moment pair (two clips, both mel) takes the first clip again, in a
+    rendering other than the first's.
     """
     choices = tf.constant(sorted(set(renderings)), tf.int32)
     count = len(choices)
+    sides = len(layout)
 
     def drawn(pair_seed, pair):
         _, _, first, second = pair
-        draws = tf.random.stateless_uniform([4], pair_seed)
-        picks = tf.minimum(
-            tf.cast(draws[:3] * [count, count, max(count - 1, 1)], tf.int32), count - 1
-        )
-        first_rendering = choices[picks[0]]
-        first_clip = first[left][first_rendering] if left == "mel" else first[left]
-        second_clip = second[right][choices[picks[1]]] if right == "mel" else second[right]
+        draws = tf.random.stateless_uniform([sides + 2], pair_seed)
+        scales = [count] * sides + [max(count - 1, 1)]
+        picks = tf.minimum(tf.cast(draws[: sides + 1] * scales, tf.int32), count - 1)
+        clips = [
+            (first, second)[position][domain][choices[picks[side]]]
+            if domain == "mel"
+            else (first, second)[position][domain]
+            for side, (position, domain) in enumerate(layout)
+        ]
         if same_moment > 0:
-            other = choices[(picks[0] + 1 + picks[2]) % count]
-            second_clip = tf.where(draws[3] < same_moment, first["mel"][other], second_clip)
-        return first_clip, second_clip
+            other = choices[(picks[0] + 1 + picks[sides]) % count]
+            clips[1] = tf.where(draws[sides + 1] < same_moment, first["mel"][other], clips[1])
+        return tuple(clips)
 
     return _seeded(pairs, seed).map(drawn, num_parallel_calls=tf.data.AUTOTUNE)
 

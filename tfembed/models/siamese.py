@@ -3,6 +3,11 @@
 ``MEL_MEL`` and ``SYM_SYM`` embed both clips of a pair with one tower (shared
 weights); ``MEL_SYM`` and ``SYM_MEL`` have one tower per domain that do not share
 weights (paper, section 3). At test time the first tower embeds clips.
+
+``JOINT`` (the paper's future work) trains a mel tower and a roll tower into one
+space: every pair is a clip and its neighbour in both domains, and the loss mixes
+same-moment positives across domains, neighbour positives within each domain and
+neighbour positives across domains (:class:`JointModel`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ class Variant:
     name: str
     first: str
     second: str
+    joint: bool = False
+
+    @property
+    def batch_domains(self) -> tuple[str, ...]:
+        """Domains of the clips of one training pair, in order (four for ``JOINT``)."""
+        pair = (self.first, self.second)
+        return pair * 2 if self.joint else pair
 
     @property
     def shared(self) -> bool:
@@ -41,8 +53,12 @@ VARIANTS = {
         Variant("SYM_SYM", "roll", "roll"),
         Variant("MEL_SYM", "mel", "roll"),
         Variant("SYM_MEL", "roll", "mel"),
+        Variant("JOINT", "mel", "roll", joint=True),
     )
 }
+
+PAPER_VARIANTS = ("MEL_MEL", "SYM_SYM", "MEL_SYM", "SYM_MEL")
+"""The variants of the paper's Table 1."""
 
 
 def variant_spec(variant: str) -> Variant:
@@ -145,6 +161,112 @@ class SiameseModel(keras.Model):
         return losses
 
 
+@dataclasses.dataclass(frozen=True)
+class JointWeights:
+    """Weights of the three kinds of positives of :class:`JointModel`.
+
+    Attributes:
+        same_moment: The mel clip and the roll clip of the same 3 seconds.
+        within: Neighbouring clips in one domain (mel-mel and roll-roll, as
+            MEL_MEL and SYM_SYM train).
+        across: Neighbouring clips across domains (mel of clip i with the roll
+            of clip i + 1, and the reverse, as MEL_SYM and SYM_MEL train).
+    """
+
+    same_moment: float = 1.0
+    within: float = 1.0
+    across: float = 1.0
+
+    def __post_init__(self) -> None:
+        values = dataclasses.astuple(self)
+        if min(values) < 0 or sum(values) <= 0:
+            raise ConfigError(
+                "train.joint_same_moment, train.joint_within and train.joint_across must "
+                f"be 0 or more and not all 0, not {values}"
+            )
+
+
+class JointModel(SiameseModel):
+    """A mel tower and a roll tower trained into one space (the ``JOINT`` variant).
+
+    A batch is ``(mel_i, roll_i, mel_j, roll_j)`` with ``j = i + 1``
+    (:data:`tfembed.dataset.pairs.JOINT_LAYOUT`). The loss is the weighted sum
+    of the pair loss over three kinds of positives (:class:`JointWeights`), each
+    the mean of its two directions' terms. ``first_tower`` is the mel tower,
+    ``second_tower`` the roll tower; :meth:`loss_of_features` (validation) is the
+    same-moment loss between a mel and a roll embedding.
+    """
+
+    def __init__(self, *args, joint_weights: JointWeights = JointWeights(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.joint_weights = joint_weights
+
+    def call(self, inputs, training: bool = False):
+        """Embeds ``(mel_i, roll_i, mel_j, roll_j)``; returns the four float32 embeddings."""
+        mel_i, roll_i, mel_j, roll_j = inputs
+        mel = self.first_tower(tf.concat([mel_i, mel_j], axis=0), training=training)
+        roll = self.second_tower(tf.concat([roll_i, roll_j], axis=0), training=training)
+        mel_i, mel_j = tf.split(mel, 2)
+        roll_i, roll_j = tf.split(roll, 2)
+        return mel_i, roll_i, mel_j, roll_j
+
+    def _loss(self, left: tf.Tensor, left_domain: int, right: tf.Tensor, right_domain: int):
+        if self.heads is not None:
+            left, right = self.heads[left_domain](left), self.heads[right_domain](right)
+        return pair_loss(left, right, self.negatives, self.num_candidates, self.smoothing)
+
+    def loss_of_features(self, first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
+        """The pair loss of mel embeddings ``first`` against roll embeddings ``second``."""
+        return self._loss(first, 0, second, 1)
+
+    def joint_losses(self, embeddings) -> dict[str, tf.Tensor]:
+        """The loss of each kind of positive, and their weighted sum ``pair_loss``."""
+        mel_i, roll_i, mel_j, roll_j = embeddings
+        losses = {
+            "same_moment_loss": (self._loss(mel_i, 0, roll_i, 1) + self._loss(mel_j, 0, roll_j, 1))
+            / 2,
+            "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2,
+            "across_loss": (self._loss(mel_i, 0, roll_j, 1) + self._loss(roll_i, 1, mel_j, 0)) / 2,
+        }
+        weights = self.joint_weights
+        losses["pair_loss"] = tf.add_n(
+            [
+                weight * losses[name]
+                for name, weight in (
+                    ("same_moment_loss", weights.same_moment),
+                    ("within_loss", weights.within),
+                    ("across_loss", weights.across),
+                )
+                if weight
+            ]
+        )
+        return losses
+
+    def pair_loss(self, data, training: bool) -> tf.Tensor:
+        """The weighted loss of a batch ``(mel_i, roll_i, mel_j, roll_j)``."""
+        return self.joint_losses(self(data, training=training))["pair_loss"]
+
+    def training_losses(self, data) -> dict[str, tf.Tensor]:
+        """The losses of a batch in training mode (see :meth:`SiameseModel.training_losses`).
+
+        Returns:
+            ``loss`` (minimised), ``pair_loss`` (the weighted sum) and each kind's
+            loss; with feature workers also ``feature_loss``.
+        """
+        embeddings = self(data, training=True)
+        losses = self.joint_losses(embeddings)
+        loss = losses["pair_loss"]
+        if self.workers is not None:
+            losses["feature_loss"] = tf.add_n(
+                [
+                    self.workers[side % 2].feature_loss(clips, embedding)
+                    for side, (clips, embedding) in enumerate(zip(data, embeddings, strict=True))
+                ]
+            ) / len(data)
+            loss = loss + self.worker_weight * losses["feature_loss"]
+        return {"loss": loss, **losses}
+
+
 def _projection_head(name: str, embedding_size: int, width: int) -> keras.Model:
     features = keras.Input([embedding_size], name=f"{name}_features")
     hidden = keras.layers.Dense(width, activation="relu", dtype="float32", name=f"{name}_hidden")
@@ -164,8 +286,9 @@ def build_siamese(
     pitch_classes: bool = False,
     feature_workers: float = 0.0,
     multilevel: bool = False,
+    joint_weights: JointWeights = JointWeights(),
 ) -> SiameseModel:
-    """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM`` or ``SYM_MEL``.
+    """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM``, ``SYM_MEL`` or ``JOINT``.
 
     Each tower's input is one clip of its domain on ``grid``
     (``[clip_frames, n_mels]`` or ``[clip_frames, n_pitches]``).
@@ -187,6 +310,7 @@ def build_siamese(
             (:mod:`tfembed.models.feature_workers`); 0 for no workers.
         multilevel: Each tower's embedding reads every convolution block's
             averaged activations (:func:`tfembed.models.towers.build_tower`).
+        joint_weights: The mix of positives of ``JOINT`` (ignored by the others).
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
@@ -231,14 +355,9 @@ def build_siamese(
             )
         )
         workers = (first_worker, second_worker)
-    return SiameseModel(
-        first,
-        second,
-        num_candidates,
-        smoothing,
-        negatives,
-        heads,
-        workers,
-        feature_workers,
-        name=variant.lower(),
-    )
+    arguments = (first, second, num_candidates, smoothing, negatives, heads, workers)
+    if spec.joint:
+        return JointModel(
+            *arguments, feature_workers, joint_weights=joint_weights, name=variant.lower()
+        )
+    return SiameseModel(*arguments, feature_workers, name=variant.lower())

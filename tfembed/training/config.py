@@ -18,7 +18,7 @@ import gin
 from tfembed.dataset.manifest import PRETRAIN_SPLIT, TRAIN_SPLIT
 from tfembed.errors import ConfigError
 from tfembed.models.losses import NEGATIVES
-from tfembed.models.siamese import variant_spec
+from tfembed.models.siamese import JointWeights, variant_spec
 from tfembed.models.towers import DEFAULT_WIDTHS
 
 PRECISIONS = ("auto", "float32", "mixed_float16")
@@ -126,6 +126,11 @@ class TrainConfig:
         timbre_augment: Draw recording conditions for every training mel clip
             (room, EQ, low-pass, noise, gain: the default chain of
             :class:`tfembed.dataset.timbre.TimbreAugment`).
+        joint_same_moment: ``JOINT`` only: weight of the same-moment positives
+            across domains (the mel and the roll clip of the same 3 seconds).
+        joint_within: ``JOINT`` only: weight of neighbour positives within each
+            domain (mel-mel, roll-roll).
+        joint_across: ``JOINT`` only: weight of neighbour positives across domains.
     """
 
     variant: str = ""
@@ -156,6 +161,9 @@ class TrainConfig:
     renderings: tuple[str, ...] = ()
     same_moment_pairs: float = 0.0
     timbre_augment: bool = False
+    joint_same_moment: float = 1.0
+    joint_within: float = 1.0
+    joint_across: float = 1.0
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -216,6 +224,7 @@ class TrainConfig:
             raise ConfigError(
                 "train.same_moment_pairs needs MEL_MEL and two train.renderings or more"
             )
+        self.joint_weights()
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"
@@ -224,6 +233,14 @@ class TrainConfig:
             raise ConfigError(
                 f"train.distribution must be one of {DISTRIBUTIONS}, not {self.distribution!r}"
             )
+
+    def joint_weights(self) -> JointWeights:
+        """The mix of positives of the ``JOINT`` variant.
+
+        Raises:
+            ConfigError: A negative weight, or all of them 0.
+        """
+        return JointWeights(self.joint_same_moment, self.joint_within, self.joint_across)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values."""

@@ -73,6 +73,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         pitch_classes=config.pitch_classes,
         feature_workers=config.feature_workers,
         multilevel=config.multilevel,
+        joint_weights=config.joint_weights(),
     )
 
 
@@ -123,9 +124,7 @@ class Trainer:
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.model.compile(optimizer=optimizer)
-            self.model.build(
-                [(None, *grid.clip_shape(spec.first)), (None, *grid.clip_shape(spec.second))]
-            )
+            self.model.build([(None, *grid.clip_shape(domain)) for domain in spec.batch_domains])
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

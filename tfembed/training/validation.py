@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import VALIDATION_SPLIT, PreparedDataset
 from tfembed.dataset.pairs import PairSample, sample_pairs
+from tfembed.models.losses import unit_vectors
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks
 from tfembed.models.siamese import SiameseModel, Variant
 
@@ -96,15 +97,40 @@ class Validation:
         pool = embed_in_chunks(model.first_tower, self.sample.second[first])
         # With one tower for both sides (MEL_MEL, SYM_SYM) the pool is the second
         # side's embedding: computed once, a third of the validation's cost.
+        if self.variant.joint:
+            return {**self._rank_metrics(queries, pool, ""), **self._joint_metrics(model, queries)}
         seconds = (
             pool
             if model.second_tower is model.first_tower
             else embed_in_chunks(model.second_tower, self.sample.second[second])
         )
         loss = model.loss_of_features(queries, seconds)
+        return {"validation/loss": float(loss), **self._rank_metrics(queries, pool, "")}
+
+    def _rank_metrics(self, queries: tf.Tensor, pool: tf.Tensor, prefix: str) -> dict[str, float]:
+        """rank@100 (arithmetic and geometric mean) of each query's neighbour in ``pool``."""
         ranks = neighbour_ranks(queries, pool, tf.range(tf.shape(queries)[0]), self.rivals)
         return {
-            "validation/loss": float(loss),
-            "validation/rank_at_100_am": float(tf.reduce_mean(ranks)),
-            "validation/rank_at_100_gm": float(tf.exp(tf.reduce_mean(tf.math.log(ranks)))),
+            f"validation/{prefix}rank_at_100_am": float(tf.reduce_mean(ranks)),
+            f"validation/{prefix}rank_at_100_gm": float(tf.exp(tf.reduce_mean(tf.math.log(ranks)))),
+        }
+
+    def _joint_metrics(self, model: SiameseModel, mel: tf.Tensor) -> dict[str, float]:
+        """A joint model's roll tower and its space shared with the mel tower.
+
+        The loss is the same-moment loss (mel clip against the roll clip of the
+        same 3 seconds); ``roll_rank_at_100`` is the roll tower's own neighbour
+        rank; ``audio_to_roll_r_at_1`` the share of mel clips whose nearest roll
+        clip in the sample (by cosine; a tie counts against it) is their own.
+        """
+        roll = embed_in_chunks(model.second_tower, self.sample.first["roll"])
+        roll_pool = embed_in_chunks(model.second_tower, self.sample.second["roll"])
+        similarity = tf.matmul(unit_vectors(mel), unit_vectors(roll), transpose_b=True)
+        own = tf.linalg.diag_part(similarity)
+        rivals = tf.linalg.set_diag(similarity, tf.fill(tf.shape(own), -float("inf")))
+        found = tf.reduce_all(rivals < own[:, tf.newaxis], axis=1)
+        return {
+            "validation/loss": float(model.loss_of_features(mel, roll)),
+            **self._rank_metrics(roll, roll_pool, "roll_"),
+            "validation/audio_to_roll_r_at_1": float(tf.reduce_mean(tf.cast(found, tf.float32))),
         }

@@ -1,0 +1,84 @@
+"""The JOINT variant: pairs in both domains, its mixed loss, and training it end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfembed.cli.train import main as train_main
+from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.pairs import keyed_pairs, neighbour_pairs
+from tfembed.errors import ConfigError
+from tfembed.evaluation.plots import read_scalars
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.models.losses import pair_loss
+from tfembed.models.siamese import JointWeights, build_siamese
+from tfembed.training.config import TrainConfig
+
+SMALL_WIDTHS = (4, 8, 8, 8, 16)
+
+
+def test_joint_pairs_hold_a_clip_and_its_neighbour_in_both_domains(tiny_dataset) -> None:
+    dataset = open_dataset(tiny_dataset)
+    neighbours = {
+        first["mel"].tobytes(): (first["roll"], second["mel"], second["roll"])
+        for _, _, first, second in keyed_pairs(dataset, "train").as_numpy_iterator()
+    }
+    batch = next(iter(neighbour_pairs(dataset, "train", "mel", "mel", 8, seed=0, joint=True)))
+    mel_i, roll_i, mel_j, roll_j = (np.asarray(clips) for clips in batch)
+    assert mel_i.shape == mel_j.shape == (8, *DEFAULT_GRID.clip_shape("mel"))
+    assert roll_i.shape == roll_j.shape == (8, *DEFAULT_GRID.clip_shape("roll"))
+    for row in range(8):
+        roll, next_mel, next_roll = neighbours[mel_i[row].tobytes()]
+        np.testing.assert_array_equal(roll_i[row], roll)
+        np.testing.assert_array_equal(mel_j[row], next_mel)
+        np.testing.assert_array_equal(roll_j[row], next_roll)
+
+
+def test_the_joint_loss_is_the_weighted_mix_of_its_three_kinds_of_positives() -> None:
+    rng = np.random.default_rng(0)
+    mel_i, roll_i, mel_j, roll_j = (
+        tf.constant(rng.normal(size=(6, 16)), tf.float32) for _ in range(4)
+    )
+
+    def loss(left, right):
+        return float(pair_loss(left, right, "in_batch", 4, 10.0))
+
+    same = (loss(mel_i, roll_i) + loss(mel_j, roll_j)) / 2
+    within = (loss(mel_i, mel_j) + loss(roll_i, roll_j)) / 2
+    across = (loss(mel_i, roll_j) + loss(roll_i, mel_j)) / 2
+    weights = JointWeights(same_moment=0.5, within=1.0, across=0.0)
+    model = build_siamese(
+        "JOINT", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "in_batch", 0, joint_weights=weights
+    )
+    losses = model.joint_losses((mel_i, roll_i, mel_j, roll_j))
+    assert float(losses["same_moment_loss"]) == pytest.approx(same, rel=1e-5)
+    assert float(losses["within_loss"]) == pytest.approx(within, rel=1e-5)
+    assert float(losses["across_loss"]) == pytest.approx(across, rel=1e-5)
+    assert float(losses["pair_loss"]) == pytest.approx(0.5 * same + within, rel=1e-5)
+    first = {id(v) for v in model.first_tower.trainable_variables}
+    assert first and not first & {id(v) for v in model.second_tower.trainable_variables}
+
+
+def test_joint_weights_must_mix_something() -> None:
+    with pytest.raises(ConfigError, match=r"train\.joint_same_moment"):
+        TrainConfig(variant="JOINT", joint_same_moment=0.0, joint_within=0.0, joint_across=0.0)
+    with pytest.raises(ConfigError, match="0 or more and not all 0"):
+        TrainConfig(variant="JOINT", joint_across=-1.0)
+
+
+def test_joint_trains_and_validates_both_towers_and_their_shared_space(
+    tiny_dataset, tmp_path
+) -> None:
+    arguments = ["--config", "joint.gin", "--config", "tiny.gin"]
+    arguments += ["--data", str(tiny_dataset), "--model_dir", str(tmp_path)]
+    assert train_main(arguments) == 0
+    for name in ("same_moment_loss", "within_loss", "across_loss", "feature_loss"):
+        steps, values = read_scalars(tmp_path / "logs", f"train/{name}")
+        assert len(steps) and np.isfinite(values).all()
+    for name in ("rank_at_100_am", "roll_rank_at_100_am", "audio_to_roll_r_at_1", "loss"):
+        steps, values = read_scalars(tmp_path / "logs", f"validation/{name}")
+        assert list(steps) == [0, 3, 6] and np.isfinite(values).all()
+    _, recalls = read_scalars(tmp_path / "logs", "validation/audio_to_roll_r_at_1")
+    assert ((recalls >= 0) & (recalls <= 1)).all()
