@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfembed.cli.evaluate import main as evaluate_main
 from tfembed.dataset.manifest import open_dataset
 from tfembed.evaluation.crossmodal import (
     CROSSMODAL_JSON,
@@ -130,6 +131,17 @@ def test_chroma_of_the_audio_faces_the_pitch_classes_of_the_roll() -> None:
     similarity = audio @ rolls.T
     assert similarity[0, 0] > 0.8 and similarity[1, 1] > 0.8
     assert similarity[0, 1] < 0.3 and similarity[1, 0] < 0.3
+
+
+def test_a_one_tower_model_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    args = ["--saved_model", "mel_mel", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]
+    assert evaluate_main([*args, "--crossmodal"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "tfembed-eval: error: mel_mel is not a joint model (domain mel); "
+        "--crossmodal needs an export of both towers"
+    )
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_baselines_are_scored_across_domains_and_renderings(
