@@ -12,11 +12,16 @@ from tfembed.dataset.manifest import open_dataset
 from tfembed.evaluation.crossmodal import (
     CROSSMODAL_JSON,
     TESTED_DIRECTIONS,
+    CrossModalRow,
     align_excerpts,
+    crossmodal_baselines,
+    crossmodal_markdown,
+    evaluate_crossmodal,
     excerpt_rows,
     pitch_class_featurizer,
     write_crossmodal_report,
 )
+from tfembed.evaluation.featurizers import saved_model_featurizer
 from tfembed.evaluation.robustness import gallery_ranks
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
@@ -177,3 +182,34 @@ def test_the_baselines_are_scored_across_domains_and_renderings(
         for metric, comparison in section["significance"].items():
             assert comparison["best"] in names
             assert "se" in chroma[metric] and "se" in random[metric]
+
+
+def test_the_two_towers_of_a_two_domain_model_make_one_row(
+    tiny_dataset: Path, exported_models: dict[str, Path]
+) -> None:
+    dataset = open_dataset(tiny_dataset)
+    towers = {
+        domain: saved_model_featurizer(path, dataset.grid)
+        for domain, path in exported_models.items()
+    }
+    assert towers["mel"].name == towers["roll"].name == "MEL_SYM"
+    widths = tuple(towers["mel"].metadata["train_config"]["widths"])
+    rows = [
+        CrossModalRow("MEL_SYM", towers["mel"], towers["roll"]),
+        *crossmodal_baselines(dataset.grid, widths),
+    ]
+    result = evaluate_crossmodal(dataset, rows, bootstrap_rounds=100, min_test_works=2)
+    section = result["results"][dataset.renderings[0]]
+    clips = section["counts"]["test_clips"]
+    assert result["rows"][0] == {
+        "name": "MEL_SYM",
+        "kind": "model",
+        "mel": "MEL_SYM",
+        "roll": "MEL_SYM",
+    }
+    metrics = section["metrics"]["MEL_SYM"]
+    for direction in ("audio_to_roll", "roll_to_audio"):
+        assert 0 <= metrics[f"{direction}_recall_at_1"]["mean"] <= 1
+        assert 1 <= metrics[f"{direction}_median_rank"]["mean"] <= clips
+    tables = crossmodal_markdown(result)
+    assert "| MEL_SYM |" in tables and "| *baselines* |" in tables
