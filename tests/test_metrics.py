@@ -1,4 +1,4 @@
-"""Probe metrics against scikit-learn and mir_eval on the same predictions."""
+"""Probe metrics against scikit-learn and mir_eval on the same predictions; the weighted median."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, mean_absolute_error, r2_score
 
-from tfembed.evaluation.metrics import f1_scores, regression_scores, tempo_accuracy
+from tfembed.evaluation.metrics import (
+    f1_scores,
+    regression_scores,
+    tempo_accuracy,
+    weighted_median,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -54,3 +59,15 @@ def test_regression_scores_match_scikit_learn() -> None:
         mean_absolute_error(truth, estimate, sample_weight=weights)
     )
     assert weighted["r2"] == pytest.approx(r2_score(truth, estimate, sample_weight=weights))
+
+
+def test_weighted_median_counts_each_value_as_often_as_drawn() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 6, 9).astype(float)
+    weights = rng.integers(0, 3, (50, 9))
+    drawn = weighted_median(values, weights)
+    for weight, median in zip(weights, drawn, strict=True):
+        repeated = np.repeat(values, weight)
+        assert median == np.median(repeated) if len(repeated) else np.isnan(median)
+    assert weighted_median(values) == np.median(values)
+    assert weighted_median(np.array([1.0, 1.0, 2.0, 4.0])) == 1.5

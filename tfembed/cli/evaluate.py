@@ -1,4 +1,9 @@
-"""``tfembed-eval``: rank@100, probe tasks and baselines for exported towers -> a report."""
+"""``tfembed-eval``: rank@100, probe tasks and baselines for exported towers -> a report.
+
+With ``--crossmodal``, joint models (a mel and a roll tower in one space) are scored
+across domains instead: same-moment retrieval, piece identification and alignment
+of audio excerpts against the piano rolls -> crossmodal.json.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--renderings",
         help="also score the mel rows on these renderings of the dataset (B,C: names from "
-        "tfembed-prepare --soundfonts) against its reference rendering -> robustness.json",
+        "tfembed-prepare --soundfonts) against its reference rendering -> robustness.json; "
+        "with --crossmodal, the cross-modal figures with each rendering's audio",
+    )
+    parser.add_argument(
+        "--crossmodal",
+        action="store_true",
+        help="score joint models (exports of both towers) across domains instead of the "
+        "Table-1 report: audio <-> roll retrieval, piece identification and alignment of "
+        "30 s audio excerpts (with --renderings, per rendering too) -> crossmodal.json",
     )
     add_version(parser)
     return parser
@@ -58,12 +71,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from tfembed.dataset.manifest import open_dataset
+    from tfembed.evaluation.joint import joint_export
     from tfembed.export.format import read_metadata
     from tfembed.export.registry import resolve_model
 
     for model in args.saved_model:  # misspelt names and wrong folders, before TensorFlow loads
-        read_metadata(resolve_model(model))
+        if args.crossmodal:
+            joint_export(model)
+        else:
+            read_metadata(resolve_model(model))
     renderings = _renderings(args.renderings, open_dataset(args.data))
+    if args.crossmodal:
+        return _run_crossmodal(args, renderings)
     from tfembed.evaluation.evaluate import REPORT_MD, evaluate
     from tfembed.training.determinism import run_ops_one_at_a_time
 
@@ -87,6 +106,25 @@ def _run(args: argparse.Namespace) -> int:
                 args.saved_model, args.data, renderings, args.out, not args.no_baselines
             )
         )
+    print(f"report written to {args.out}")
+    return 0
+
+
+def _run_crossmodal(args: argparse.Namespace, renderings: list[str]) -> int:
+    """The cross-modal report of the joint models (and its baselines), per rendering."""
+    from tfembed.evaluation.crossmodal import write_crossmodal_report
+
+    print(
+        write_crossmodal_report(
+            args.saved_model,
+            args.data,
+            args.out,
+            renderings,
+            baselines=not args.no_baselines,
+            bootstrap_rounds=args.bootstrap_rounds,
+            min_test_works=args.min_test_works,
+        )
+    )
     print(f"report written to {args.out}")
     return 0
 

@@ -221,7 +221,7 @@ def _summary(per_seed: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 @dataclasses.dataclass
-class _Scores:
+class BootstrapScores:
     """Each row's metrics on the test split and on every bootstrap draw of its works.
 
     Attributes:
@@ -243,7 +243,7 @@ class _Scores:
     @classmethod
     def empty(
         cls, names: list[str], work_of: dict[str, str], test_piece_ids: np.ndarray, rounds: int
-    ) -> _Scores:
+    ) -> BootstrapScores:
         """No metric yet for these rows; ``rounds`` bootstrap draws of the test works."""
         return cls(
             {name: {} for name in names},
@@ -270,12 +270,12 @@ def _works(work_of: dict[str, str], piece_ids: np.ndarray) -> np.ndarray:
     return np.array([work_of.get(piece, piece) for piece in np.asarray(piece_ids).astype(str)])
 
 
-def _work_of(manifest: dict[str, Any]) -> dict[str, str]:
+def manifest_works(manifest: dict[str, Any]) -> dict[str, str]:
     """Piece id -> work, from the manifest (each piece its own work in older data)."""
     return {piece["piece_id"]: piece.get("work", piece["piece_id"]) for piece in manifest["pieces"]}
 
 
-def _score_ranks(test: SplitFeatures, names: list[str], scores: _Scores) -> dict[str, int]:
+def _score_ranks(test: SplitFeatures, names: list[str], scores: BootstrapScores) -> dict[str, int]:
     """rank@100 of every row; returns the query counts."""
     queries, ranks = _rank_rows(test, names)
     weights = scores.weights(test.labels["piece_id"][queries])
@@ -313,7 +313,7 @@ def _scored(
     truth: np.ndarray,
     outputs: list[np.ndarray],
     piece_ids: np.ndarray,
-    scores: _Scores,
+    scores: BootstrapScores,
 ) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
     """Scores of one probe's seeds, and their mean on every draw.
 
@@ -356,7 +356,7 @@ def _score_probes(
     names: list[str],
     seeds: int,
     composers: int,
-    scores: _Scores,
+    scores: BootstrapScores,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     """The four probe tasks for every row, MLP and linear probes.
 
@@ -448,7 +448,7 @@ def variant_rows(
     return rows
 
 
-def _merge_seeds(scores: _Scores, variants: dict[str, list[str]]) -> dict[str, Any]:
+def _merge_seeds(scores: BootstrapScores, variants: dict[str, list[str]]) -> dict[str, Any]:
     """Replaces the exports of each multi-seed variant by one row; returns theirs.
 
     The row's value is the mean over exports; its spread combines the spread over
@@ -479,14 +479,29 @@ def _merge_seeds(scores: _Scores, variants: dict[str, list[str]]) -> dict[str, A
     return per_export
 
 
-def _significance(row_names: list[str], scores: _Scores, min_test_works: int) -> dict[str, Any]:
+def compare_rows(
+    row_names: list[str],
+    scores: BootstrapScores,
+    min_test_works: int,
+    directions: dict[str, bool] = METRIC_DIRECTIONS,
+) -> dict[str, Any]:
     """The comparison of every row, models and baselines, on each metric with enough works.
 
     A bootstrap over fewer than ``min_test_works`` works cannot tell noise from a
-    difference, so such metrics are not tested (and nothing is marked bold).
+    difference, so such metrics are not tested (and nothing is marked bold). Each
+    tested row's metric gains its bootstrap standard error (``se``).
+
+    Args:
+        row_names: The rows to compare.
+        scores: Their metrics and draws.
+        min_test_works: Fewest test works a tested metric comes from.
+        directions: The metrics to test, and whether higher is better.
+
+    Returns:
+        Metric -> the :class:`~tfembed.evaluation.significance.Comparison` as a dict.
     """
     significance = {}
-    for metric, higher in METRIC_DIRECTIONS.items():
+    for metric, higher in directions.items():
         present = [name for name in row_names if metric in scores.metrics[name]]
         if len(present) < 2 or scores.test_works.get(metric, 0) < min_test_works:
             continue
@@ -551,7 +566,9 @@ def evaluate(
     test = splits[TEST_SPLIT]
     model_names = [model.name for model in models]
     _write_test_embeddings(out / TEST_EMBEDDINGS, test, model_names)
-    scores = _Scores.empty(names, _work_of(manifest), test.labels["piece_id"], bootstrap_rounds)
+    scores = BootstrapScores.empty(
+        names, manifest_works(manifest), test.labels["piece_id"], bootstrap_rounds
+    )
     mark = time.perf_counter()
     rank_counts = _score_ranks(test, names, scores)
     timing["ranking"] = time.perf_counter() - mark
@@ -563,7 +580,7 @@ def evaluate(
     variants = variant_rows(models, model_names, paths)
     per_export = _merge_seeds(scores, variants)
     table_rows = list(variants) + [row.name for row in others]
-    significance = _significance(table_rows, scores, min_test_works)
+    significance = compare_rows(table_rows, scores, min_test_works)
 
     report = {
         "data": str(Path(data_dir).resolve()),
@@ -650,7 +667,7 @@ def _against_baseline(
     models: list[Featurizer],
     variants: dict[str, list[str]],
     others: list[Featurizer],
-    scores: _Scores,
+    scores: BootstrapScores,
 ) -> dict[str, Any]:
     """Each model row against the baseline of one kind in its domain, per task's main metric.
 

@@ -1,4 +1,4 @@
-"""Scores of probe predictions, with optional per-clip weights (for the bootstrap).
+"""Scores of probe predictions and a weighted median, with optional weights (for the bootstrap).
 
 Weights are ``[clips]`` or ``[draws, clips]``: with a matrix of bootstrap
 weights, every score is an array with one value per draw, computed at once.
@@ -91,3 +91,28 @@ def regression_scores(
         "mae": _value(weights @ np.abs(truth - estimate) / total),
         "r2": _value(r2),
     }
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
+    """The median of ``values``, each counted as often as its weight says.
+
+    With integer weights (bootstrap counts) it is the median of the values
+    repeated that many times, as ``numpy.median`` counts it: the mean of the two
+    middle values when there is an even number of them. Without weights it is
+    ``numpy.median``.
+
+    Returns:
+        The median; ``nan`` where every weight is 0 or there is no value.
+    """
+    values = np.asarray(values, np.float64)
+    weights = _weights(len(values), weights)
+    if not len(values):
+        return _value(np.full(weights.shape[:-1], np.nan))
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    cumulative = np.cumsum(weights[..., order], axis=-1)
+    half = cumulative[..., -1:] / 2
+    last = len(values) - 1
+    lower = ordered[np.minimum(np.sum(cumulative < half, axis=-1), last)]
+    upper = ordered[np.minimum(np.sum(cumulative <= half, axis=-1), last)]
+    return _value(np.where(cumulative[..., -1] > 0, (lower + upper) / 2, np.nan))
