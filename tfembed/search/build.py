@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
-from tfembed.search.index import FORMAT, SearchIndexError, files_table, read_record, write_index
+from tfembed.search.index import (
+    DERIVED,
+    FORMAT,
+    SearchIndexError,
+    files_table,
+    read_record,
+    write_index,
+)
 
 if TYPE_CHECKING:
     from tfembed.inference.batch_embed import Listed
@@ -88,15 +95,15 @@ def index_files(
         )
         record = _record(embedder, settings, hop, [s for s in sources if Path(s).exists()])
         files = files_table(done)
-        if earlier is not None and _same(earlier, {**record, "files": files}, out):
+        if earlier is not None and _same(earlier, record, files, out):
             return {**run, "search": earlier}
         return {**run, "search": write_index(out, record, files)}
 
 
-def _same(earlier: dict[str, Any], record: dict[str, Any], out: Path) -> bool:
-    """Whether the index already holds ``record`` (same files, settings and sources) whole."""
-    kept = {key: value for key, value in earlier.items() if key != "matrix"}
-    return kept == record and (out / earlier["matrix"]).is_file()
+def _same(earlier: dict[str, Any], record: dict[str, Any], files: list, out: Path) -> bool:
+    """Whether the index already holds ``record`` and ``files`` whole."""
+    kept = {key: value for key, value in earlier.items() if key not in DERIVED}
+    return kept == record and earlier["files"] == files and (out / earlier["matrix"]).is_file()
 
 
 def _absolute(path: str | os.PathLike) -> str:

@@ -2,11 +2,14 @@
 
 ``IDX/search.json`` records the model (name, folder, metadata variant and
 :func:`tfembed.inference.resume.model_identity`), the hop, the settings the
-windows were embedded with, the files and folders the index was given, and the
-files table: for each embedded file its path, kind (``midi`` or ``audio``),
+windows were embedded with, the files and folders the index was given, the
+files table (for each embedded file its path, kind ``midi`` or ``audio``,
 windows, length in seconds, first row in the matrix and the ``.npz`` it came
-from. The matrix ``IDX/windows-<token>.npy`` (float16 ``[windows, 128]``, each
-row of unit length) is named in ``search.json`` and read as a memory map.
+from) and the mean window of the index. The matrix ``IDX/windows-<token>.npy``,
+named in ``search.json`` and read as a memory map, holds every window minus the
+mean, scaled to unit length, as float16 ``[windows, 128]``: the windows of one
+model share a large common direction, and cosines of centred windows tell
+related from unrelated ones far better (queries are centred by the same mean).
 
 Writing a new matrix writes it under a new name first, then ``search.json``
 atomically, then removes the old matrix: a reader sees the old index or the new
@@ -32,6 +35,8 @@ FORMAT = 1
 MATRIX_DTYPE = np.float16
 """The matrix's rows: unit-length cosines lose under 1e-3 to float16, and the index halves."""
 _MATRIX_PATTERN = "windows-*.npy"
+DERIVED = ("files", "mean", "matrix")
+"""The keys of ``search.json`` that :func:`write_index` adds to the record it is given."""
 
 
 class SearchIndexError(TfembedError):
@@ -61,6 +66,11 @@ class SearchIndex:
     def lengths(self) -> np.ndarray:
         """int64 ``[files]``: windows of each file, in row order."""
         return np.array([entry["windows"] for entry in self.files], np.int64)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """float32 ``[size]``: the index's mean window, subtracted before lengths are set."""
+        return np.asarray(self.record["mean"], np.float32)
 
     @property
     def hop_seconds(self) -> float:
@@ -150,7 +160,8 @@ def write_index(
 
     Args:
         folder: The index folder (locked by the caller), holding the files' ``.npz``.
-        record: ``search.json`` but its files table and matrix name (added here).
+        record: ``search.json`` but the files table, mean window and matrix name
+            (:data:`DERIVED`, added here).
         files: :func:`files_table` of what is embedded in ``folder``.
 
     Returns:
@@ -159,6 +170,10 @@ def write_index(
     from tfembed.utils.atomic import atomic_destination, write_json_atomically
 
     rows = sum(entry["windows"] for entry in files)
+    total = np.zeros(record["embedding_size"], np.float64)
+    for entry in files:
+        total += np.load(folder / entry["output"])["embedding"].sum(axis=0, dtype=np.float64)
+    mean = (total / max(rows, 1)).astype(np.float32)
     name = f"windows-{secrets.token_hex(4)}.npy"
     with atomic_destination(folder / name) as temporary:
         matrix = np.lib.format.open_memmap(
@@ -167,10 +182,10 @@ def write_index(
         for entry in files:
             embedding = np.load(folder / entry["output"])["embedding"]
             first = entry["first_window"]
-            matrix[first : first + len(embedding)] = unit_rows(embedding)
+            matrix[first : first + len(embedding)] = unit_rows(embedding - mean)
         matrix.flush()
         del matrix
-    written = {**record, "files": files, "matrix": name}
+    written = {**record, "files": files, "mean": mean.tolist(), "matrix": name}
     write_json_atomically(folder / SEARCH_NAME, written)
     for old in folder.glob(_MATRIX_PATTERN):
         if old.name != name:

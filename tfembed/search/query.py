@@ -79,7 +79,7 @@ def search_index(
         if item.problem is not None:
             yield QueryResult(item.path, error=item.problem)
             continue
-        query = _query_windows(embedder, item.path, hop_frames)
+        query = _query_windows(embedder, item.path, hop_frames, index.mean)
         if isinstance(query, str):
             yield QueryResult(item.path, error=query)
             continue
@@ -98,8 +98,13 @@ def search_index(
         yield QueryResult(item.path, len(query), matches)
 
 
-def _query_windows(embedder: Embedder, path: Path, hop_frames: int) -> np.ndarray | str:
-    """A query's unit-length windows (those past its end dropped if any other), or its error."""
+def _query_windows(
+    embedder: Embedder, path: Path, hop_frames: int, mean: np.ndarray
+) -> np.ndarray | str:
+    """A query's windows as the index's (centred, unit length), or why it cannot be embedded.
+
+    Windows that reach past the query's end are dropped, unless it has no other.
+    """
     from tfembed.inference.batch_embed import read_input
 
     read = read_input(embedder.reader, path)
@@ -112,7 +117,7 @@ def _query_windows(embedder: Embedder, path: Path, hop_frames: int) -> np.ndarra
     except OSError as error:
         return f"cannot read the file: {error.strerror or error}"
     whole = ~embedded.padded
-    return unit_rows(embedded.embedding[whole] if whole.any() else embedded.embedding)
+    return unit_rows((embedded.embedding[whole] if whole.any() else embedded.embedding) - mean)
 
 
 def results_json(index: SearchIndex, results: list[QueryResult]) -> dict[str, Any]:
