@@ -257,3 +257,11 @@ def test_a_second_indexing_run_into_one_index_is_refused(tmp_path, capsys) -> No
     assert status == 1
     assert f"{index} is in use by another indexing run" in capsys.readouterr().err
     assert not (index / SEARCH_NAME).exists()
+
+
+def test_every_finite_float16_is_read_exactly() -> None:
+    from tfembed.search.scoring import _float32
+
+    every = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)].reshape(-1, 1)
+    np.testing.assert_array_equal(_float32(finite), finite.astype(np.float32))

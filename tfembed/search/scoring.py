@@ -106,7 +106,7 @@ def _score_chunk(
     base = start - (m - 1)
     cosines = np.zeros((end - start + 2 * (m - 1), m), np.float32)
     for block in range(start, min(end + m - 1, len(windows)), _BLOCK_ROWS):
-        rows = np.asarray(windows[block : min(block + _BLOCK_ROWS, end + m - 1)], np.float32)
+        rows = _float32(windows[block : min(block + _BLOCK_ROWS, end + m - 1)])
         at = block - base
         np.matmul(rows, query.T, out=cosines[at : at + len(rows)])
     # diagonal j (first row base + j): diagonals[j, k] = cosines[j + k, k]
@@ -121,6 +121,22 @@ def _score_chunk(
     before = running[diagonal, np.maximum(k_first - 1, 0)]
     score = (total - np.where(k_first > 0, before, 0.0)) / overlap
     _keep_best(files, offsets, score.astype(np.float32), best)
+
+
+def _float32(rows: np.ndarray) -> np.ndarray:
+    """Rows as float32; finite float16 by moving their bits (NumPy's own cast is 3x slower).
+
+    The half's exponent and mantissa, shifted into a float32's, read 2^112 too
+    small (the exponent biases differ by 127 - 15); multiplying by 2^112 gives
+    the exact value, subnormal halves included; then the sign is set.
+    """
+    if rows.dtype != np.float16:
+        return np.asarray(rows, np.float32)
+    bits = np.asarray(rows).view(np.uint16).astype(np.uint32)
+    values = ((bits & 0x7FFF) << 13).view(np.float32)
+    values *= np.float32(2.0**112)
+    values.view(np.uint32)[...] |= (bits & 0x8000) << 16
+    return values
 
 
 def _anchored_offsets(
