@@ -205,6 +205,8 @@ def test_another_model_than_the_index_s_is_refused(collection, tmp_path, capsys)
     assert "sym_sym" in error and "mel_mel" in error and "not comparable" in error
     assert search_main(["index", "--out", str(index), "--model", "sym_sym"]) == 1
     assert "not comparable" in capsys.readouterr().err
+    assert search_main(["index", "--out", str(index), "--hop", "3"]) == 1
+    assert f"{index} was built with --hop 1.5, not --hop 3.0" in capsys.readouterr().err
 
     # An index whose recorded model has since changed (here: its recorded digest).
     changed = tmp_path / "changed"
