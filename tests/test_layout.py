@@ -23,7 +23,7 @@ TRAINING_MACHINERY = sorted(
     for path in (PACKAGE / "training").glob("*.py")
     if path.stem not in ("__init__", "config", "run_folder")
 )
-LATER_THAN_TRAINING = ("export", "inference", "evaluation", "cli")
+LATER_THAN_TRAINING = ("export", "inference", "evaluation", "search", "cli")
 
 FORBIDDEN = {
     "errors": ("",),
@@ -40,8 +40,16 @@ FORBIDDEN = {
     "dataset": ("preparation", "models", "training", *LATER_THAN_TRAINING),
     "models": ("preparation", "dataset", "training", *LATER_THAN_TRAINING),
     "training": ("preparation", *LATER_THAN_TRAINING),
-    "export": ("preparation", "inference", "evaluation", "cli"),
-    "inference": ("training", "export.tower", "export.tflite", "evaluation", "models", "cli"),
+    "export": ("preparation", "inference", "evaluation", "search", "cli"),
+    "inference": (
+        "training",
+        "export.tower",
+        "export.tflite",
+        "evaluation",
+        "models",
+        "search",
+        "cli",
+    ),
     "evaluation": (
         "preparation",
         *(f"training.{module}" for module in TRAINING_MACHINERY),
@@ -49,6 +57,17 @@ FORBIDDEN = {
         "export.tflite",
         "models.siamese",
         "models.losses",
+        "search",
+        "cli",
+    ),
+    "search": (
+        "preparation",
+        "dataset",
+        "models",
+        "training",
+        "export",
+        "evaluation",
+        "results",
         "cli",
     ),
     "results": (
@@ -58,6 +77,7 @@ FORBIDDEN = {
         *(f"training.{module}" for module in TRAINING_MACHINERY),
         "export.tower",
         "inference",
+        "search",
         "cli",
     ),
     "cli": (),
@@ -74,8 +94,9 @@ Allowed on purpose: evaluation builds the random-weight baseline tower through
 defaults of settings an older export lacks and ``training.run_folder`` for the names in a
 run folder. Results (the generated tables and model cards) read evaluation reports
 and export metadata. Inference and evaluation read exports through ``export.format`` and
-``export.registry`` only. Every part may import ``tfembed.errors`` and ``tfembed.utils``
-except where listed."""
+``export.registry`` only. Search builds on inference (the embedder, the batch embedding
+of a folder, its journal) and reads exports only through it. Every part may import
+``tfembed.errors`` and ``tfembed.utils`` except where listed."""
 
 
 def _module_name(path: Path) -> str:

@@ -55,6 +55,7 @@ def song(tmp_path: Path) -> Path:
     ("module", "args"),
     [
         ("embed", ["--saved_model", "mel_mell", "song.mid"]),
+        ("search", ["index", "--model", "mel_mell", "--out", "index", "song.mid"]),
         ("evaluate", ["--saved_model", "mel_mell", "--data", "data", "--out", "report"]),
         ("train", ["--config", "mel_mell.gin", "--data", "data", "--model_dir", "run"]),
     ],
@@ -114,7 +115,16 @@ def test_a_rerun_with_nothing_to_do_does_not_load_the_model(song, tmp_path) -> N
     assert index["resumed"] == 1 and index["embedded_clips"] == 0
 
 
-@pytest.mark.parametrize("module", ["prepare", "train", "export", "embed", "evaluate"])
+def test_an_index_rerun_with_nothing_new_does_not_load_the_model(song, tmp_path) -> None:
+    command = ["index", "--model", "sym_sym", "--out", "index", "song.mid"]
+    status, out, _, loaded_tf = _command("search", *command, cwd=tmp_path)
+    assert status == 0 and loaded_tf and "3 embedded now" in out
+    status, out, _, loaded_tf = _command("search", "index", "--out", "index", cwd=tmp_path)
+    assert status == 0 and not loaded_tf
+    assert "indexed 1 files (3 windows of 3 s every 3 s; 0 embedded now, 1 already done)" in out
+
+
+@pytest.mark.parametrize("module", ["prepare", "train", "export", "embed", "evaluate", "search"])
 def test_every_command_tells_its_version(module, tmp_path) -> None:
     status, out, _, loaded_tf = _command(module, "--version", cwd=tmp_path)
     program = "tfembed-eval" if module == "evaluate" else f"tfembed-{module}"

@@ -228,16 +228,38 @@ def embed_files(
     """
     from tfembed.utils.locking import hold_lock
 
-    out = Path(out)
     with hold_lock(out, "embedding run"):
-        return _Run(embedder, out, hop_seconds).embed(list_inputs(inputs), workers)
+        return embed_listed(embedder, list_inputs(inputs), out, hop_seconds, workers)
+
+
+def embed_listed(
+    embedder: Embedder,
+    listed: list[Listed],
+    out: str | os.PathLike,
+    hop_seconds: float | None = None,
+    workers: int = 1,
+    program: str = "tfembed-embed",
+) -> dict[str, Any]:
+    """:func:`embed_files` of inputs already listed, for a caller that holds ``out``'s lock.
+
+    Args:
+        embedder: The model (loaded here only if anything is left to embed).
+        listed: What :func:`list_inputs` gave (a caller may drop some first).
+        out: Output folder, locked by the caller (:func:`tfembed.utils.locking.hold_lock`).
+        hop_seconds: Seconds between window starts (default: one clip).
+        workers: Processes reading inputs.
+        program: The command named in front of the lines printed about inputs.
+    """
+    return _Run(embedder, Path(out), hop_seconds, program).embed(listed, workers)
 
 
 class _Run:
     """One run into an output folder: its journal, entries and progress bar."""
 
-    def __init__(self, embedder: Embedder, out: Path, hop_seconds: float | None) -> None:
-        self.embedder, self.out = embedder, out
+    def __init__(
+        self, embedder: Embedder, out: Path, hop_seconds: float | None, program: str
+    ) -> None:
+        self.embedder, self.out, self.program = embedder, out, program
         self.hop_frames = embedder.hop_frames(hop_seconds)
         self.settings = run_settings(embedder, hop_seconds)
         self.entries: list[dict[str, Any]] = []
@@ -285,7 +307,7 @@ class _Run:
         return self._finish(listed, resumed, now - started, now - embedding_started)
 
     def _fail(self, bar, path: Path, problem: str) -> None:
-        bar.write(f"tfembed-embed: failed {path}: {problem}", file=sys.stderr)
+        bar.write(f"{self.program}: failed {path}: {problem}", file=sys.stderr)
         self.entries.append({"input": str(path), "status": "failed", "error": problem})
 
     def _embed_one(self, bar, journal, item: Listed, read: MidiPiece | AudioInput) -> None:
@@ -304,12 +326,13 @@ class _Run:
             self._fail(bar, item.path, f"cannot read the file: {error.strerror or error}")
             return
         write_npz_atomically(self.out / item.output, result.arrays())
-        _add_notes(bar, self.embedder, item.path, result, entry)
+        _add_notes(bar, self.program, self.embedder, item.path, result, entry)
         entry.update(
             status="done",
             output=item.output.as_posix(),
             clips=len(result.timestamps),
             padded_clips=int(result.padded.sum()),
+            seconds=round(_seconds(read, self.embedder.grid.frames_per_second), 3),
         )
         journal.record(entry)
         self.entries.append(entry)
@@ -322,7 +345,7 @@ class _Run:
 
         if resumed:
             print(
-                f"tfembed-embed: resumed: {resumed} of {len(listed)} inputs were already "
+                f"{self.program}: resumed: {resumed} of {len(listed)} inputs were already "
                 f"embedded in {self.out} with the same model and settings, and unchanged",
                 file=sys.stderr,
             )
@@ -389,21 +412,28 @@ def _seconds_bar(name: str, seconds: float) -> Iterator[Callable[[float], None]]
         inner.close()
 
 
-def _add_notes(bar, embedder: Embedder, path: Path, result: Embeddings, entry: dict) -> None:
+def _seconds(read: MidiPiece | AudioInput, frames_per_second: int) -> float:
+    """The length of an input as read (a MIDI file cut at the length cap counts as cut)."""
+    return read.seconds if isinstance(read, AudioInput) else read.num_frames / frames_per_second
+
+
+def _add_notes(
+    bar, program: str, embedder: Embedder, path: Path, result: Embeddings, entry: dict
+) -> None:
     """Prints what a user should know about an embedded input and records it in its entry."""
     for repair in result.repairs:
-        bar.write(f"tfembed-embed: note: {path}: {repair}", file=sys.stderr)
+        bar.write(f"{program}: note: {path}: {repair}", file=sys.stderr)
     if result.repairs:
         entry["repairs"] = list(result.repairs)
     if result.padded.all():
         bar.write(
-            f"tfembed-embed: note: {path} is shorter than one clip "
+            f"{program}: note: {path} is shorter than one clip "
             f"({embedder.grid.clip_seconds:g} s): padded with silence and flagged",
             file=sys.stderr,
         )
     if result.cut_at_seconds is not None:
         bar.write(
-            f"tfembed-embed: note: {path} is longer than --max_piece_seconds: "
+            f"{program}: note: {path} is longer than --max_piece_seconds: "
             f"cut at {result.cut_at_seconds:.0f} s",
             file=sys.stderr,
         )
