@@ -56,25 +56,36 @@ def tiny_renderings(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def exported_models(
-    tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
-    """A tiny MEL_SYM run on the tiny dataset, exported twice: ``mel`` and ``roll`` towers."""
-    from tfembed.cli.export import main as export_main
+def mel_sym_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MEL_SYM training run on the tiny dataset (a mel and a roll tower)."""
     from tfembed.cli.train import main as train_main
 
-    root = tmp_path_factory.mktemp("exported_models")
-    run = root / "run"
+    run = tmp_path_factory.mktemp("mel_sym_run") / "run"
     config = ["--config", "mel_sym.gin", "--config", "tiny.gin"]
     assert train_main([*config, "--data", str(tiny_dataset), "--model_dir", str(run)]) == 0
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported_models(mel_sym_run: Path) -> dict[str, Path]:
+    """The tiny MEL_SYM run exported twice, beside it: ``mel`` and ``roll`` towers."""
+    from tfembed.cli.export import main as export_main
+
+    root = mel_sym_run.parent  # the evaluation finds the run's curves beside its exports
     paths = {"mel": root / "mel", "roll": root / "roll"}
     for domain, tower in (("mel", "first"), ("roll", "second")):
-        args = ["--model_dir", str(run), "--out", str(paths[domain]), "--tower", tower]
+        args = ["--model_dir", str(mel_sym_run), "--out", str(paths[domain]), "--tower", tower]
         assert export_main(args) == 0
     return paths
 
 
-END_TO_END_FIXTURES = {"tiny_dataset", "tiny_renderings", "exported_models", "plain_install"}
+END_TO_END_FIXTURES = {
+    "tiny_dataset",
+    "tiny_renderings",
+    "mel_sym_run",
+    "exported_models",
+    "plain_install",
+}
 """Tests that use these run the real pipeline end to end (fluidsynth, music21)."""
 
 

@@ -7,7 +7,8 @@ runs in any environment with TensorFlow, e.g. the newest release:
 
 For each model it compares ``tf.saved_model.load(...).serve`` and
 ``keras.layers.TFSMLayer(..., call_endpoint="serve", trainable=False)`` with
-``tests/golden/embeddings.npz`` (atol 1e-5), reads its ``sample_rate``, trains a
+``tests/golden/embeddings.npz`` (atol 1e-5; a joint export's ``serve_mel`` and
+``serve_roll`` with its keys ``NAME.mel`` and ``NAME.roll``), reads its ``sample_rate``, trains a
 probe head on the frozen layer, prints ``ok NAME`` and exits 0, or prints what differs and exits 1.
 """
 
@@ -28,15 +29,19 @@ def check(models: Path, golden: Path) -> list[str]:
     expected = np.load(golden / "embeddings.npz")
     problems = []
     for name in sorted(expected.files):
-        folder = models / name
+        folder = models / name.partition(".")[0]
         domain = json.loads((folder / "metadata.json").read_text())["domain"]
+        signature = "serve"
+        if domain == "joint":  # NAME.mel, NAME.roll: one tower of a joint export
+            domain = name.partition(".")[2]
+            signature = f"serve_{domain}"
         inputs = clips[domain].astype(np.float32)
         loaded = tf.saved_model.load(str(folder))
         if int(loaded.sample_rate) != 16000:
             problems.append(f"{name}: sample_rate {int(loaded.sample_rate)}, not 16000")
-        layer = keras.layers.TFSMLayer(str(folder), call_endpoint="serve", trainable=False)
+        layer = keras.layers.TFSMLayer(str(folder), call_endpoint=signature, trainable=False)
         for how, output in (
-            ("tf.saved_model.load", loaded.serve(tf.constant(inputs))),
+            ("tf.saved_model.load", getattr(loaded, signature)(tf.constant(inputs))),
             ("TFSMLayer", layer(inputs)),
         ):
             error = float(np.max(np.abs(np.asarray(output) - expected[name])))

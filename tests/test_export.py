@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,7 +15,6 @@ from midi_files import scale_notes, sequence_with
 
 import tfembed
 from tfembed.cli.export import main as export_main
-from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.export.tflite import TFLITE_NAME, run_tflite
 from tfembed.export.tower import load_trained
@@ -27,44 +25,23 @@ from tfembed.preparation.render import find_soundfont, render_piano
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 
 
-@pytest.fixture(scope="module")
-def mel_run(tiny_dataset, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("mel_run")
-    assert (
-        train_main(
-            [
-                "--config",
-                "mel_sym.gin",
-                "--config",
-                "tiny.gin",
-                "--data",
-                str(tiny_dataset),
-                "--model_dir",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    return run
-
-
 def _test_clips(tiny_dataset, domain: str) -> np.ndarray:
     clips = load_clips(tiny_dataset, "test").take(5).as_numpy_iterator()
     return np.stack([clip[domain] for clip in clips])
 
 
 def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
-    mel_run, tiny_dataset, tmp_path
+    mel_sym_run, tiny_dataset, tmp_path
 ) -> None:
     out = tmp_path / "saved"
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
+    assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 0
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["domain"] == "mel" and metadata["variant"] == "MEL_SYM"
-    best_step = json.loads((mel_run / "best" / "best.json").read_text())["step"]
+    best_step = json.loads((mel_sym_run / "best" / "best.json").read_text())["step"]
     assert (metadata["checkpoint"], metadata["checkpoint_step"]) == ("best", best_step)
-    assert metadata["sample_rate"] == 16000 and metadata["run_name"] == mel_run.name
+    assert metadata["sample_rate"] == 16000 and metadata["run_name"] == mel_sym_run.name
     text = (out / "metadata.json").read_text()
-    assert str(mel_run) not in text and str(tiny_dataset) not in text  # no builder's paths
+    assert str(mel_sym_run) not in text and str(tiny_dataset) not in text  # no builder's paths
     clips = _test_clips(tiny_dataset, "mel")
     np.save(tmp_path / "clips.npy", clips)
     script = textwrap.dedent(f"""
@@ -78,14 +55,14 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
         assert "tfembed" not in sys.modules and "tensorflow_io" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, capture_output=True)
-    model, *_ = load_trained(mel_run)
+    model, *_ = load_trained(mel_sym_run)
     expected = model.first_tower(clips, training=False).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "embeddings.npy"), expected, atol=1e-5)
 
 
-def test_audio_signature_matches_the_prepared_mel(mel_run, tmp_path) -> None:
+def test_audio_signature_matches_the_prepared_mel(mel_sym_run, tmp_path) -> None:
     out = tmp_path / "saved"
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
+    assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 0
     layer = keras.layers.TFSMLayer(str(out), call_endpoint="serve")
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, 7 * 16000).astype(np.float32)
     reloaded = keras.layers.TFSMLayer(str(out), call_endpoint="embed_audio")
@@ -97,9 +74,9 @@ def test_audio_signature_matches_the_prepared_mel(mel_run, tmp_path) -> None:
     np.testing.assert_allclose(from_audio, np.asarray(layer(windows)), atol=1e-4)
 
 
-def test_bare_savedmodel_embeds_audio_as_tfembed_load_does(mel_run, tmp_path) -> None:
+def test_bare_savedmodel_embeds_audio_as_tfembed_load_does(mel_sym_run, tmp_path) -> None:
     out = tmp_path / "saved"
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 0
+    assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 0
     rendered = render_piano(sequence_with(scale_notes(7.7)), DEFAULT_GRID, find_soundfont())
     audio = (0.3 * rendered / np.abs(rendered).max()).astype(np.float32)
     assert len(audio) % DEFAULT_GRID.clip_samples
@@ -110,22 +87,24 @@ def test_bare_savedmodel_embeds_audio_as_tfembed_load_does(mel_run, tmp_path) ->
     assert through_tfembed.padded.tolist() == [False, False, True]
 
 
-def test_export_refuses_an_out_folder_with_other_files(mel_run, tmp_path, capsys) -> None:
+def test_export_refuses_an_out_folder_with_other_files(mel_sym_run, tmp_path, capsys) -> None:
     out = tmp_path / "not_an_export"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out)]) == 1
+    assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 1
     assert "not empty" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine"
     again = tmp_path / "saved"
     for _ in range(2):  # an earlier export is replaced whole
-        assert export_main(["--model_dir", str(mel_run), "--out", str(again)]) == 0
+        assert export_main(["--model_dir", str(mel_sym_run), "--out", str(again)]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["not_an_export", "saved"]
 
 
-def test_probe_head_trains_on_the_savedmodel_as_a_tfsmlayer(mel_run, tmp_path) -> None:
+def test_probe_head_trains_on_the_savedmodel_as_a_tfsmlayer(mel_sym_run, tmp_path) -> None:
     out = tmp_path / "saved"
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out), "--tower", "second"]) == 0
+    assert (
+        export_main(["--model_dir", str(mel_sym_run), "--out", str(out), "--tower", "second"]) == 0
+    )
     assert json.loads((out / "metadata.json").read_text())["domain"] == "roll"
     inputs = keras.Input([192, 96])
     features = keras.layers.TFSMLayer(str(out), call_endpoint="serve", trainable=False)(inputs)
@@ -137,9 +116,11 @@ def test_probe_head_trains_on_the_savedmodel_as_a_tfsmlayer(mel_run, tmp_path) -
     assert np.isfinite(history.history["loss"]).all()
 
 
-def test_export_tflite_writes_a_conversion_equal_to_serve(mel_run, tiny_dataset, tmp_path) -> None:
+def test_export_tflite_writes_a_conversion_equal_to_serve(
+    mel_sym_run, tiny_dataset, tmp_path
+) -> None:
     out = tmp_path / "with_tflite"
-    assert export_main(["--model_dir", str(mel_run), "--out", str(out), "--tflite"]) == 0
+    assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out), "--tflite"]) == 0
     clips = _test_clips(tiny_dataset, "mel")[:4]
     served = tfembed.load(out).embed_clips(clips)
     np.testing.assert_allclose(run_tflite(out / TFLITE_NAME, clips), served, atol=1e-4)

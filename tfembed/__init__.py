@@ -32,7 +32,9 @@ def load(path: str | os.PathLike, **options: Any) -> Embedder:
 
     Returns:
         A :class:`tfembed.inference.embedder.Embedder` with ``embed_midi(path)``,
-        ``embed_audio(samples, sample_rate)`` and ``embed_clips(array)``.
+        ``embed_audio(samples, sample_rate)`` and ``embed_clips(array)``. A joint
+        export (``tfembed-export --tower both``) embeds MIDI through its roll tower
+        and audio through its mel tower; its ``embed_clips`` takes ``domain``.
     """
     from tfembed.inference.embedder import Embedder
 

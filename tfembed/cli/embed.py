@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--saved_model",
         help="folder written by tfembed-export, or a shipped model name (mel_mel, sym_sym, "
-        "mel_sym, sym_mel); default: mel_mel when any input is audio, else sym_sym",
+        "mel_sym, sym_mel); default: mel_mel when any input is audio, else sym_sym. A joint "
+        "export (tfembed-export --tower both) embeds MIDI as piano roll and audio as log-mel",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""``tfembed-export``: a training run's tower -> SavedModel + metadata.json."""
+"""``tfembed-export``: a training run's tower (or both towers) -> SavedModel + metadata.json."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="SavedModel folder, e.g. saved_models/NAME")
     parser.add_argument(
         "--tower",
-        choices=["first", "second"],
+        choices=["first", "second", "both"],
         default="first",
-        help="first = the test-time tower (default), second = the other one",
+        help="first = the test-time tower (default), second = the other one, both = a joint "
+        "export of a run whose towers read different domains (MEL_SYM, SYM_MEL): audio "
+        "and MIDI (as piano roll) embedded into one space",
     )
     parser.add_argument(
         "--checkpoint",
@@ -27,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tflite",
         action="store_true",
-        help="also write model.tflite, a TFLite conversion of the serve signature",
+        help="also write model.tflite, a TFLite conversion of the serve signature "
+        "(of serve_mel and serve_roll with --tower both)",
     )
     add_version(parser)
     return parser

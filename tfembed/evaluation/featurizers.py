@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfembed.errors import TfembedError
+from tfembed.errors import InputError, TfembedError
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.handmade import handmade_features
 from tfembed.inference.embedder import Embedder
@@ -49,22 +49,37 @@ class EvaluationError(TfembedError):
 
 
 def saved_model_featurizer(
-    path: str | os.PathLike, grid: FrameGrid, name: str | None = None
+    path: str | os.PathLike, grid: FrameGrid, name: str | None = None, domain: str | None = None
 ) -> Featurizer:
     """Loads an exported tower and checks that it fits the dataset's frame grid.
 
+    Args:
+        path: The export (or a shipped model's name).
+        grid: The dataset's frame grid.
+        name: Row name; by default the variant, ``<variant> (<domain>)`` for a
+            tower of a joint export.
+        domain: ``mel`` or ``roll``: which tower of a joint export makes the row
+            (required there); one-tower exports need none.
+
     Raises:
         ExportError: The folder is not a tfembed export.
-        EvaluationError: Its frame grid differs from the dataset's.
+        EvaluationError: Its frame grid differs from the dataset's, or ``domain``
+            is missing for a joint export or names no tower of the export.
     """
     model = Embedder(path)
     if model.grid != grid:
         raise EvaluationError(f"{path}: trained on frame grid {model.grid}, the dataset has {grid}")
+    try:
+        domain = model.clip_domain(domain)
+    except InputError as error:
+        raise EvaluationError(str(error)) from error
+    variant = model.metadata.get("variant", Path(path).name)
+    joint = len(model.domains) > 1
     return Featurizer(
-        name=name or model.metadata.get("variant", Path(path).name),
+        name=name or (f"{variant} ({domain})" if joint else variant),
         kind="model",
-        domain=model.domain,
-        embed=model.embed_clips,
+        domain=domain,
+        embed=lambda clips: model.embed_clips(clips, domain),
         metadata=model.metadata,
     )
 

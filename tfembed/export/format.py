@@ -1,7 +1,10 @@
 """What an export folder holds, readable without TensorFlow: file names and metadata.
 
 ``tfembed.export.tower`` writes exports; ``tfembed.inference`` and ``tfembed.evaluation``
-read them through :func:`read_metadata`.
+read them through :func:`read_metadata`. An export holds one tower (``domain`` ``mel``
+or ``roll``, clips through ``serve``) or both towers of a two-domain run (``domain``
+``joint``, ``domains`` ``["mel", "roll"]``, clips through ``serve_mel`` and
+``serve_roll``): :func:`export_domains` and :func:`serve_signature` read either.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from tfembed.errors import ExportError
+from tfembed.features.framegrid import DOMAINS
 
 METADATA_NAME = "metadata.json"
 SAVED_MODEL_FILE = "saved_model.pb"
 REQUIRED_METADATA = ("domain", "frame_grid", "embedding_size", "variant")
+JOINT = "joint"
+"""The ``domain`` of an export holding both towers of a run (a mel and a roll tower)."""
 
 
 def is_export(path: str | os.PathLike) -> bool:
@@ -68,7 +74,24 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"{metadata_path} lacks {', '.join(missing)}; "
             "export the model again with tfembed-export"
         )
+    if metadata["domain"] == JOINT and sorted(metadata.get("domains", ())) != sorted(DOMAINS):
+        raise ExportError(
+            f"{metadata_path}: a joint export must list its towers' domains "
+            f"{list(DOMAINS)}, not {metadata.get('domains')!r}; export the model again"
+        )
     return metadata
+
+
+def export_domains(metadata: dict[str, Any]) -> tuple[str, ...]:
+    """The input domains of an export's towers: ``(domain,)``, or ``("mel", "roll")`` if joint."""
+    if metadata["domain"] == JOINT:
+        return tuple(sorted(metadata["domains"]))
+    return (metadata["domain"],)
+
+
+def serve_signature(domain: str, joint: bool) -> str:
+    """The signature that embeds clips of ``domain``: ``serve``, or ``serve_<domain>`` if joint."""
+    return f"serve_{domain}" if joint else "serve"
 
 
 def without_machine_paths(metadata: dict[str, Any]) -> dict[str, Any]:

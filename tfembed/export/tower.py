@@ -1,7 +1,7 @@
-"""Exporting a trained tower as a SavedModel with explicit signatures and metadata.
+"""Exporting a trained tower, or both towers of a run, as a SavedModel with signatures and metadata.
 
-Signatures (core TensorFlow ops only, so the export loads with plain
-``tf.saved_model.load`` without tfembed or tensorflow-io):
+Signatures of a one-tower export (core TensorFlow ops only, so the export loads
+with plain ``tf.saved_model.load`` without tfembed or tensorflow-io):
 
 * ``serve``: ``clips`` float32 ``[batch, frames, bins]`` -> float32 ``[batch, 128]``;
 * ``embed_audio`` (mel towers only): ``audio`` float32 ``[samples]``, mono at the
@@ -19,6 +19,21 @@ so a plain TensorFlow user resamples first, e.g. with
 ``g = math.gcd(16000, rate)`` (what ``tfembed.load(...).embed_audio`` does), or
 ``librosa.resample(audio, orig_sr=rate, target_sr=16000)``. Audio at 44.1 kHz
 given as is would be read as 2.76 times longer and an octave and a half lower.
+
+A joint export (``tower="both"``, for runs whose towers read different domains,
+``MEL_SYM`` and ``SYM_MEL``) holds both towers, which embed into one space:
+
+* ``serve_mel`` and ``serve_roll``: clips of each domain -> ``[batch, 128]``;
+* ``embed_audio`` and ``audio_windows``: as above, through the mel tower;
+* ``embed_roll``: ``roll`` float32 ``[frames, pitches]``, a whole piano roll on
+  the frame grid, any length -> ``[clips, 128]``, consecutive clip-long windows,
+  the last one padded with silence (zeros); ``roll_windows``: ``roll`` and
+  ``hop_frames`` -> ``embedding``, ``start_frame``, ``padded``, as ``audio_windows``.
+
+Its ``metadata.json`` has ``domain`` ``joint``, ``domains`` ``["mel", "roll"]``,
+``towers`` (which of the run's towers reads each domain) and
+``signature_domains`` (the input domain of each signature: ``mel``, ``roll`` or
+``audio``).
 
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
@@ -40,9 +55,15 @@ import keras
 import tensorflow as tf
 
 from tfembed.errors import ExportError
-from tfembed.export.format import METADATA_NAME, claim_out, without_machine_paths
+from tfembed.export.format import (
+    JOINT,
+    METADATA_NAME,
+    claim_out,
+    serve_signature,
+    without_machine_paths,
+)
 from tfembed.export.tflite import TFLITE_NAME, write_tflite
-from tfembed.features.framegrid import FrameGrid
+from tfembed.features.framegrid import DOMAINS, FrameGrid
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.windows import embed_windows, window_layout
 from tfembed.models.siamese import SiameseModel, variant_spec
@@ -52,7 +73,7 @@ from tfembed.training.trainer import build_model
 from tfembed.utils.atomic import write_json_atomically
 from tfembed.utils.versions import tool_versions
 
-TOWERS = ("first", "second")
+TOWERS = ("first", "second", "both")
 
 
 def load_trained(
@@ -85,33 +106,59 @@ def load_trained(
     return model, config, grid, record, int(step.numpy())
 
 
-def _add_audio_endpoints(archive, network: keras.Model, grid: FrameGrid) -> None:
+WHOLE_INPUTS = {"mel": "audio", "roll": "roll"}
+"""What the whole-input signatures of a tower take: audio for mel, a piano roll for roll."""
+
+
+def _add_window_endpoints(
+    archive: keras.export.ExportArchive, network: keras.Model, grid: FrameGrid, domain: str
+) -> None:
+    """Adds ``embed_<input>`` and ``<input>_windows``: a whole input cut into clip-long windows.
+
+    The input is audio for a mel tower (its log-mel computed in the graph) and a
+    piano roll for a roll tower; frames past the end are the domain's silence.
+    """
     embedding_size = int(network.output.shape[-1])
 
-    def audio_windows(audio: tf.Tensor, hop_frames: tf.Tensor) -> dict[str, tf.Tensor]:
-        frames = normalized_log_mel(audio, grid)
+    def windows(whole: tf.Tensor, hop_frames: tf.Tensor) -> dict[str, tf.Tensor]:
+        frames = normalized_log_mel(whole, grid) if domain == "mel" else whole
         starts, padded = window_layout(tf.shape(frames)[0], grid.clip_frames, hop_frames)
         embedding = embed_windows(
             lambda clips: network(clips, training=False),
             frames,
             starts,
             grid.clip_frames,
-            grid.silence("mel"),
+            grid.silence(domain),
             embedding_size,
         )
         return {"embedding": embedding, "start_frame": starts, "padded": padded}
 
-    audio_spec = tf.TensorSpec([None], tf.float32, name="audio")
+    # The argument names are those a plain TensorFlow caller gives as keywords.
+    if domain == "mel":
+
+        def whole_windows(audio: tf.Tensor, hop_frames: tf.Tensor) -> dict[str, tf.Tensor]:
+            return windows(audio, hop_frames)
+
+        def embed_whole(audio: tf.Tensor) -> tf.Tensor:
+            return windows(audio, tf.constant(grid.clip_frames))["embedding"]
+
+        whole_spec = tf.TensorSpec([None], tf.float32, name="audio")
+    else:
+
+        def whole_windows(roll: tf.Tensor, hop_frames: tf.Tensor) -> dict[str, tf.Tensor]:
+            return windows(roll, hop_frames)
+
+        def embed_whole(roll: tf.Tensor) -> tf.Tensor:
+            return windows(roll, tf.constant(grid.clip_frames))["embedding"]
+
+        whole_spec = tf.TensorSpec([None, grid.bins(domain)], tf.float32, name="roll")
+    kind = WHOLE_INPUTS[domain]
     archive.add_endpoint(
-        "audio_windows",
-        audio_windows,
-        input_signature=[audio_spec, tf.TensorSpec([], tf.int32, name="hop_frames")],
+        f"{kind}_windows",
+        whole_windows,
+        input_signature=[whole_spec, tf.TensorSpec([], tf.int32, name="hop_frames")],
     )
-    archive.add_endpoint(
-        "embed_audio",
-        lambda audio: audio_windows(audio, tf.constant(grid.clip_frames))["embedding"],
-        input_signature=[audio_spec],
-    )
+    archive.add_endpoint(f"embed_{kind}", embed_whole, input_signature=[whole_spec])
 
 
 def _replace_folder(written: Path, out: Path) -> None:
@@ -132,47 +179,79 @@ def export_tower(
     checkpoint: str = "best",
     tflite: bool = False,
 ) -> Path:
-    """Exports the test-time tower (``first``) or the other one (``second``) of a run.
+    """Exports the test-time tower (``first``), the other one (``second``) or ``both``.
 
     Args:
         model_dir: The training run.
         out: SavedModel folder to write (new, empty, or an earlier export).
-        tower: ``first`` (the test-time tower: mel for MEL_SYM, roll for SYM_MEL)
-            or ``second``.
+        tower: ``first`` (the test-time tower: mel for MEL_SYM, roll for SYM_MEL),
+            ``second``, or ``both`` (a joint export of a run whose towers read
+            different domains; see the module docstring).
         checkpoint: ``best`` (lowest validation rank@100) or ``latest``.
-        tflite: Also write ``model.tflite``, the TFLite conversion of ``serve``.
+        tflite: Also write ``model.tflite``, the TFLite conversion of ``serve``
+            (of ``serve_mel`` and ``serve_roll``, two signatures of one file, for ``both``).
 
     Returns:
         The SavedModel folder.
 
     Raises:
         RunError: Not a run, or no checkpoint.
-        ExportError: ``out`` cannot take the export.
+        ExportError: ``out`` cannot take the export, or ``both`` was asked of a
+            run whose towers read one domain.
     """
     if tower not in TOWERS:
-        raise ExportError(f"tower must be 'first' or 'second', not {tower!r}")
+        raise ExportError(f"tower must be 'first', 'second' or 'both', not {tower!r}")
     out = Path(out)
     claim_out(out)
     model, config, grid, record, step = load_trained(model_dir, checkpoint)
+    spec = variant_spec(config.variant)
+    if tower == "both" and spec.first == spec.second:
+        raise ExportError(
+            f"{model_dir}: exporting both towers needs a run whose towers read different "
+            f"domains, such as MEL_SYM; this {config.variant} run has one tower, reading "
+            f"{spec.first}: export it with --tower first"
+        )
     if step == 0:
         print(
             f"tfembed-export: warning: {model_dir} was never trained (step 0); "
             "the export holds random weights",
             file=sys.stderr,
         )
-    spec = variant_spec(config.variant)
-    network = model.first_tower if tower == "first" else model.second_tower
-    domain = spec.first if tower == "first" else spec.second
-    archive = _archive(network, grid, domain)
     metadata = _metadata(RunFolder.at(model_dir), config, grid, record, step, checkpoint)
-    metadata.update(
-        domain=domain,
-        tower=tower,
-        embedding_size=int(network.output.shape[-1]),
-        signatures=list(SIGNATURES[domain]),
-    )
-    _write_export(out, lambda staging: _write_files(archive, staging, metadata, tflite))
+    if tower == "both":
+        towers = {spec.first: "first", spec.second: "second"}
+        networks = {domain: _network(model, towers[domain]) for domain in DOMAINS}
+        archive = _joint_archive(networks, grid)
+        signatures = _joint_signatures()
+        metadata.update(
+            domain=JOINT,
+            domains=list(DOMAINS),
+            tower=tower,
+            towers={domain: towers[domain] for domain in DOMAINS},
+            embedding_size=int(networks["mel"].output.shape[-1]),  # both: one space
+            signatures=list(signatures),
+            signature_domains=signatures,
+        )
+        served = tuple(serve_signature(domain, joint=True) for domain in DOMAINS)
+    else:
+        network = _network(model, tower)
+        domain = spec.first if tower == "first" else spec.second
+        archive = _archive(network, grid, domain)
+        metadata.update(
+            domain=domain,
+            tower=tower,
+            embedding_size=int(network.output.shape[-1]),
+            signatures=list(SIGNATURES[domain]),
+        )
+        served = (serve_signature(domain, joint=False),)
+    tflite_signatures = served if tflite else ()
+    _write_export(out, lambda staging: _write_files(archive, staging, metadata, tflite_signatures))
     return out
+
+
+def _network(model: SiameseModel, tower: str) -> keras.Model:
+    """The run's ``first`` or ``second`` tower."""
+    return model.first_tower if tower == "first" else model.second_tower
 
 
 def _metadata(
@@ -203,7 +282,21 @@ def _metadata(
 
 
 SIGNATURES = {"mel": ("serve", "embed_audio", "audio_windows"), "roll": ("serve",)}
-"""The signatures of an export, by domain."""
+"""The signatures of a one-tower export, by domain."""
+
+
+def _joint_signatures() -> dict[str, str]:
+    """The signatures of a joint export, each with the domain of its input (``audio`` for audio)."""
+    signatures = {serve_signature(domain, joint=True): domain for domain in DOMAINS}
+    for domain in DOMAINS:
+        kind = WHOLE_INPUTS[domain]
+        signatures.update({f"embed_{kind}": kind, f"{kind}_windows": kind})
+    return signatures
+
+
+def _serving(network: keras.Model):
+    """The clip signature's function of a tower: ``clips`` -> embeddings."""
+    return lambda clips: network(clips, training=False)
 
 
 def _archive(network: keras.Model, grid: FrameGrid, domain: str) -> keras.export.ExportArchive:
@@ -211,18 +304,37 @@ def _archive(network: keras.Model, grid: FrameGrid, domain: str) -> keras.export
     archive = keras.export.ExportArchive()
     archive.track(network)
     clip_spec = tf.TensorSpec([None, *grid.clip_shape(domain)], tf.float32, name="clips")
-    archive.add_endpoint(
-        "serve", lambda clips: network(clips, training=False), input_signature=[clip_spec]
-    )
+    archive.add_endpoint("serve", _serving(network), input_signature=[clip_spec])
     if domain == "mel":
-        _add_audio_endpoints(archive, network, grid)
+        _add_window_endpoints(archive, network, grid, domain)
+    return archive
+
+
+def _joint_archive(networks: dict[str, keras.Model], grid: FrameGrid) -> keras.export.ExportArchive:
+    """Both towers with their signatures (``serve_mel`` first: the ``serving_default``)."""
+    archive = keras.export.ExportArchive()
+    for network in networks.values():
+        archive.track(network)
+    for domain, network in networks.items():
+        clip_spec = tf.TensorSpec([None, *grid.clip_shape(domain)], tf.float32, name="clips")
+        archive.add_endpoint(
+            serve_signature(domain, joint=True), _serving(network), input_signature=[clip_spec]
+        )
+    for domain, network in networks.items():
+        _add_window_endpoints(archive, network, grid, domain)
     return archive
 
 
 def _write_files(
-    archive: keras.export.ExportArchive, folder: Path, metadata: dict[str, Any], tflite: bool
+    archive: keras.export.ExportArchive,
+    folder: Path,
+    metadata: dict[str, Any],
+    tflite_signatures: tuple[str, ...],
 ) -> None:
-    """Writes the SavedModel with its ``sample_rate``, ``model.tflite`` if asked, the metadata."""
+    """Writes the SavedModel with its ``sample_rate``, ``model.tflite`` if asked, the metadata.
+
+    ``model.tflite`` holds the conversion of ``tflite_signatures`` (none: no file).
+    """
     written = _sibling(folder, "keras")
     try:
         archive.write_out(str(written), verbose=False)
@@ -230,8 +342,8 @@ def _write_files(
     finally:
         if written.exists():
             shutil.rmtree(written)
-    if tflite:
-        write_tflite(folder, folder / TFLITE_NAME)
+    if tflite_signatures:
+        write_tflite(folder, folder / TFLITE_NAME, tflite_signatures)
     write_json_atomically(folder / METADATA_NAME, metadata)
 
 

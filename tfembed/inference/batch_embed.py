@@ -5,7 +5,8 @@ below ``OUT/<folder name>/``) holds ``embedding`` ``[clips, 128]``, ``timestamps
 ``[clips]``, ``padded`` ``[clips]`` and ``piece_embedding`` ``[128]``.
 ``OUT/embeddings.npy`` stacks the piece embeddings of every embedded input, one
 row per line of ``OUT/files.txt``; ``OUT/index.json`` maps every input to its
-output or to the reason it failed.
+output (and the ``domain`` of the tower that embedded it: a joint export embeds
+MIDI as ``roll`` and audio as ``mel``) or to the reason it failed.
 
 Inputs are read (MIDI parsed and rendered or rolled, audio decoded and
 resampled) in ``workers`` processes, which never import TensorFlow, while this
@@ -282,7 +283,7 @@ class _Run:
                     resumed += 1
                 elif item.problem is not None:
                     self._fail(bar, item.path, item.problem)
-                elif is_audio(item.path) and self.embedder.domain != "mel":
+                elif is_audio(item.path) and not self.embedder.reader.reads_audio:
                     self._fail(bar, item.path, _domain_problem(self.embedder))
                 else:
                     todo.append(item)
@@ -314,7 +315,8 @@ class _Run:
         from tfembed.inference.resume import input_stamp
         from tfembed.utils.atomic import write_npz_atomically
 
-        entry: dict[str, Any] = {"input": str(item.path)}
+        domain = "mel" if isinstance(read, AudioInput) else self.embedder.reader.midi_domain
+        entry: dict[str, Any] = {"input": str(item.path), "domain": domain}
         try:
             entry.update(input_stamp(item.path))
             with _file_bar(bar, item.path, read) as progress:
@@ -357,6 +359,7 @@ class _Run:
             "saved_model": self.settings["saved_model"],
             "hop_seconds": self.settings["hop_seconds"],
             "domain": self.embedder.domain,
+            "domains": list(self.embedder.domains),
             "clip_seconds": self.embedder.grid.clip_seconds,
             "embedding_size": self.embedder.embedding_size,
             "settings": self.settings,

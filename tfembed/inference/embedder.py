@@ -5,6 +5,10 @@
 grid, turns MIDI files into that domain with the preparation code itself, turns
 audio (mel models only) into the same log-mel, cuts the frames into windows of
 one clip with a hop, and runs them through the ``serve`` signature in batches.
+
+A joint export (both towers of a run, ``domain`` ``joint``) embeds MIDI files as
+piano rolls through ``serve_roll`` (nothing rendered) and audio as log-mel
+through its mel tower, into one space; its clips need their domain named.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tfembed.errors import ExportError, InputError, PieceError
-from tfembed.export.format import read_metadata
+from tfembed.export.format import JOINT, export_domains, read_metadata, serve_signature
 from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
 from tfembed.inference.inputs import AudioInput, DomainError, InputReader
@@ -84,7 +88,10 @@ class Embedder:
     Attributes:
         path: The SavedModel folder.
         metadata: Its ``metadata.json``.
-        domain: ``mel`` (audio) or ``roll`` (piano roll).
+        domain: ``mel`` (audio), ``roll`` (piano roll), or ``joint`` (both towers
+            of a run: MIDI is embedded as piano roll, audio as log-mel).
+        domains: The input domains of its towers: ``(domain,)``, or
+            ``("mel", "roll")`` for a joint export.
         grid: The frame grid the model was trained on.
         embedding_size: Size of one embedding (128).
         sample_rate: Audio rate of the model in Hz (16000).
@@ -105,8 +112,8 @@ class Embedder:
                 or the name of a shipped model such as ``mel_mel``, found as
                 :func:`tfembed.export.registry.resolve_model` says.
             batch_size: Clips per call of the model.
-            soundfont: Soundfont to render MIDI with for mel models; found as in
-                preparation when ``None``.
+            soundfont: Soundfont to render MIDI with for mel models (a joint export
+                renders nothing); found as in preparation when ``None``.
             max_midi_seconds: MIDI files longer than this are cut here, as
                 preparation cuts them (``--max_piece_seconds``); a 66-byte file
                 can hold a 3-hour note.
@@ -123,13 +130,14 @@ class Embedder:
         self.path = resolve_model(path)
         self.metadata: dict[str, Any] = read_metadata(self.path)
         self.domain: str = self.metadata["domain"]
+        self.domains: tuple[str, ...] = export_domains(self.metadata)
         self.grid = FrameGrid.from_dict(self.metadata["frame_grid"])
         self.embedding_size: int = int(self.metadata["embedding_size"])
         self.sample_rate: int = self.grid.sample_rate
         self.batch_size = int(batch_size)
         self.max_midi_seconds = max_midi_seconds
         self.reader = InputReader(
-            self.domain, self.grid, None if soundfont is None else str(soundfont), max_midi_seconds
+            self.domains, self.grid, None if soundfont is None else str(soundfont), max_midi_seconds
         )
         self._model: Any = None
         if load:
@@ -157,9 +165,45 @@ class Embedder:
 
     @property
     def serve(self) -> Callable[[Any], Any]:
-        """The ``serve`` signature: float32 clips ``[batch, frames, bins]`` -> ``[batch, 128]``."""
+        """The ``serve`` signature: float32 clips ``[batch, frames, bins]`` -> ``[batch, 128]``.
+
+        Raises:
+            InputError: A joint export, which has one per domain (:meth:`serve_for`).
+        """
+        return self.serve_for()
+
+    def serve_for(self, domain: str | None = None) -> Callable[[Any], Any]:
+        """The signature embedding clips of ``domain``: ``serve``, or ``serve_<domain>`` if joint.
+
+        Raises:
+            InputError: ``domain`` is missing for a joint export, or the model has
+                no tower of that domain (see :meth:`clip_domain`).
+        """
+        name = serve_signature(self.clip_domain(domain), joint=self.domain == JOINT)
         self.load_model()
-        return self._model.serve
+        return getattr(self._model, name)
+
+    def clip_domain(self, domain: str | None) -> str:
+        """The domain of clips or frames given with ``domain`` (``None``: the model's one domain).
+
+        Raises:
+            InputError: ``None`` for a joint export (mel and roll clips have the same
+                shape, so they must be named), or a domain the model has no tower for.
+        """
+        if domain is None:
+            if len(self.domains) > 1:
+                raise InputError(
+                    f"{self.path.name} is a joint export with a mel and a roll tower; "
+                    "say which clips these are: domain='mel' (log-mel) or domain='roll' "
+                    "(piano roll)"
+                )
+            return self.domains[0]
+        if domain not in self.domains:
+            raise InputError(
+                f"{self.path.name} has no {domain!r} tower; it reads "
+                f"{' and '.join(repr(name) for name in self.domains)} clips"
+            )
+        return domain
 
     def hop_frames(self, hop_seconds: float | None) -> int:
         """Frames between window starts for a hop in seconds (default: one clip).
@@ -178,63 +222,72 @@ class Embedder:
             )
         return hop
 
-    def embed_clips(self, clips: np.ndarray) -> np.ndarray:
+    def embed_clips(self, clips: np.ndarray, domain: str | None = None) -> np.ndarray:
         """Embeds clips of the model's domain, in batches.
 
         Args:
             clips: float ``[n, clip_frames, bins]`` (e.g. the ``mel`` or ``roll`` of
                 prepared clips).
+            domain: ``mel`` or ``roll``: which tower of a joint export embeds them
+                (required there); one-tower models need none.
 
         Returns:
             float32 ``[n, embedding_size]``.
 
         Raises:
-            InputError: ``clips`` is not ``[n, clip_frames, bins]``.
+            InputError: ``clips`` is not ``[n, clip_frames, bins]``, or ``domain``
+                is missing or wrong (see :meth:`clip_domain`).
         """
         import tensorflow as tf
 
+        domain = self.clip_domain(domain)
         clips = np.asarray(clips, dtype=np.float32)
-        expected = self.grid.clip_shape(self.domain)
+        expected = self.grid.clip_shape(domain)
         if clips.ndim != 3 or clips.shape[1:] != expected:
             raise InputError(
-                f"clips of shape {clips.shape} given; the {self.domain} model takes "
+                f"clips of shape {clips.shape} given; the {domain} model takes "
                 f"[n, {expected[0]}, {expected[1]}] (n clips of {expected[0]} frames "
                 f"x {expected[1]} bins)"
             )
+        serve = self.serve_for(domain)
         embedded = [
-            self.serve(tf.constant(clips[start : start + self.batch_size])).numpy()
+            serve(tf.constant(clips[start : start + self.batch_size])).numpy()
             for start in range(0, len(clips), self.batch_size)
         ]
         if not embedded:
             return np.zeros((0, self.embedding_size), np.float32)
         return np.concatenate(embedded)
 
-    def embed_frames(self, frames: np.ndarray, hop_seconds: float | None = None) -> Embeddings:
+    def embed_frames(
+        self, frames: np.ndarray, hop_seconds: float | None = None, domain: str | None = None
+    ) -> Embeddings:
         """Embeds ``[frames, bins]`` features of the model's domain window by window.
 
         Windows are laid out and padded with the domain's silence by the same
-        functions as the exported ``audio_windows`` signature
-        (:mod:`tfembed.features.windows`).
+        functions as the exported ``audio_windows`` (and a joint export's
+        ``roll_windows``) signature (:mod:`tfembed.features.windows`).
 
         Args:
             frames: A log-mel or piano roll on the model's frame grid.
             hop_seconds: Seconds between window starts; ``None`` for one clip
                 (3 s, consecutive windows as in preparation). Smaller hops overlap.
+            domain: ``mel`` or ``roll``, required for a joint export.
 
         Raises:
             PieceError: No frames.
-            InputError: ``frames`` is not ``[frames, bins]`` of the model's domain.
+            InputError: ``frames`` is not ``[frames, bins]`` of the model's domain,
+                or ``domain`` is missing or wrong (see :meth:`clip_domain`).
         """
+        domain = self.clip_domain(domain)
         frames = np.asarray(frames, dtype=np.float32)
-        bins = self.grid.clip_shape(self.domain)[1]
+        bins = self.grid.clip_shape(domain)[1]
         if frames.ndim != 2 or frames.shape[1] != bins:
             raise InputError(
-                f"frames of shape {frames.shape} given; the {self.domain} model takes "
-                f"[frames, {bins}]"
+                f"frames of shape {frames.shape} given; the {domain} model takes [frames, {bins}]"
             )
-        return self._embed_frames(frames, self.hop_frames(hop_seconds))
+        return self._embed_frames(frames, self.hop_frames(hop_seconds), domain)
 
-    def _embed_frames(self, frames: np.ndarray, hop_frames: int) -> Embeddings:
+    def _embed_frames(self, frames: np.ndarray, hop_frames: int, domain: str) -> Embeddings:
         import tensorflow as tf
 
         from tfembed.features.windows import embed_windows, window_layout
@@ -244,11 +297,11 @@ class Embedder:
         clip = self.grid.clip_frames
         starts, padded = window_layout(len(frames), clip, hop_frames)
         embedding = embed_windows(
-            self.serve,
+            self.serve_for(domain),
             tf.constant(frames, tf.float32),
             starts,
             clip,
-            self.grid.silence(self.domain),
+            self.grid.silence(domain),
             self.embedding_size,
             self.batch_size,
         )
@@ -268,10 +321,11 @@ class Embedder:
     def soundfont_name(self) -> str | None:
         """The soundfont MIDI files are rendered with.
 
-        ``None`` for a piano-roll model, or when none is found (audio needs none;
-        a MIDI file then fails with the reason).
+        ``None`` for a piano-roll model or a joint export (MIDI read as piano
+        roll), or when none is found (audio needs none; a MIDI file then fails
+        with the reason).
         """
-        if self.domain != "mel":
+        if self.reader.midi_domain != "mel":
             return None
         from tfembed.preparation.render import RenderSetupError, find_soundfont
 
@@ -282,6 +336,8 @@ class Embedder:
 
     def embed_midi(self, path: str | os.PathLike, hop_seconds: float | None = None) -> Embeddings:
         """Embeds a MIDI file: rendered and log-mel for mel models, piano roll for roll models.
+
+        A joint export embeds the piano roll with its roll tower (nothing rendered).
 
         Files longer than ``max_midi_seconds`` are cut there (``cut_at_seconds``
         of the result says so); ``repairs`` lists what was dropped to read the file.
@@ -317,7 +373,7 @@ class Embedder:
         """
         if not isinstance(read, AudioInput):
             return dataclasses.replace(
-                self._embed_frames(read.frames(self.grid), hop_frames),
+                self._embed_frames(read.frames(self.grid), hop_frames, self.reader.midi_domain),
                 cut_at_seconds=read.cut_at_seconds,
                 repairs=read.repairs,
             )
@@ -327,7 +383,7 @@ class Embedder:
         from tfembed.inference.long_audio import embed_audio_in_chunks
 
         embedded = embed_audio_in_chunks(
-            self.serve,
+            self.serve_for("mel"),
             self.grid,
             self.embedding_size,
             AudioFile(read.path),
@@ -341,7 +397,7 @@ class Embedder:
         """Mono float32 audio at the model's rate, checked (normalised later, in the graph).
 
         Raises:
-            DomainError: The model reads piano rolls, not audio.
+            DomainError: The model reads piano rolls only, not audio.
             PieceError: The audio is empty, silent, or holds NaN samples.
             InputError: A 2-D array with more channels than samples (most likely
                 ``[channels, samples]``, as librosa and torchaudio give it, which
@@ -370,7 +426,7 @@ class Embedder:
     def embed_audio(
         self, samples: np.ndarray, sample_rate: int, hop_seconds: float | None = None
     ) -> Embeddings:
-        """Embeds audio (mel models only) with the export's ``audio_windows`` signature.
+        """Embeds audio (mel models and joint exports) with the export's ``audio_windows``.
 
         The SavedModel peak-normalises the audio, computes its log-mel and cuts
         windows in its own graph, so this gives what

@@ -55,7 +55,7 @@ DEFAULT_MODEL = "mel_mel"
 
 
 def load_model(model_file_path: str = "") -> HearModel:
-    """Loads a mel SavedModel written by ``tfembed-export``.
+    """Loads a mel SavedModel or a joint export (its mel tower) written by ``tfembed-export``.
 
     Args:
         model_file_path: The SavedModel folder, or the name of a shipped mel
@@ -66,7 +66,7 @@ def load_model(model_file_path: str = "") -> HearModel:
         DomainError: The model reads piano rolls.
     """
     embedder = Embedder(model_file_path or DEFAULT_MODEL)
-    if embedder.domain != "mel":
+    if not embedder.reader.reads_audio:
         raise DomainError(
             f"{model_file_path} is a {embedder.domain!r} model; HEAR needs a mel (audio) model"
         )

@@ -1,6 +1,6 @@
 """Reading MIDI and audio files into what a model embeds, without the model or TensorFlow.
 
-:class:`InputReader` holds only the model's domain, frame grid and reading
+:class:`InputReader` holds only the model's domains, frame grid and reading
 settings, so it can be sent to worker processes: MIDI is parsed and rendered (or
 rolled) and audio decoded and resampled there, without importing TensorFlow,
 while the parent process alone holds the model, computes the log-mel of MIDI
@@ -58,22 +58,33 @@ class InputReader:
     """Reads files for one model (picklable: no TensorFlow objects).
 
     Attributes:
-        domain: ``mel`` or ``roll``.
+        domains: The input domains of the model's towers: ``("mel",)``, ``("roll",)``,
+            or ``("mel", "roll")`` for a joint export.
         grid: The model's frame grid.
         soundfont: Soundfont for rendering MIDI (found as in preparation when ``None``).
         max_midi_seconds: MIDI files longer than this are cut here.
     """
 
-    domain: str
+    domains: tuple[str, ...]
     grid: FrameGrid
     soundfont: str | None
     max_midi_seconds: float
 
+    @property
+    def midi_domain(self) -> str:
+        """How MIDI is read: as a piano roll if the model has a roll tower, else rendered (mel)."""
+        return "roll" if "roll" in self.domains else "mel"
+
+    @property
+    def reads_audio(self) -> bool:
+        """Whether the model has a mel tower, which embeds audio."""
+        return "mel" in self.domains
+
     def require_mel(self) -> None:
-        """Raises :class:`DomainError` unless the model reads log-mels (audio)."""
-        if self.domain != "mel":
+        """Raises :class:`DomainError` unless the model has a mel tower (reads audio)."""
+        if not self.reads_audio:
             raise DomainError(
-                f"the model reads piano rolls (domain {self.domain!r}); "
+                f"the model reads piano rolls (domain {self.domains[0]!r}); "
                 "audio needs a mel model such as mel_mel; give this model MIDI files"
             )
 
@@ -90,7 +101,8 @@ class InputReader:
         """A MIDI file read for the model as preparation reads it, all but the log-mel.
 
         Mel models get the rendering, whose log-mel :meth:`MidiPiece.frames`
-        computes where TensorFlow runs; roll models get the piano roll.
+        computes where TensorFlow runs; roll models and joint exports get the
+        piano roll (nothing rendered).
 
         Raises:
             PieceError: The file cannot be read as MIDI, has no pitched notes, or
@@ -101,16 +113,16 @@ class InputReader:
         from tfembed.preparation.render import check_fluidsynth, find_soundfont
 
         soundfont = None
-        if self.domain == "mel":
+        if self.midi_domain == "mel":
             check_fluidsynth()
             soundfont = find_soundfont(self.soundfont)
-        return read_midi_piece(path, self.domain, self.grid, soundfont, self.max_midi_seconds)
+        return read_midi_piece(path, self.midi_domain, self.grid, soundfont, self.max_midi_seconds)
 
     def read_audio(self, path: str | os.PathLike) -> AudioInput:
-        """Decodes an audio file to mono at the model's rate (mel models only).
+        """Decodes an audio file to mono at the model's rate (models with a mel tower only).
 
         Raises:
-            DomainError: The model reads piano rolls.
+            DomainError: The model reads piano rolls only.
             PieceError: The file is unreadable, unsupported, corrupt, silent, or
                 holds NaN samples.
         """

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tfembed.export.format import read_metadata
+from tfembed.export.format import export_domains, read_metadata, serve_signature
 from tfembed.export.registry import MANIFEST_NAME, model_entry_files
 from tfembed.export.tflite import TFLITE_NAME
 from tfembed.results.tables import evaluation_section, headline, provenance_text
@@ -89,13 +89,17 @@ def _data_lines(data: dict[str, Any]) -> list[str]:
 
 
 def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
-    grid, domain, size = metadata["frame_grid"], metadata["domain"], metadata["embedding_size"]
-    bins = grid["n_mels"] if domain == "mel" else grid["n_pitches"]
+    grid, size = metadata["frame_grid"], metadata["embedding_size"]
+    domains = export_domains(metadata)
+    joint = len(domains) > 1
+    served = [serve_signature(domain, joint) for domain in domains]
     lines = [
-        f"- `serve`: `clips` float32 `[batch, {grid['clip_frames']}, {bins}]` -> float32 "
-        f"`[batch, {size}]`."
+        f"- `{name}`: `clips` float32 `[batch, {grid['clip_frames']}, "
+        f"{grid['n_mels'] if domain == 'mel' else grid['n_pitches']}]` -> float32 "
+        f"`[batch, {size}]`" + (f" ({domain} clips, into one space)." if joint else ".")
+        for name, domain in zip(served, domains, strict=True)
     ]
-    if domain == "mel":
+    if "mel" in domains:
         lines += [
             f"- `embed_audio`: `audio` float32 `[samples]`, mono at {grid['sample_rate']} Hz, "
             f"any level (peak-normalised inside) -> `[clips, {size}]`, one row per consecutive "
@@ -108,18 +112,48 @@ def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
             f"{grid['hop_length']} samples, peak-normalised audio, exactly as "
             "`tfembed/features/frontend.py` computes them.",
         ]
-        if has_tflite:
-            lines.append(
-                f"- `{TFLITE_NAME}`: TFLite conversion of `serve` (builtin ops), tested equal to "
-                "`serve` within 1e-4 on real clips."
-            )
-    else:
+    if "roll" in domains:
+        if joint:
+            lines += [
+                f"- `embed_roll`: `roll` float32 `[frames, {grid['n_pitches']}]`, a whole piano "
+                f"roll on the frame grid -> `[clips, {size}]`, one row per consecutive "
+                "3-second window (the last padded with silence); `tfembed.load(...).embed_midi` "
+                "embeds a MIDI file's roll this way.",
+                "- `roll_windows`: `roll` and `hop_frames` (int32) -> `embedding`, "
+                "`start_frame`, `padded`.",
+            ]
         lines.append(
-            f"- Clips are piano rolls: {grid['n_pitches']} pitches from MIDI "
-            f"{grid['lowest_pitch']}, 1 where a note sounds and 0 elsewhere, on the same "
-            "frame grid."
+            f"- {'Roll clips' if joint else 'Clips'} are piano rolls: {grid['n_pitches']} "
+            f"pitches from MIDI {grid['lowest_pitch']}, 1 where a note sounds and 0 elsewhere, "
+            "on the same frame grid."
+        )
+    if has_tflite:
+        converted = " and ".join(f"`{name}`" for name in served)
+        lines.append(
+            f"- `{TFLITE_NAME}`: TFLite conversion of {converted} (builtin ops), tested equal to "
+            f"{converted} within 1e-4 on real clips."
         )
     return [*lines, f"- Frame grid: `{json.dumps(grid, sort_keys=True)}`."]
+
+
+def _rows(metadata: dict[str, Any]) -> list[str]:
+    """The report rows of a model: its variant, or one per tower of a joint export."""
+    domains = export_domains(metadata)
+    if len(domains) == 1:
+        return [metadata["variant"]]
+    return [f"{metadata['variant']} ({domain})" for domain in domains]
+
+
+def _metrics_line(metadata: dict[str, Any], evaluation: dict[str, Any]) -> str:
+    """Which rows of the evaluation are this model's, with their headline figures."""
+    rows = _rows(metadata)
+    if len(rows) == 1:
+        return f"This model is the row {rows[0]}: {headline(evaluation, rows[0])}."
+    metrics = evaluation["report"]["metrics"]
+    found = [f"{row}: {headline(evaluation, row)}" for row in rows if row in metrics]
+    if not found:
+        return f"Its towers make the rows {' and '.join(rows)}, not in this evaluation."
+    return f"Its towers make the rows {'; '.join(found)}."
 
 
 def card(
@@ -140,10 +174,16 @@ def card(
     """
     config = metadata["train_config"]
     row = metadata["variant"]
+    domains = export_domains(metadata)
+    towers = (
+        f"both towers ({' and '.join(domains)})"
+        if len(domains) > 1
+        else f"{metadata['tower']} tower ({metadata['domain']})"
+    )
     read = TrainConfig.splits_read(config.get("pretrain", False))
     pieces = sum(split["pieces"] for split in data["splits"].values())
     lines = [
-        f"# {name}: tfembed {row}, {metadata['tower']} tower ({metadata['domain']})",
+        f"# {name}: tfembed {row}, {towers}",
         "",
         "Self-supervised embeddings of 3-second clips of piano music, trained so that "
         "neighbouring clips of one piece embed close together (siamese convnets, rank "
@@ -177,7 +217,7 @@ def card(
         "",
         "## Test metrics",
         "",
-        f"This model is the row {row}: {headline(evaluation, row)}.",
+        _metrics_line(metadata, evaluation),
         "",
         evaluation_section(evaluation, "###").rstrip(),
         "",
@@ -215,6 +255,19 @@ def cards(
     }
 
 
+def _test_figures(metadata: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline test figures of a model's row (of each tower's, by domain, if joint)."""
+
+    def figures(row: str) -> dict[str, Any]:
+        found = metrics.get(row, {})
+        return {metric: found[metric] for metric in HEADLINE_METRICS if metric in found}
+
+    rows = _rows(metadata)
+    if len(rows) == 1:
+        return figures(rows[0])
+    return dict(zip(export_domains(metadata), map(figures, rows), strict=True))
+
+
 def write_manifest(models: str | os.PathLike, evaluation: dict[str, Any]) -> Path:
     """Writes ``MANIFEST.json`` from the files on disk and the evaluation summary.
 
@@ -225,14 +278,15 @@ def write_manifest(models: str | os.PathLike, evaluation: dict[str, Any]) -> Pat
     entries = {}
     for folder in sorted(path.parent for path in models.glob("*/metadata.json")):
         metadata = read_metadata(folder)
-        row = metrics.get(metadata["variant"], {})
         versions = metadata["versions"]
+        domains = export_domains(metadata)
         entries[folder.name] = {
             "variant": metadata["variant"],
             "domain": metadata["domain"],
+            **({"domains": list(domains)} if len(domains) > 1 else {}),
             "tensorflow": versions.get("tensorflow", versions.get("tensorflow-cpu")),
             "checkpoint_step": metadata["checkpoint_step"],
-            "test": {metric: row[metric] for metric in HEADLINE_METRICS if metric in row},
+            "test": _test_figures(metadata, metrics),
             **model_entry_files(folder),
         }
     path = models / MANIFEST_NAME

@@ -7,7 +7,8 @@ Run by ``tools/release/build_models.sh`` after export:
 
 ``clips.npz`` holds a few real test clips of the prepared corpus (``mel`` float16
 and ``roll`` uint8, as stored in the TFRecords, one clip from each of the first
-test pieces); ``embeddings.npz`` holds each model's ``serve`` output for them.
+test pieces); ``embeddings.npz`` holds each model's ``serve`` output for them
+(``NAME``), or each tower's of a joint export (``NAME.mel``, ``NAME.roll``).
 ``tests/test_shipped_models.py`` and ``tests/plain_tf_check.py`` compare against
 them (atol 1e-5), so any silent drift fails the tests. Rewrite them only together
 with the models.
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tfembed.dataset.clips import load_clips
-from tfembed.export.format import read_metadata
+from tfembed.export.format import export_domains
 from tfembed.inference.embedder import Embedder
 from tfembed.utils.atomic import write_npz_atomically
 
@@ -51,6 +52,18 @@ def model_input(clips: dict[str, np.ndarray], domain: str) -> np.ndarray:
     return clips[domain].astype(np.float32)
 
 
+def golden_keys(name: str, metadata: dict) -> dict[str, str | None]:
+    """A model's keys in ``embeddings.npz`` -> the domain a joint export is asked for.
+
+    ``{NAME: None}`` for a one-tower model; ``{NAME.mel: "mel", NAME.roll: "roll"}``
+    for a joint export.
+    """
+    domains = export_domains(metadata)
+    if len(domains) == 1:
+        return {name: None}
+    return {f"{name}.{domain}": domain for domain in domains}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Writes clips.npz and embeddings.npz."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     clips = golden_clips(args.data)
     embeddings = {}
     for name in args.names:
-        domain = read_metadata(args.models / name)["domain"]
-        embeddings[name] = Embedder(args.models / name).embed_clips(model_input(clips, domain))
+        model = Embedder(args.models / name)
+        for key, domain in golden_keys(name, model.metadata).items():
+            embeddings[key] = model.embed_clips(model_input(clips, domain or model.domain), domain)
     args.out.mkdir(parents=True, exist_ok=True)
     write_npz_atomically(args.out / "clips.npz", clips)
     write_npz_atomically(args.out / "embeddings.npz", embeddings)
