@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -82,3 +84,5 @@ def test_joint_trains_and_validates_both_towers_and_their_shared_space(
         assert list(steps) == [0, 3, 6] and np.isfinite(values).all()
     _, recalls = read_scalars(tmp_path / "logs", "validation/audio_to_roll_r_at_1")
     assert ((recalls >= 0) & (recalls <= 1)).all()
+    metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
+    assert (metadata["domain"], metadata["domains"]) == ("joint", ["mel", "roll"])

@@ -46,6 +46,8 @@ def _check(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     _check(args)
     from tfembed.export.tower import export_tower
+    from tfembed.models.siamese import variant_spec
+    from tfembed.training.config import TrainConfig
     from tfembed.training.configs import parse_configs
     from tfembed.training.run_folder import RunFolder
     from tfembed.training.train import train
@@ -62,8 +64,11 @@ def _run(args: argparse.Namespace) -> int:
     if not result.is_chief:  # the chief alone writes logs and the export
         return 0
     print(f"TensorBoard: tensorboard --logdir {Path(args.model_dir) / 'logs'}")
-    saved = export_tower(args.model_dir, RunFolder.at(args.model_dir).saved_model)
-    print(f"SavedModel of the test-time tower: {saved}")
+    joint = variant_spec(TrainConfig().variant).joint
+    saved = export_tower(
+        args.model_dir, RunFolder.at(args.model_dir).saved_model, "both" if joint else "first"
+    )
+    print(f"SavedModel of {'both towers' if joint else 'the test-time tower'}: {saved}")
     return 0
 
 
