@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from tfembed.errors import InputError, TfembedError
+from tfembed.export.format import JOINT
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.handmade import handmade_features
 from tfembed.inference.embedder import Embedder
@@ -74,9 +75,8 @@ def saved_model_featurizer(
     except InputError as error:
         raise EvaluationError(str(error)) from error
     variant = model.metadata.get("variant", Path(path).name)
-    joint = len(model.domains) > 1
     return Featurizer(
-        name=name or (f"{variant} ({domain})" if joint else variant),
+        name=name or (f"{variant} ({domain})" if model.domain == JOINT else variant),
         kind="model",
         domain=domain,
         embed=lambda clips: model.embed_clips(clips, domain),

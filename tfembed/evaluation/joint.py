@@ -12,11 +12,8 @@ import os
 from pathlib import Path
 
 from tfembed.errors import ConfigError
-from tfembed.export.format import read_metadata
+from tfembed.export.format import JOINT, read_metadata
 from tfembed.export.registry import resolve_model
-
-JOINT_DOMAIN = "joint"
-"""The ``domain`` in the metadata of an export of both towers."""
 
 
 def joint_export(model: str | os.PathLike) -> Path:
@@ -29,7 +26,7 @@ def joint_export(model: str | os.PathLike) -> Path:
     """
     path = resolve_model(model)
     domain = read_metadata(path)["domain"]
-    if domain != JOINT_DOMAIN:
+    if domain != JOINT:
         raise ConfigError(
             f"{model} is not a joint model (domain {domain}); "
             "--crossmodal needs an export of both towers"
