@@ -305,6 +305,8 @@ def test_models_in_training_folders_get_unique_row_names() -> None:
     ]
     with pytest.raises(EvaluationError, match="given twice"):
         _row_names([Path("runs/a/saved_model"), Path("runs/a/../a/saved_model")], variants[:2])
+    joint = [Path("runs/j/saved_model")] * 2  # a joint export's two towers: one path, two rows
+    assert _row_names(joint, ["JOINT (mel)", "JOINT (roll)"]) == ["JOINT (mel)", "JOINT (roll)"]
 
 
 def test_seeds_exported_in_their_training_folders_make_one_row_named_after_the_run() -> None:

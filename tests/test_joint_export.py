@@ -18,6 +18,7 @@ from tool_scripts import load_tool
 
 import tfembed
 from tfembed.cli.embed import main as embed_main
+from tfembed.cli.evaluate import main as eval_main
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
@@ -182,6 +183,33 @@ def test_clips_of_a_joint_export_need_their_domain(joint, towers, tiny_dataset) 
     row = saved_model_featurizer(joint, DEFAULT_GRID, domain="roll")
     assert (row.name, row.domain) == ("MEL_SYM (roll)", "roll")
     np.testing.assert_allclose(row.embed(rolls), expected, atol=1e-5)
+
+
+def test_tfembed_eval_scores_each_tower_of_a_joint_export_against_its_domains_baselines(
+    joint, towers, tiny_dataset, tmp_path
+) -> None:
+    out = tmp_path / "report"
+    argv = ["--saved_model", str(joint), "--data", str(tiny_dataset), "--out", str(out)]
+    argv += ["--seeds", "1", "--bootstrap_rounds", "100", "--min_test_pieces", "2"]
+    assert eval_main(argv) == 0
+
+    report = json.loads((out / "report.json").read_text())
+    models = {row["name"]: row for row in report["rows"] if row["kind"] == "model"}
+    assert {name: row["domain"] for name, row in models.items()} == {
+        "MEL_SYM (mel)": "mel",
+        "MEL_SYM (roll)": "roll",
+    }
+    assert {row["exports"][0]["saved_model"] for row in models.values()} == {str(joint.resolve())}
+    baselines = {name: check["baseline"] for name, check in report["against_random_tower"].items()}
+    assert baselines == {
+        "MEL_SYM (mel)": "random tower (mel)",
+        "MEL_SYM (roll)": "random tower (roll)",
+    }
+    saved = np.load(out / "test_embeddings.npz")
+    rolls = _test_clips(tiny_dataset)["roll"]
+    expected = towers[1](rolls.astype(np.float32), training=False)
+    np.testing.assert_allclose(saved["MEL_SYM (roll)"][: len(rolls)], expected, atol=1e-5)
+    assert not np.allclose(saved["MEL_SYM (mel)"], saved["MEL_SYM (roll)"])
 
 
 def test_both_towers_of_a_one_tower_run_are_refused_in_one_line(

@@ -26,9 +26,9 @@ from tfembed.evaluation.featurizers import (
     EvaluationError,
     Featurizer,
     chance_featurizer,
+    export_featurizers,
     handmade_featurizer,
     random_tower_featurizer,
-    saved_model_featurizer,
 )
 from tfembed.evaluation.metrics import f1_scores
 from tfembed.evaluation.plots import plot_projections, plot_training_curves
@@ -76,14 +76,15 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
     """Variant names, made unique where models share one.
 
     The fewest trailing folder names that tell them apart are added:
-    ``MEL_MEL (seed1)``, or ``MEL_MEL (a/seed1)`` beside ``b/seed1``.
+    ``MEL_MEL (seed1)``, or ``MEL_MEL (a/seed1)`` beside ``b/seed1``. The two
+    towers of a joint export share its path, not their name.
 
     Raises:
         EvaluationError: One model is given twice.
     """
-    given = [path.resolve() for path in paths]
-    for path in given:
-        if given.count(path) > 1:
+    given = [(path.resolve(), variant) for path, variant in zip(paths, variants, strict=True)]
+    for path, variant in given:
+        if given.count((path, variant)) > 1:
             raise EvaluationError(f"--saved_model {path} is given twice; give each model once")
     names = []
     for path, variant in zip(paths, variants, strict=True):
@@ -110,10 +111,13 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
 
 def _featurizers(
     saved_models: list[Path], grid, baselines: bool
-) -> tuple[list[Featurizer], list[Featurizer]]:
-    models = [saved_model_featurizer(path, grid) for path in saved_models]
+) -> tuple[list[Featurizer], list[Featurizer], list[Path]]:
+    """The models' rows (a joint export gives one per tower), the baselines, each row's export."""
+    towers = [(path, row) for path in saved_models for row in export_featurizers(path, grid)]
+    paths = [path for path, _ in towers]
+    models = [row for _, row in towers]
     for model, name in zip(
-        models, _row_names(saved_models, [model.name for model in models]), strict=True
+        models, _row_names(paths, [model.name for model in models]), strict=True
     ):
         model.name = name
     others: list[Featurizer] = []
@@ -132,7 +136,7 @@ def _featurizers(
                 )
             )
             others.append(handmade_featurizer(domain, grid))
-    return models, others
+    return models, others, paths
 
 
 def neighbour_queries(labels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -555,8 +559,9 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     dataset = open_dataset(data_dir)
     manifest = dataset.manifest
-    paths = [resolve_model(path) for path in saved_models]
-    models, others = _featurizers(paths, dataset.grid, baselines)
+    models, others, paths = _featurizers(
+        [resolve_model(path) for path in saved_models], dataset.grid, baselines
+    )
     names = [row.name for row in models + others]
     try:
         splits = featurize_splits(dataset, models + others, batch_size, train_stride)

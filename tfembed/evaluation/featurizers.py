@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -67,14 +66,48 @@ def saved_model_featurizer(
         EvaluationError: Its frame grid differs from the dataset's, or ``domain``
             is missing for a joint export or names no tower of the export.
     """
-    model = Embedder(path)
-    if model.grid != grid:
-        raise EvaluationError(f"{path}: trained on frame grid {model.grid}, the dataset has {grid}")
+    model = _loaded_export(path, grid)
     try:
         domain = model.clip_domain(domain)
     except InputError as error:
         raise EvaluationError(str(error)) from error
-    variant = model.metadata.get("variant", Path(path).name)
+    return _tower_featurizer(model, domain, name)
+
+
+def export_featurizers(
+    path: str | os.PathLike, grid: FrameGrid, name: str | None = None
+) -> list[Featurizer]:
+    """A row per tower of an export: one, or a joint export's mel and roll towers.
+
+    Args:
+        path: The export (or a shipped model's name).
+        grid: The dataset's frame grid.
+        name: Row name of a one-tower export (default: its variant); a joint
+            export's rows are ``<name or variant> (<domain>)``.
+
+    Raises:
+        ExportError: The folder is not a tfembed export.
+        EvaluationError: Its frame grid differs from the dataset's.
+    """
+    model = _loaded_export(path, grid)
+    if model.domain != JOINT:
+        return [_tower_featurizer(model, model.domains[0], name)]
+    return [
+        _tower_featurizer(model, domain, name and f"{name} ({domain})") for domain in model.domains
+    ]
+
+
+def _loaded_export(path: str | os.PathLike, grid: FrameGrid) -> Embedder:
+    """The export, checked against the dataset's frame grid."""
+    model = Embedder(path)
+    if model.grid != grid:
+        raise EvaluationError(f"{path}: trained on frame grid {model.grid}, the dataset has {grid}")
+    return model
+
+
+def _tower_featurizer(model: Embedder, domain: str, name: str | None) -> Featurizer:
+    """The row of one tower of a loaded export."""
+    variant = model.metadata.get("variant", model.path.name)
     return Featurizer(
         name=name or (f"{variant} ({domain})" if model.domain == JOINT else variant),
         kind="model",

@@ -107,18 +107,20 @@ def _first_scalars(log_dir: Path, tags: tuple[str, ...]) -> tuple[np.ndarray, np
 def plot_training_curves(
     models: list[Featurizer], saved_models: list[Path], path: str | os.PathLike
 ) -> Path | None:
-    """Training and validation loss and validation rank@100 of each model's run."""
-    runs = [
-        (model.name, log_dir)
-        for model, saved in zip(models, saved_models, strict=True)
-        if (log_dir := _log_dir(model, saved)) is not None
-    ]
+    """Training and validation loss and validation rank@100 of each model's run.
+
+    The towers of a joint export share one run, drawn once under its first row's name.
+    """
+    runs: dict[Path, str] = {}
+    for model, saved in zip(models, saved_models, strict=True):
+        if (log_dir := _log_dir(model, saved)) is not None:
+            runs.setdefault(log_dir, model.name)
     if not runs:
         return None
     figure = Figure(figsize=(4.5 * len(CURVES), 3.6))
     axes = figure.subplots(1, len(CURVES))
     for axis, (tags, title) in zip(axes, CURVES, strict=True):
-        for name, log_dir in runs:
+        for log_dir, name in runs.items():
             steps, values = _first_scalars(log_dir, tags)
             if len(steps):
                 order = np.argsort(steps, kind="stable")

@@ -35,9 +35,9 @@ from tfembed.evaluation.evaluate import neighbour_queries, rank_candidates, task
 from tfembed.evaluation.featurizers import (
     EvaluationError,
     Featurizer,
+    export_featurizers,
     handmade_featurizer,
     random_tower_featurizer,
-    saved_model_featurizer,
 )
 from tfembed.evaluation.probes import ProbeTask, probe_tasks, train_linear_probe
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
@@ -231,7 +231,7 @@ def write_robustness_report(
     """Scores the mel models (and the mel baselines) on other renderings; writes the report.
 
     Args:
-        models: Export folders or shipped model names; roll models are left out.
+        models: Export folders or shipped model names; roll towers are left out.
         data: A dataset prepared with several soundfonts.
         renderings: The renderings to score against the reference.
         out: Folder for :data:`ROBUSTNESS_JSON` and its table (``robustness.md``).
@@ -246,8 +246,9 @@ def write_robustness_report(
     """
     dataset = open_dataset(data)
     featurizers = [
-        saved_model_featurizer(resolve_model(model), dataset.grid, Path(str(model)).name)
+        row
         for model in models
+        for row in export_featurizers(resolve_model(model), dataset.grid, Path(str(model)).name)
     ]
     featurizers = [featurizer for featurizer in featurizers if featurizer.domain == "mel"]
     if baselines:
