@@ -49,6 +49,7 @@ from tfembed.evaluation.evaluate import (
     BootstrapScores,
     compare_rows,
     manifest_works,
+    run_path,
 )
 from tfembed.evaluation.featurizers import (
     EvaluationError,
@@ -527,7 +528,7 @@ def crossmodal_markdown(result: dict[str, Any]) -> str:
 
 
 def joint_rows(models: list[str | os.PathLike], grid: FrameGrid) -> list[CrossModalRow]:
-    """A row per joint export (folder or shipped name), named as given.
+    """A row per joint export (folder or shipped name), named after its folder (or run).
 
     Raises:
         ConfigError: A model is an export of one tower.
@@ -537,7 +538,7 @@ def joint_rows(models: list[str | os.PathLike], grid: FrameGrid) -> list[CrossMo
     for model in models:
         path = joint_export(model)
         towers = [saved_model_featurizer(path, grid, domain=domain) for domain in DOMAINS]
-        rows.append(CrossModalRow(Path(str(model)).name, *towers))
+        rows.append(CrossModalRow(run_path(Path(str(model))).name, *towers))
     return rows
 
 

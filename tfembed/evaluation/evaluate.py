@@ -67,7 +67,7 @@ SEED_SUFFIX = r"-seed\d+$"
 """How a training seed ends an export's folder name (``paper-seed0``)."""
 
 
-def _run_path(path: Path) -> Path:
+def run_path(path: Path) -> Path:
     """How a model's folder is named in rows: ``RUN`` for training's ``RUN/saved_model``."""
     return path.parent if path.name == SAVED_MODEL_DIR and path.parent.name else path
 
@@ -89,14 +89,14 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
     names = []
     for path, variant in zip(paths, variants, strict=True):
         sharing = [
-            _run_path(other.absolute()).parts
+            run_path(other.absolute()).parts
             for other, other_variant in zip(paths, variants, strict=True)
             if other_variant == variant
         ]
         if len(sharing) == 1:
             names.append(variant)
             continue
-        parts = _run_path(path.absolute()).parts
+        parts = run_path(path.absolute()).parts
         depth = next(
             (
                 depth
@@ -443,7 +443,7 @@ def variant_rows(
         if len(members) == 1:
             rows[names_of_members[0]] = names_of_members
         elif domains.count((variant, domain)) > 1:
-            folder = _run_path(members[0][0]).name
+            folder = run_path(members[0][0]).name
             rows[f"{variant} ({re.sub(SEED_SUFFIX, '', folder)})"] = names_of_members
         else:
             rows[variant if variants.count(variant) == 1 else f"{variant} ({domain})"] = (

@@ -52,16 +52,27 @@ def training_data(manifest: dict[str, Any], origin: dict[str, Any]) -> dict[str,
         },
         "created": manifest.get("created"),
         "failures": len(manifest.get("failures", [])),
+        **(
+            {"renderings": [rendering["name"] for rendering in manifest["renderings"]]}
+            if len(manifest.get("renderings", ())) > 1
+            else {}
+        ),
     }
 
 
 def _data_lines(data: dict[str, Any]) -> list[str]:
     source, splits = data["source"], data["splits"]
     corpus = f"- Corpus: `{source.get('kind', '?')}`"
+    renderings = data.get("renderings", [])
     if source.get("kind") == "music21":
         corpus += (
             f" (the score corpus embedded in music21, {source['pieces_per_composer']} pieces "
-            "per composer at most), rendered to audio with a General MIDI piano soundfont"
+            "per composer at most), rendered to audio with "
+            + (
+                f"{len(renderings)} General MIDI soundfonts ({', '.join(renderings)})"
+                if renderings
+                else "a General MIDI piano soundfont"
+            )
         )
     lines = [
         corpus + f"; {len(data['composers'])} composers: {', '.join(data['composers'])}.",
@@ -162,6 +173,7 @@ def card(
     data: dict[str, Any],
     evaluation: dict[str, Any],
     has_tflite: bool,
+    crossmodal: dict[str, Any] | None = None,
 ) -> str:
     """The model card of one shipped model, as Markdown.
 
@@ -169,8 +181,10 @@ def card(
         name: The model's folder name (``mel_mel``, ...).
         metadata: Its ``metadata.json``.
         data: :func:`training_data` of the build's dataset.
-        evaluation: The evaluation summary of the shipped models.
+        evaluation: The evaluation summary of the shipped models (or of this one).
         has_tflite: Whether the folder holds ``model.tflite``.
+        crossmodal: A joint model's cross-modal evaluation
+            (:func:`crossmodal_summary`), if any.
     """
     config = metadata["train_config"]
     row = metadata["variant"]
@@ -221,14 +235,17 @@ def card(
         "",
         evaluation_section(evaluation, "###").rstrip(),
         "",
+        *crossmodal_lines(crossmodal),
         "## Intended use and limits",
         "",
         "- Intended use: features for research on piano music from scores: similarity "
-        "search, probes for composer or key, a front end for small classifiers.",
-        f"- Trained only on piano renderings of {pieces} "
-        "scores of Western classical and early music with a General MIDI soundfont: no "
-        "performance timing, no recording room, no other instruments. How it does on "
-        "real recordings was **not measured**.",
+        "search, probes for composer or key, a front end for small classifiers"
+        + (
+            "; finding a recording's MIDI file and offset (`tfembed-search`)."
+            if crossmodal
+            else "."
+        ),
+        _sound_limits(config, pieces, data.get("renderings", [])),
         "- A short training run on a small corpus (see Recipe): the figures above are "
         "those of this model, not of the paper.",
         "- Files are checked against `saved_models/MANIFEST.json` when tfembed loads the "
@@ -238,18 +255,79 @@ def card(
     return "\n".join(lines)
 
 
+def _sound_limits(config: dict[str, Any], pieces: int, renderings: list[str]) -> str:
+    """What the model heard in training, and what of real recordings was measured."""
+    trained = list(config.get("renderings") or renderings[:1])
+    if not trained:
+        return (
+            f"- Trained only on piano renderings of {pieces} scores of Western classical and "
+            "early music with a General MIDI soundfont: no performance timing, no recording "
+            "room, no other instruments. How it does on real recordings was **not measured**."
+        )
+    held_out = [name for name in renderings if name not in trained]
+    conditions = (
+        ", each clip under drawn recording conditions (gain, EQ, low-pass, noise, reverb)"
+        if config.get("timbre_augment")
+        else ""
+    )
+    return (
+        f"- Trained on piano renderings of {pieces} scores of Western classical and early "
+        f"music with the soundfonts {', '.join(trained)}{conditions}; "
+        + (f"{', '.join(held_out)} never heard in training (scored above). " if held_out else "")
+        + "No performance timing, no other instruments; how it does on real recordings "
+        "was **not measured**."
+    )
+
+
+def crossmodal_summary(
+    result: dict[str, Any], title: str, data: str, origin: dict[str, Any]
+) -> dict[str, Any]:
+    """The committed summary of a cross-modal report (``crossmodal.json``), no local path."""
+    return {"title": title, "provenance": origin, "result": {**result, "data": data}}
+
+
+def crossmodal_lines(crossmodal: dict[str, Any] | None) -> list[str]:
+    """A card's section of a joint model's cross-modal figures (none without them)."""
+    if crossmodal is None:
+        return []
+    from tfembed.evaluation.crossmodal import crossmodal_markdown
+
+    body = crossmodal_markdown(crossmodal["result"]).splitlines()[2:]
+    return [
+        f"## {crossmodal['title']}",
+        "",
+        provenance_text(crossmodal["provenance"]),
+        "",
+        *(f"#{line}" if line.startswith("## ") else line for line in body),
+        "",
+    ]
+
+
 def cards(
-    models: str | os.PathLike, data: dict[str, Any], evaluation: dict[str, Any]
+    models: str | os.PathLike,
+    data: dict[str, Any],
+    evaluation: dict[str, Any],
+    own: dict[str, dict[str, Any]] | None = None,
 ) -> dict[Path, str]:
-    """The card of every model folder under ``models`` (path -> text)."""
+    """The card of every model folder under ``models`` (path -> text).
+
+    Args:
+        models: The folder of the shipped models.
+        data: :func:`training_data` of the build of the four.
+        evaluation: The evaluation summary of the four.
+        own: Per model name, its own results (``training``, ``evaluation`` and
+            ``crossmodal``) where it was built on other data than the four.
+    """
+    own = own or {}
     folders = sorted(path.parent for path in Path(models).glob("*/metadata.json"))
     return {
         folder / CARD_NAME: card(
             folder.name,
             read_metadata(folder),
-            data,
-            evaluation,
+            own.get(folder.name, {}).get("training", data),
+            own.get(folder.name, {}).get("evaluation", evaluation),
             (folder / TFLITE_NAME).is_file(),
+            own.get(folder.name, {}).get("crossmodal"),
         )
         for folder in folders
     }
@@ -268,16 +346,22 @@ def _test_figures(metadata: dict[str, Any], metrics: dict[str, Any]) -> dict[str
     return dict(zip(export_domains(metadata), map(figures, rows), strict=True))
 
 
-def write_manifest(models: str | os.PathLike, evaluation: dict[str, Any]) -> Path:
-    """Writes ``MANIFEST.json`` from the files on disk and the evaluation summary.
+def write_manifest(
+    models: str | os.PathLike,
+    evaluation: dict[str, Any],
+    own: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """Writes ``MANIFEST.json`` from the files on disk and the evaluation summaries.
 
-    Run after the cards are written: the manifest holds their sha256 too.
+    Run after the cards are written: the manifest holds their sha256 too. A model
+    with its own results (see :func:`cards`) takes its figures from its own evaluation.
     """
     models = Path(models)
-    metrics = evaluation["report"]["metrics"]
+    own = own or {}
     entries = {}
     for folder in sorted(path.parent for path in models.glob("*/metadata.json")):
         metadata = read_metadata(folder)
+        metrics = own.get(folder.name, {}).get("evaluation", evaluation)["report"]["metrics"]
         versions = metadata["versions"]
         domains = export_domains(metadata)
         entries[folder.name] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tfembed.errors import TfembedError
-from tfembed.results.cards import cards, write_manifest
+from tfembed.results.cards import cards, crossmodal_lines, write_manifest
 from tfembed.results.tables import (
     benchmark_section,
     evaluation_section,
@@ -33,6 +33,10 @@ TRANSCRIBED = (
     "feature_workers.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
+
+OWN_RESULTS = "model_{name}.json"
+"""A shipped model built on other data than the four: its training data, evaluation and
+cross-modal evaluation (``tools/release/model_cards.py --model NAME``)."""
 
 END = "<!-- end of generated text -->"
 
@@ -76,6 +80,26 @@ def readme_section(shipped: dict[str, Any]) -> str:
     )
 
 
+def own_results(root: Path) -> dict[str, dict[str, Any]]:
+    """Each shipped model's own results, by model name, where it has them."""
+    found = {}
+    for folder in sorted(path.parent for path in (root / "saved_models").glob("*/metadata.json")):
+        path = root / RESULTS / OWN_RESULTS.format(name=folder.name)
+        if path.is_file():
+            found[folder.name] = _load(path)
+    return found
+
+
+def _own_sections(root: Path) -> list[str]:
+    """docs/results.md's sections of the models with their own results."""
+    sections = []
+    for own in own_results(root).values():
+        sections.append(evaluation_section(own["evaluation"]))
+        if "crossmodal" in own:
+            sections.append("\n".join(crossmodal_lines(own["crossmodal"])))
+    return sections
+
+
 def results_page(root: Path) -> str:
     """docs/results.md, whole."""
     shipped = _load(root / RESULTS / SHIPPED)
@@ -88,6 +112,7 @@ def results_page(root: Path) -> str:
         "every row not significantly worse than it (paired bootstrap over test works, "
         "Bonferroni). How to read them: [evaluation.md](evaluation.md).\n",
         evaluation_section(shipped),
+        *_own_sections(root),
     ]
     parts += [
         transcribed_section(_load(root / RESULTS / name))
@@ -119,7 +144,9 @@ def expected(root: str | Path) -> dict[Path, str]:
     texts[benchmarks] = replace_section(
         benchmarks.read_text(), "benchmarks", benchmarks_section(root), benchmarks
     )
-    texts.update(cards(root / "saved_models", _load(root / RESULTS / TRAINING), shipped))
+    texts.update(
+        cards(root / "saved_models", _load(root / RESULTS / TRAINING), shipped, own_results(root))
+    )
     return texts
 
 
@@ -144,5 +171,7 @@ def write(root: str | Path) -> list[Path]:
         if not path.is_file() or path.read_text() != text:
             write_bytes_atomically(path, [text.encode()])
             changed.append(path)
-    changed.append(write_manifest(root / "saved_models", _load(root / RESULTS / SHIPPED)))
+    changed.append(
+        write_manifest(root / "saved_models", _load(root / RESULTS / SHIPPED), own_results(root))
+    )
     return changed

@@ -11,7 +11,9 @@ test pieces); ``embeddings.npz`` holds each model's ``serve`` output for them
 (``NAME``), or each tower's of a joint export (``NAME.mel``, ``NAME.roll``).
 ``tests/test_shipped_models.py`` and ``tests/plain_tf_check.py`` compare against
 them (atol 1e-5), so any silent drift fails the tests. Rewrite them only together
-with the models.
+with the models. A model built on its own adds its outputs for the same clips:
+
+    python tools/release/golden_outputs.py --add --models saved_models --out tests/golden joint
 """
 
 from __future__ import annotations
@@ -67,13 +69,27 @@ def golden_keys(name: str, metadata: dict) -> dict[str, str | None]:
 def main(argv: list[str] | None = None) -> int:
     """Writes clips.npz and embeddings.npz."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--data", type=Path, help="the prepared corpus the clips come from")
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep --out's clips and the other models' outputs; (re)write these models' only",
+    )
     parser.add_argument("--models", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
-    clips = golden_clips(args.data)
-    embeddings = {}
+    if args.add:
+        clips = dict(np.load(args.out / "clips.npz"))
+        embeddings = {
+            key: value
+            for key, value in np.load(args.out / "embeddings.npz").items()
+            if key.split(".")[0] not in args.names
+        }
+    elif args.data is None:
+        parser.error("--data is required unless --add")
+    else:
+        clips, embeddings = golden_clips(args.data), {}
     for name in args.names:
         model = Embedder(args.models / name)
         for key, domain in golden_keys(name, model.metadata).items():

@@ -10,6 +10,13 @@ It writes ``docs/results/shipped_models.json`` (from ``tfembed-eval``'s
 ``manifest.json``), then everything generated from them, as
 ``tools/release/results_tables.py`` does: the tables of README.md and
 docs/results.md, every ``MODEL_CARD.md`` and ``saved_models/MANIFEST.json``.
+
+A model built on other data than the four (the joint model, on several renderings)
+keeps its own results, ``docs/results/model_NAME.json``:
+
+    python tools/release/model_cards.py --model joint --work runs/joint-build \
+        --eval runs/joint-build/eval --crossmodal runs/joint-build/crossmodal \
+        --data_name data/five --command "bash tools/release/build_joint.sh"
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import sys
 from pathlib import Path
 
 from tfembed.dataset.manifest import read_manifest
+from tfembed.evaluation.crossmodal import CROSSMODAL_JSON
 from tfembed.evaluation.evaluate import REPORT_JSON
 from tfembed.results import generate
-from tfembed.results.cards import training_data
+from tfembed.results.cards import crossmodal_summary, training_data
 from tfembed.results.summary import head_commit, provenance, summarize
 from tfembed.utils.atomic import write_json_atomically
 
@@ -39,11 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", required=True, type=Path, help="the build's work folder")
     parser.add_argument("--eval", required=True, type=Path, help="tfembed-eval's --out")
     parser.add_argument("--command", default="bash tools/release/build_models.sh")
+    parser.add_argument("--model", help="write this model's own results (model_NAME.json)")
+    parser.add_argument("--crossmodal", type=Path, help="tfembed-eval --crossmodal's --out")
+    parser.add_argument("--data_name", default="data/default", help="the data, as docs name it")
     args = parser.parse_args(argv)
     commit = head_commit(REPO)
     report = json.loads((args.eval / REPORT_JSON).read_text())
     manifest = read_manifest(args.work / "data")
     results = REPO / generate.RESULTS
+    if args.model:
+        _write_own(args, report, manifest, commit)
+        for path in generate.write(REPO):
+            print(f"wrote {path.relative_to(REPO)}")
+        return 0
     write_json_atomically(
         results / generate.SHIPPED,
         summarize(report, SHIPPED_TITLE, "data/default", provenance(args.command, commit)),
@@ -54,6 +70,28 @@ def main(argv: list[str] | None = None) -> int:
     for path in generate.write(REPO):
         print(f"wrote {path.relative_to(REPO)}")
     return 0
+
+
+def _write_own(args: argparse.Namespace, report: dict, manifest: dict, commit: str) -> None:
+    """Writes ``docs/results/model_NAME.json``: training data, evaluation, cross-modal report."""
+    origin = provenance(args.command, commit)
+    prepared = str(manifest.get("created", ""))[:10] or None
+    own = {
+        "training": training_data(manifest, provenance(args.command, commit, prepared)),
+        "evaluation": summarize(
+            report,
+            f"The {args.model} model's towers beside MEL_MEL and SYM_SYM trained for as many "
+            f"steps, test split of `{args.data_name}` (reference rendering)",
+            args.data_name,
+            origin,
+        ),
+    }
+    if args.crossmodal:
+        result = json.loads((args.crossmodal / CROSSMODAL_JSON).read_text())
+        title = f"The {args.model} model across domains: audio against piano roll"
+        own["crossmodal"] = crossmodal_summary(result, title, args.data_name, origin)
+    name = generate.OWN_RESULTS.format(name=args.model)
+    write_json_atomically(REPO / generate.RESULTS / name, own)
 
 
 if __name__ == "__main__":
