@@ -73,3 +73,30 @@ def test_the_machine_names_the_cpu_and_its_vector_flags(tmp_path) -> None:
     found = this_machine(cpuinfo).to_dict()
     assert found["cpu_model"] == "Example EPYC"
     assert found["flags"] == ["avx2", "avx512f"]
+
+
+def test_a_model_with_its_own_results_takes_its_card_and_manifest_figures_from_them(
+    tmp_path,
+) -> None:
+    root = _copy_of_the_repository(tmp_path)
+    results = root / "docs" / "results"
+    training = json.loads((results / "shipped_training.json").read_text())
+    training["renderings"] = ["FluidR3_GM", "TimGM6mb", "OPL-3_FM_128M"]
+    evaluation = json.loads((results / "shipped_models.json").read_text())
+    evaluation["title"] = "The model on its own data"
+    evaluation["report"]["metrics"]["MEL_SYM"]["rank_am"]["mean"] = 4.25
+    own = {"training": training, "evaluation": evaluation}
+    (results / generate.OWN_RESULTS.format(name="mel_sym")).write_text(json.dumps(own))
+    mel_mel_card = (root / "saved_models" / "mel_mel" / "MODEL_CARD.md").read_text()
+
+    generate.write(root)
+
+    card = (root / "saved_models" / "mel_sym" / "MODEL_CARD.md").read_text()
+    assert "3 General MIDI soundfonts (FluidR3_GM, TimGM6mb, OPL-3_FM_128M)" in card
+    assert "### The model on its own data" in card
+    assert (root / "saved_models" / "mel_mel" / "MODEL_CARD.md").read_text() == mel_mel_card
+    manifest = json.loads((root / "saved_models" / "MANIFEST.json").read_text())
+    assert manifest["models"]["mel_sym"]["test"]["rank_am"]["mean"] == 4.25
+    assert manifest["models"]["mel_mel"]["test"]["rank_am"]["mean"] != 4.25
+    assert "## The model on its own data" in (root / "docs" / "results.md").read_text()
+    assert generate.stale(root) == []

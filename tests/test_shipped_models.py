@@ -22,7 +22,7 @@ from tfembed.inference.inputs import DomainError
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "saved_models"
 GOLDEN = REPO / "tests" / "golden"
-NAMES = ("mel_mel", "sym_sym", "mel_sym", "sym_mel")
+NAMES = ("mel_mel", "sym_sym", "mel_sym", "sym_mel", "joint")
 MAX_TOTAL_BYTES = 25 * 1024 * 1024
 GOLDEN_OUTPUTS = load_tool("release/golden_outputs.py")
 
@@ -32,15 +32,16 @@ def _golden_input(name: str) -> np.ndarray:
     return np.load(GOLDEN / "clips.npz")[domain].astype(np.float32)
 
 
-def test_the_manifest_lists_every_file_with_its_hash_and_the_four_stay_small() -> None:
+def test_the_manifest_lists_every_file_with_its_hash_and_the_five_stay_small() -> None:
     manifest = json.loads((MODELS / MANIFEST_NAME).read_text())
     assert sorted(manifest["models"]) == sorted(NAMES)
     for name, entry in manifest["models"].items():
         assert model_files(MODELS / name) == entry["files"], name
         assert entry["tensorflow"]
-        assert entry["test"]["rank_am"]["mean"] > 0
+        towers = entry["test"].values() if entry["domain"] == "joint" else [entry["test"]]
+        assert all(figures["rank_am"]["mean"] > 0 for figures in towers)
         assert "saved_model.pb" in entry["files"] and "MODEL_CARD.md" in entry["files"]
-        assert (TFLITE_NAME in entry["files"]) == (entry["domain"] == "mel")
+        assert (TFLITE_NAME in entry["files"]) == (entry["domain"] in ("mel", "joint"))
     total = sum(path.stat().st_size for path in MODELS.rglob("*") if path.is_file())
     assert total < MAX_TOTAL_BYTES
     assert manifest["total_size"] < MAX_TOTAL_BYTES
@@ -61,6 +62,14 @@ def test_tflite_equals_serve_on_real_clips(name: str) -> None:
     clips = _golden_input(name)
     served = tfembed.load(name).embed_clips(clips)
     np.testing.assert_allclose(run_tflite(MODELS / name / TFLITE_NAME, clips), served, atol=1e-4)
+
+
+@pytest.mark.parametrize("domain", ["mel", "roll"])
+def test_tflite_of_the_joint_model_equals_each_tower_on_real_clips(domain: str) -> None:
+    clips = np.load(GOLDEN / "clips.npz")[domain].astype(np.float32)
+    served = tfembed.load("joint").embed_clips(clips, domain)
+    tflite = run_tflite(MODELS / "joint" / TFLITE_NAME, clips, f"serve_{domain}")
+    np.testing.assert_allclose(tflite, served, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -103,7 +112,7 @@ def test_hear_loads_the_shipped_mel_models_by_name() -> None:
 
 
 def test_an_unknown_name_lists_the_models_available() -> None:
-    with pytest.raises(ExportError, match="available: mel_mel, mel_sym, sym_mel, sym_sym"):
+    with pytest.raises(ExportError, match="available: joint, mel_mel, mel_sym, sym_mel, sym_sym"):
         resolve_model("mel_mell")
 
 
@@ -131,7 +140,7 @@ def test_the_embed_cli_names_the_unknown_model_in_one_line(tmp_path, capsys) -> 
     assert embed_main(["--saved_model", "nope", str(midi), "--out", str(tmp_path / "out")]) != 0
     error = capsys.readouterr().err.strip()
     assert error.startswith("tfembed-embed: error: no model 'nope'")
-    assert "available: mel_mel" in error and "\n" not in error
+    assert "available: joint, mel_mel" in error and "\n" not in error
 
 
 def test_a_plain_install_loads_the_models_by_name_from_any_folder(plain_install, tmp_path) -> None:

@@ -202,8 +202,12 @@ def card(
         "Self-supervised embeddings of 3-second clips of piano music, trained so that "
         "neighbouring clips of one piece embed close together (siamese convnets, rank "
         "loss). Written by `tools/release/results_tables.py` from this model's "
-        "`metadata.json` and `docs/results/shipped_training.json` and "
-        "`docs/results/shipped_models.json`.",
+        "`metadata.json` and "
+        + (
+            f"`docs/results/model_{name}.json`."
+            if crossmodal or "renderings" in data
+            else "`docs/results/shipped_training.json` and `docs/results/shipped_models.json`."
+        ),
         "",
         "## Input and output",
         "",
