@@ -31,6 +31,7 @@ TRANSCRIBED = (
     "recipe_ablation.json",
     "pretrain_split.json",
     "feature_workers.json",
+    "joint_same_moment.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
 
