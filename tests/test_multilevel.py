@@ -69,7 +69,7 @@ def test_a_multilevel_run_exports_it_and_its_random_tower_baseline_shares_the_de
         loaded.serve(rolls).numpy(), model.first_tower(rolls, training=False).numpy(), atol=1e-5
     )
 
-    _, baselines = _featurizers([out], DEFAULT_GRID, baselines=True)
+    _, baselines, _ = _featurizers([out], DEFAULT_GRID, baselines=True)
     random_tower = next(row for row in baselines if row.kind == "random tower")
     expected = random_tower_featurizer("roll", DEFAULT_GRID, WIDTHS, multilevel=True)
     np.testing.assert_allclose(random_tower.embed(rolls), expected.embed(rolls), atol=1e-5)

@@ -66,7 +66,7 @@ def test_a_misspelt_name_is_a_usage_error(module, args, song, tmp_path) -> None:
     program = "tfembed-eval" if module == "evaluate" else f"tfembed-{module}"
     assert error.strip().splitlines() == [error.strip()]  # one line
     assert error.startswith(f"{program}: error: ") and "mel_mell" in error
-    assert "available: mel_mel" in error or "shipped configs: " in error
+    assert "available: joint, mel_mel" in error or "shipped configs: " in error
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,9 @@ def test_a_missing_midi_file_is_named(mel_mel, tmp_path) -> None:
 
 
 def test_a_misspelt_model_and_audio_for_a_roll_model(tmp_path) -> None:
-    with pytest.raises(UnknownModelError, match="available: mel_mel, mel_sym, sym_mel, sym_sym"):
+    with pytest.raises(
+        UnknownModelError, match="available: joint, mel_mel, mel_sym, sym_mel, sym_sym"
+    ):
         tfembed.load("mel_mell")
     roll = Embedder("sym_sym", load=False)
     with pytest.raises(DomainError, match="reads piano rolls"):
