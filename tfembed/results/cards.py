@@ -174,6 +174,7 @@ def card(
     evaluation: dict[str, Any],
     has_tflite: bool,
     crossmodal: dict[str, Any] | None = None,
+    own: bool = False,
 ) -> str:
     """The model card of one shipped model, as Markdown.
 
@@ -185,6 +186,8 @@ def card(
         has_tflite: Whether the folder holds ``model.tflite``.
         crossmodal: A joint model's cross-modal evaluation
             (:func:`crossmodal_summary`), if any.
+        own: Whether ``data`` and ``evaluation`` are this model's own results
+            (``docs/results/model_NAME.json``) rather than the four's.
     """
     config = metadata["train_config"]
     row = metadata["variant"]
@@ -205,7 +208,7 @@ def card(
         "`metadata.json` and "
         + (
             f"`docs/results/model_{name}.json`."
-            if crossmodal or "renderings" in data
+            if own
             else "`docs/results/shipped_training.json` and `docs/results/shipped_models.json`."
         ),
         "",
@@ -323,18 +326,19 @@ def cards(
             ``crossmodal``) where it was built on other data than the four.
     """
     own = own or {}
-    folders = sorted(path.parent for path in Path(models).glob("*/metadata.json"))
-    return {
-        folder / CARD_NAME: card(
+    texts = {}
+    for folder in sorted(path.parent for path in Path(models).glob("*/metadata.json")):
+        results = own.get(folder.name, {})
+        texts[folder / CARD_NAME] = card(
             folder.name,
             read_metadata(folder),
-            own.get(folder.name, {}).get("training", data),
-            own.get(folder.name, {}).get("evaluation", evaluation),
+            results.get("training", data),
+            results.get("evaluation", evaluation),
             (folder / TFLITE_NAME).is_file(),
-            own.get(folder.name, {}).get("crossmodal"),
+            results.get("crossmodal"),
+            own=folder.name in own,
         )
-        for folder in folders
-    }
+    return texts
 
 
 def _test_figures(metadata: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

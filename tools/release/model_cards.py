@@ -54,12 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     commit = head_commit(REPO)
     report = json.loads((args.eval / REPORT_JSON).read_text())
     manifest = read_manifest(args.work / "data")
-    results = REPO / generate.RESULTS
     if args.model:
         _write_own(args, report, manifest, commit)
-        for path in generate.write(REPO):
-            print(f"wrote {path.relative_to(REPO)}")
-        return 0
+    else:
+        _write_shipped(args, report, manifest, commit)
+    for path in generate.write(REPO):
+        print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+def _write_shipped(args: argparse.Namespace, report: dict, manifest: dict, commit: str) -> None:
+    """Writes the four models' ``shipped_models.json`` and ``shipped_training.json``."""
+    results = REPO / generate.RESULTS
     write_json_atomically(
         results / generate.SHIPPED,
         summarize(report, SHIPPED_TITLE, "data/default", provenance(args.command, commit)),
@@ -67,9 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     prepared = str(manifest.get("created", ""))[:10] or None
     origin = provenance(args.command, commit, prepared)
     write_json_atomically(results / generate.TRAINING, training_data(manifest, origin))
-    for path in generate.write(REPO):
-        print(f"wrote {path.relative_to(REPO)}")
-    return 0
 
 
 def _write_own(args: argparse.Namespace, report: dict, manifest: dict, commit: str) -> None:
