@@ -20,7 +20,7 @@ from tfembed.features.frontend import normalized_log_mel
 from tfembed.inference.audio import AudioFile
 from tfembed.inference.long_audio import embed_audio_in_chunks
 from tfembed.preparation.corpus import corpus_midi
-from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.preparation.render import find_soundfont, render_sequence
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 
@@ -42,7 +42,7 @@ def inputs(tmp_path_factory) -> Path:
     scale = sequence_with(scale_notes(7.5))
     write_sequence(root / "scale.mid", scale)
     write_raw_midi(root / "sub" / "short.mid", scale_notes(1.5))
-    audio = render_piano(scale, DEFAULT_GRID, find_soundfont())
+    audio = render_sequence(scale, DEFAULT_GRID, find_soundfont())
     (root / "audio").mkdir()
     soundfile.write(root / "audio" / "scale.wav", audio, 16000, subtype="FLOAT")
     # The same rendering, lossy: Ogg Vorbis in stereo at 22.05 kHz, MP3 in mono.

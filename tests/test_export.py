@@ -20,7 +20,7 @@ from tfembed.export.tflite import TFLITE_NAME, run_tflite
 from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
-from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.preparation.render import find_soundfont, render_sequence
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 
@@ -77,7 +77,7 @@ def test_audio_signature_matches_the_prepared_mel(mel_sym_run, tmp_path) -> None
 def test_bare_savedmodel_embeds_audio_as_tfembed_load_does(mel_sym_run, tmp_path) -> None:
     out = tmp_path / "saved"
     assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 0
-    rendered = render_piano(sequence_with(scale_notes(7.7)), DEFAULT_GRID, find_soundfont())
+    rendered = render_sequence(sequence_with(scale_notes(7.7)), DEFAULT_GRID, find_soundfont())
     audio = (0.3 * rendered / np.abs(rendered).max()).astype(np.float32)
     assert len(audio) % DEFAULT_GRID.clip_samples
     loaded = tf.saved_model.load(str(out))

@@ -30,7 +30,7 @@ from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.preparation.midi_piece import read_midi_piece
-from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.preparation.render import find_soundfont, render_sequence
 from tfembed.results.cards import card, write_manifest
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
@@ -66,7 +66,7 @@ def scale(tmp_path_factory) -> tuple[Path, np.ndarray]:
     """A 7.5-second scale as a MIDI file, and its rendering at 16 kHz."""
     sequence = sequence_with(scale_notes(7.5))
     path = write_sequence(tmp_path_factory.mktemp("scale") / "scale.mid", sequence)
-    return path, render_piano(sequence, DEFAULT_GRID, find_soundfont())
+    return path, render_sequence(sequence, DEFAULT_GRID, find_soundfont())
 
 
 def _windows(frames: np.ndarray, silence: float, hop: int = 192) -> np.ndarray:

@@ -74,16 +74,16 @@ def test_labels_of_a_built_sequence_are_exact(tmp_path: Path) -> None:
 
 
 def test_a_rendering_does_not_depend_on_what_the_process_rendered_before() -> None:
-    from tfembed.preparation.render import find_soundfont, render_piano
+    from tfembed.preparation.render import find_soundfont, render_sequence
 
     soundfont = find_soundfont()
     scale = sequence_with(scale_notes(3.5))
     chord = sequence_with(
         [(pitch, 0.1 * index, 2.0) for index, pitch in enumerate(range(40, 90, 7))]
     )
-    first = render_piano(scale, DEFAULT_GRID, soundfont)
-    assert np.abs(render_piano(chord, DEFAULT_GRID, soundfont)).max() > 0.01
-    np.testing.assert_array_equal(render_piano(scale, DEFAULT_GRID, soundfont), first)
+    first = render_sequence(scale, DEFAULT_GRID, soundfont)
+    assert np.abs(render_sequence(chord, DEFAULT_GRID, soundfont)).max() > 0.01
+    np.testing.assert_array_equal(render_sequence(scale, DEFAULT_GRID, soundfont), first)
 
 
 def test_file_without_tempo_or_key_gets_default_tempo_and_unknown_key(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def collection(tmp_path_factory) -> dict[str, Path]:
         RenderSetupError,
         check_fluidsynth,
         find_soundfont,
-        render_piano,
+        render_sequence,
     )
 
     try:
@@ -136,7 +136,7 @@ def collection(tmp_path_factory) -> dict[str, Path]:
     sequences = [sequence_with(_melody(seed)) for seed in range(4)]
     for number, sequence in enumerate(sequences):
         write_sequence(root / "midi" / f"piece{number}.mid", sequence)
-    audio = render_piano(sequences[2], DEFAULT_GRID, soundfont)[6 * DEFAULT_GRID.sample_rate :]
+    audio = render_sequence(sequences[2], DEFAULT_GRID, soundfont)[6 * DEFAULT_GRID.sample_rate :]
     excerpt = root / "queries" / "piece2_from_6s.wav"
     excerpt.parent.mkdir()
     resampled = librosa.resample(audio, orig_sr=DEFAULT_GRID.sample_rate, target_sr=44100)

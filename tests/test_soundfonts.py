@@ -13,7 +13,7 @@ import pytest
 from midi_files import sequence_with
 
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.preparation.render import check_soundfont, render_piano_quietly
+from tfembed.preparation.render import check_soundfont, render_quietly
 from tfembed.preparation.soundfonts import (
     SoundfontError,
     parse_soundfonts,
@@ -75,7 +75,7 @@ def test_every_debian_soundfont_renders_a_sequence(name: str) -> None:
     path = _installed(name)
     check_soundfont(path)
     sequence = sequence_with([(60, 0.0, 0.4), (64, 0.5, 0.9), (67, 1.0, 1.4)])
-    audio, messages = render_piano_quietly(sequence, DEFAULT_GRID, path)
+    audio, messages = render_quietly(sequence, DEFAULT_GRID, path)
     assert audio.dtype == np.float32 and np.isfinite(audio).all()
     assert audio.shape == (round(2.4 * DEFAULT_GRID.sample_rate),)
     sounding = np.abs(audio[: DEFAULT_GRID.sample_rate // 2]).max()

@@ -26,7 +26,7 @@ from tfembed.dataset.timbre import (
 from tfembed.errors import ConfigError
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel, normalized_log_mel, peak_normalize
-from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.preparation.render import find_soundfont, render_sequence
 
 GRID = DEFAULT_GRID
 NOTES_END = 1.6
@@ -56,7 +56,7 @@ def mel() -> tf.Tensor:
     chords += [(72, 1.2, NOTES_END), (84, 1.2, NOTES_END)]
     sequence = sequence_with(chords)
     sequence.total_time = GRID.clip_seconds
-    audio = render_piano(sequence, GRID, find_soundfont())
+    audio = render_sequence(sequence, GRID, find_soundfont())
     return normalized_log_mel(audio, GRID)[: GRID.clip_frames]
 
 
@@ -140,7 +140,7 @@ def test_the_mel_room_follows_a_room_applied_to_the_audio() -> None:
     rt60, wet = 1.0, 0.6
     sequence = sequence_with([(48, 0.0, NOTES_END), (72, 1.2, NOTES_END)])
     sequence.total_time = GRID.clip_seconds
-    dry = np.asarray(peak_normalize(render_piano(sequence, GRID, find_soundfont())), np.float64)
+    dry = np.asarray(peak_normalize(render_sequence(sequence, GRID, find_soundfont())), np.float64)
     seconds = np.arange(round(1.2 * rt60 * GRID.sample_rate)) / GRID.sample_rate
     impulse = np.random.default_rng(0).standard_normal(len(seconds)) * 10 ** (-3 * seconds / rt60)
     impulse /= np.linalg.norm(impulse)  # a diffuse tail: noise falling 60 dB in rt60

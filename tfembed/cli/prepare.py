@@ -9,6 +9,7 @@ import sys
 from tfembed.cli import add_version
 from tfembed.errors import TfembedError
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         default="cut",
         help="what to do with a piece over the cap (default cut)",
     )
+    parser.add_argument(
+        "--instruments",
+        choices=INSTRUMENT_CHOICES,
+        default=PIANO,
+        help="who plays: piano for every part, drums left out (the paper's, default); "
+        "as_written: each part's General MIDI program, drums left out; "
+        "as_written_with_drums: the drums too. The piano roll holds the pitched notes",
+    )
     add_version(parser)
     return parser
 
@@ -127,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             soundfonts=split_soundfont_list(args.soundfonts) if args.soundfonts else None,
             max_piece_seconds=args.max_piece_seconds,
             long_pieces=args.long_pieces,
+            instruments=args.instruments,
             runner=args.runner,
             pipeline_options=args.pipeline_options,
             tempo_policy=args.tempo_policy,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tfembed.features.framegrid import FrameGrid
+from tfembed.preparation.instruments import PIANO
 from tfembed.preparation.sources import MUSIC21_ORIGIN, Piece
 from tfembed.preparation.splits import work_of
 from tfembed.preparation.tempo import MIDI_DIR_TEMPO_POLICY
@@ -35,6 +36,7 @@ class PieceJob:
     max_piece_seconds: float
     long_pieces: str
     tempo_policy: str = MIDI_DIR_TEMPO_POLICY
+    instruments: str = PIANO
 
 
 def summary_path(pieces_dir: str | Path, piece_id: str) -> Path:
@@ -113,7 +115,7 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
     sequence, tempo_source = apply_tempo_policy(
         parsed.sequence, parsed.tempo_explicit, piece.piece_id, job.tempo_policy
     )
-    cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces)
+    cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces, job.instruments)
     info = PieceInfo(
         piece.piece_id,
         job.composer,
@@ -131,6 +133,7 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
         "tempo_source": tempo_source,
         "rendered_qpm": round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
         "dropped_drum_notes": cleaned.dropped_drum_notes,
+        "played_drum_notes": len(cleaned.drum_notes),
         "cut_at_seconds": cleaned.cut_at_seconds,
         "title": piece.title,
         "repairs": parsed.repairs,

@@ -1,8 +1,10 @@
 """MIDI files to NoteSequences ready to render.
 
 Parsing gives a clear problem for every kind of bad file and keeps the notes of a
-file whose only defects are malformed meta events; cleaning drops drums, plays
-every instrument as piano and applies the length cap.
+file whose only defects are malformed meta events; cleaning applies the length cap
+and chooses the instruments that play: every part as piano without drums (the
+paper's rendering, the default), or the file's own General MIDI programs, with or
+without its drums (:mod:`tfembed.preparation.instruments`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from tfembed.errors import PieceError
+from tfembed.preparation.instruments import AS_WRITTEN_WITH_DRUMS, INSTRUMENT_CHOICES, PIANO
 from tfembed.preparation.midi_repair import repair_midi
 from tfembed.utils.files import UnreadableFileError, check_regular_file
 
@@ -125,28 +128,44 @@ class CleanedSequence:
     """A sequence ready to render, and what cleaning changed.
 
     Attributes:
-        sequence: Pitched notes only, every instrument set to piano (program 0).
-        dropped_drum_notes: Drum notes removed.
+        sequence: The pitched notes, each with the program it is played by (0,
+            the piano, unless the instruments are as written): what the piano
+            roll and the labels are made of.
+        dropped_drum_notes: Drum notes removed (none when the drums are played).
         cut_at_seconds: The length cap the sequence was cut at, or ``None``.
+        drum_notes: The drum notes that are played besides (``is_drum`` set),
+            empty unless the instruments are :data:`AS_WRITTEN_WITH_DRUMS`.
     """
 
     sequence: music_pb2.NoteSequence
     dropped_drum_notes: int
     cut_at_seconds: float | None
+    drum_notes: tuple[music_pb2.NoteSequence.Note, ...] = ()
+
+    def performance(self) -> music_pb2.NoteSequence:
+        """What is rendered: the pitched notes, and the drums when they are played."""
+        if not self.drum_notes:
+            return self.sequence
+        played = copy.deepcopy(self.sequence)
+        played.notes.extend(self.drum_notes)
+        played.total_time = max(played.total_time, max(note.end_time for note in self.drum_notes))
+        return played
 
 
 def clean_sequence(
     sequence: music_pb2.NoteSequence,
     max_seconds: float,
     long_piece_policy: str = "cut",
+    instruments: str = PIANO,
 ) -> CleanedSequence:
-    """Drops drums, sets every instrument to piano and applies the length cap.
+    """Chooses who plays (see :data:`INSTRUMENT_CHOICES`) and applies the length cap.
 
     Args:
         sequence: The parsed piece (left unchanged).
         max_seconds: The longest piece kept whole.
         long_piece_policy: ``"cut"`` keeps the first ``max_seconds`` of a longer
             piece; ``"skip"`` rejects it.
+        instruments: One of :data:`tfembed.preparation.instruments.INSTRUMENT_CHOICES`.
 
     Returns:
         The cleaned sequence.
@@ -157,6 +176,8 @@ def clean_sequence(
     """
     if long_piece_policy not in ("cut", "skip"):
         raise ValueError(f"long_piece_policy must be 'cut' or 'skip', not {long_piece_policy!r}")
+    if instruments not in INSTRUMENT_CHOICES:
+        raise ValueError(f"instruments must be one of {INSTRUMENT_CHOICES}, not {instruments!r}")
     if not sequence.notes:
         raise PieceError("no notes")
     pitched = [note for note in sequence.notes if not note.is_drum]
@@ -173,15 +194,13 @@ def clean_sequence(
                 "skipped (raise --max_piece_seconds or use --long_pieces cut)"
             )
         cut_at = max_seconds
-    for note in pitched:
-        if cut_at is not None and note.start_time >= cut_at:
-            continue
-        kept = cleaned.notes.add()
-        kept.CopyFrom(note)
-        kept.program = 0
-        kept.is_drum = False
-        if cut_at is not None:
-            kept.end_time = min(kept.end_time, cut_at)
+    cleaned.notes.extend(_notes_before(pitched, cut_at))
+    if instruments == PIANO:
+        for note in cleaned.notes:
+            note.program = 0
+    drums_played = instruments == AS_WRITTEN_WITH_DRUMS
+    drums = [note for note in sequence.notes if note.is_drum]
+    drum_notes = tuple(_notes_before(drums, cut_at)) if drums_played else ()
     if cut_at is not None:
         for changes in (cleaned.control_changes, cleaned.tempos, cleaned.key_signatures):
             kept_changes = [change for change in changes if change.time < cut_at]
@@ -194,4 +213,19 @@ def clean_sequence(
             "raise --max_piece_seconds"
         )
     cleaned.total_time = max(note.end_time for note in cleaned.notes)
-    return CleanedSequence(cleaned, len(sequence.notes) - len(pitched), cut_at)
+    return CleanedSequence(cleaned, 0 if drums_played else len(drums), cut_at, drum_notes)
+
+
+def _notes_before(
+    notes: list[music_pb2.NoteSequence.Note], cut_at: float | None
+) -> list[music_pb2.NoteSequence.Note]:
+    """Copies of the notes that start before ``cut_at``, ended there (all when ``None``)."""
+    kept = []
+    for note in notes:
+        if cut_at is not None and note.start_time >= cut_at:
+            continue
+        copied = copy.deepcopy(note)
+        if cut_at is not None:
+            copied.end_time = min(copied.end_time, cut_at)
+        kept.append(copied)
+    return kept

@@ -18,7 +18,7 @@ from tfembed.errors import PieceError
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pianoroll import piano_roll
 from tfembed.preparation.midi import clean_sequence, parse_midi
-from tfembed.preparation.render import render_piano
+from tfembed.preparation.render import render_sequence
 
 
 def pitch_range(grid: FrameGrid) -> str:
@@ -107,7 +107,7 @@ def read_midi_piece(
     num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
     rendering = roll = None
     if domain == "mel":
-        rendering = render_piano(cleaned.sequence, grid, soundfont)
+        rendering = render_sequence(cleaned.sequence, grid, soundfont)
     else:
         roll = piano_roll(cleaned.sequence, grid, num_frames).astype(np.float32)
     return MidiPiece(num_frames, rendering, roll, cleaned.cut_at_seconds, tuple(parsed.repairs))

@@ -17,7 +17,7 @@ from tfembed.features.pianoroll import frame_of, piano_roll
 from tfembed.preparation.labels import key_signature_at, onsets_per_second, tempo_at
 from tfembed.preparation.midi import CleanedSequence
 from tfembed.preparation.midi_piece import notes_out_of_range, pitch_range
-from tfembed.preparation.render import SynthMessages, render_piano_quietly
+from tfembed.preparation.render import SynthMessages, render_quietly
 
 SILENCE_MARGIN = 1.0
 """A clip whose log-mel never rises this far (in nats) above the floor ``log(log_offset)``
@@ -107,8 +107,9 @@ def prepare_piece(
     num_frames = num_clips * clip_frames
     renderings = []
     messages = SynthMessages(0, "")
+    performance = cleaned.performance()
     for soundfont in soundfonts:
-        audio, said = render_piano_quietly(sequence, grid, soundfont)
+        audio, said = render_quietly(performance, grid, soundfont)
         renderings.append(rendering_log_mel(audio, grid, num_frames))
         messages = messages.followed_by(said)
     mel = np.stack(renderings)

@@ -1,8 +1,12 @@
-"""Rendering a NoteSequence to piano audio with fluidsynth, once per piece.
+"""Rendering a NoteSequence to audio with fluidsynth, once per piece.
 
-Every instrument is played by the soundfont's acoustic grand piano (bank 0,
-program 0) on a channel of its own (channel 9, the General MIDI drum channel, is
-never used). Sustain, sostenuto and soft pedals are rendered. Events are applied at
+Every note is played by its General MIDI program (program 0, the acoustic grand
+piano, once cleaning has set every part to piano: the default). Each part (an
+instrument and its program) gets a melodic channel of its own while there are
+channels left; drum notes, when a sequence keeps them, play on channel 9 with the
+soundfont's drum kit of their program. A program the soundfont lacks is played by
+its piano (or its standard kit), and fluidsynth's complaint is kept with the
+piece's messages. Sustain, sostenuto and soft pedals are rendered. Events are applied at
 their exact sample, and a fresh synthesizer is built for every piece, so the same
 sequence always renders to the same samples (preparation can resume and still
 produce identical records). Reusing one synthesizer is not deterministic: even
@@ -45,6 +49,7 @@ TAIL_SECONDS = 1.0
 _INT16_SCALE = 32768.0  # fluidsynth renders 16-bit samples
 _PEDAL_CONTROLS = (64, 66, 67)  # sustain, sostenuto, soft
 _DRUM_CHANNEL = 9
+_DRUM_BANK = 128  # where soundfonts keep their drum kits
 _MELODIC_CHANNELS = tuple(channel for channel in range(16) if channel != _DRUM_CHANNEL)
 _INSTALL_HINT = "install it with: sudo apt-get install libfluidsynth3 fluid-soundfont-gm"
 
@@ -165,20 +170,41 @@ def check_soundfont(soundfont: str | os.PathLike) -> None:
 
 
 def _events(sequence, grid: FrameGrid) -> Iterator[tuple[int, int, tuple]]:
-    """Yields ``(sample, order, event)``; at one sample pedals, then offs, then ons."""
-    channels = {}
-    for instrument in sorted({note.instrument for note in sequence.notes}):
-        channels[instrument] = _MELODIC_CHANNELS[len(channels) % len(_MELODIC_CHANNELS)]
+    """Yields ``(sample, order, event)``; at one sample pedals, then offs, then ons.
+
+    A note-on event carries the bank and program its note is played by.
+    """
+    parts = sorted({(note.instrument, note.program) for note in sequence.notes if not note.is_drum})
+    channels = {
+        part: _MELODIC_CHANNELS[index % len(_MELODIC_CHANNELS)] for index, part in enumerate(parts)
+    }
     rate = grid.sample_rate
     for change in sequence.control_changes:
-        if change.control_number in _PEDAL_CONTROLS and change.instrument in channels:
-            event = ("cc", channels[change.instrument], change.control_number, change.control_value)
-            yield round(change.time * rate), 0, event
+        if change.control_number in _PEDAL_CONTROLS:
+            played_on = {channels[part] for part in parts if part[0] == change.instrument}
+            for channel in sorted(played_on):
+                event = ("cc", channel, change.control_number, change.control_value, 0, 0)
+                yield round(change.time * rate), 0, event
     for note in sequence.notes:
-        channel = channels[note.instrument]
-        yield round(note.end_time * rate), 1, ("off", channel, note.pitch, 0)
+        if note.is_drum:
+            channel, bank = _DRUM_CHANNEL, _DRUM_BANK
+        else:
+            channel, bank = channels[(note.instrument, note.program)], 0
+        yield round(note.end_time * rate), 1, ("off", channel, note.pitch, 0, 0, 0)
         velocity = min(max(note.velocity, 1), 127)
-        yield round(note.start_time * rate), 2, ("on", channel, note.pitch, velocity)
+        event = ("on", channel, note.pitch, velocity, bank, note.program)
+        yield round(note.start_time * rate), 2, event
+
+
+def _select_program(synth, soundfont_id: int, channel: int, bank: int, program: int) -> tuple:
+    """Plays ``bank:program`` on ``channel``, or program 0 of the bank where it is missing.
+
+    Returns:
+        The bank and program asked for (the channel's state, whichever was found).
+    """
+    if synth.program_select(channel, soundfont_id, bank, program) != 0:
+        synth.program_select(channel, soundfont_id, bank, 0)
+    return bank, program
 
 
 _dither_seeded = False
@@ -228,18 +254,19 @@ def _keep_samples_loaded(fluidsynth, soundfont: str, grid: FrameGrid) -> None:
     _sample_keepers[soundfont] = keeper
 
 
-def render_piano(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
-    """Renders a sequence as piano (see :func:`render_piano_quietly`), without its messages."""
-    return render_piano_quietly(sequence, grid, soundfont)[0]
+def render_sequence(sequence, grid: FrameGrid, soundfont: str | os.PathLike) -> np.ndarray:
+    """Renders a sequence (see :func:`render_quietly`), without its messages."""
+    return render_quietly(sequence, grid, soundfont)[0]
 
 
-def render_piano_quietly(
+def render_quietly(
     sequence, grid: FrameGrid, soundfont: str | os.PathLike
 ) -> tuple[np.ndarray, SynthMessages]:
-    """Renders a sequence as piano, mono (normalised later, with the log-mel), quietly.
+    """Renders a sequence, mono (normalised later, with the log-mel), quietly.
 
     Args:
-        sequence: A ``note_seq`` NoteSequence with at least one note.
+        sequence: A ``note_seq`` NoteSequence with at least one note, each note
+            played by its program (and its drum kit, for a drum note).
         grid: Frame grid (its sample rate is used).
         soundfont: Path of a General MIDI soundfont.
 
@@ -269,8 +296,9 @@ def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike)
         soundfont_id = synth.sfload(str(soundfont))
         if soundfont_id == -1:
             raise RenderSetupError(f"fluidsynth cannot load the soundfont {soundfont}")
+        playing = {}
         for channel in _MELODIC_CHANNELS:
-            synth.program_select(channel, soundfont_id, 0, 0)
+            playing[channel] = _select_program(synth, soundfont_id, channel, 0, 0)
         total = round((sequence.total_time + TAIL_SECONDS) * grid.sample_rate)
         pieces = []
         rendered = 0
@@ -279,12 +307,14 @@ def _render(fluidsynth, sequence, grid: FrameGrid, soundfont: str | os.PathLike)
             if sample > rendered:
                 pieces.append(synth.get_samples(sample - rendered))
                 rendered = sample
-            kind, channel, number, value = event
+            kind, channel, number, value, bank, program = event
             if kind == "cc":
                 synth.cc(channel, number, value)
             elif kind == "off":
                 synth.noteoff(channel, number)
             else:
+                if playing.get(channel) != (bank, program):
+                    playing[channel] = _select_program(synth, soundfont_id, channel, bank, program)
                 synth.noteon(channel, number, value)
         if total > rendered:
             pieces.append(synth.get_samples(total - rendered))

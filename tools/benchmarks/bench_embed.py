@@ -67,13 +67,13 @@ def _audio_files(midi: list[Path], folder: Path) -> list[Path]:
 
     from tfembed.features.framegrid import DEFAULT_GRID
     from tfembed.preparation.midi import clean_sequence, read_midi
-    from tfembed.preparation.render import find_soundfont, render_piano
+    from tfembed.preparation.render import find_soundfont, render_sequence
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for path in midi:
         sequence = clean_sequence(read_midi(path)[0], float("inf")).sequence
-        samples = render_piano(sequence, DEFAULT_GRID, find_soundfont())
+        samples = render_sequence(sequence, DEFAULT_GRID, find_soundfont())
         resampled = librosa.resample(samples, orig_sr=DEFAULT_GRID.sample_rate, target_sr=44100)
         written.append(folder / f"{path.stem}.wav")
         soundfile.write(written[-1], resampled, 44100, subtype="PCM_16")

@@ -43,7 +43,7 @@ from tfembed.features.pianoroll import piano_roll
 from tfembed.preparation.corpus import corpus_midi, list_corpus
 from tfembed.preparation.midi import clean_sequence, read_midi
 from tfembed.preparation.prepare import DEFAULT_MAX_PIECE_SECONDS
-from tfembed.preparation.render import find_soundfont, render_piano
+from tfembed.preparation.render import find_soundfont, render_sequence
 
 
 def _midi_files(pieces_per_composer: int) -> list[Path]:
@@ -73,7 +73,7 @@ def _render_alone(files: list[Path], soundfont: Path) -> tuple[float, list]:
     for path in files:
         sequence = _read(path)
         if sequence is not None:
-            render_piano(sequence, DEFAULT_GRID, soundfont)
+            render_sequence(sequence, DEFAULT_GRID, soundfont)
             sequences.append(sequence)
     return time.perf_counter() - started, sequences
 
@@ -93,7 +93,7 @@ def _naive(sequences: list, soundfont: Path) -> float:
             clip = sequences_lib.extract_subsequence(sequence, start, start + grid.clip_seconds)
             if not clip.notes:
                 continue
-            audio = render_piano(clip, grid, soundfont)[: grid.clip_samples]
+            audio = render_sequence(clip, grid, soundfont)[: grid.clip_samples]
             mel = librosa.feature.melspectrogram(
                 y=audio,
                 sr=grid.sample_rate,

@@ -1,0 +1,180 @@
+"""Rendering with the file's own instruments (``tfembed-prepare --instruments``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from midi_files import scale_notes, sequence_with, write_sequence
+from note_seq.protobuf import music_pb2
+
+from tfembed.cli.prepare import main as prepare_main
+from tfembed.dataset.clips import load_clips
+from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.preparation.instruments import AS_WRITTEN, AS_WRITTEN_WITH_DRUMS, PIANO
+from tfembed.preparation.midi import clean_sequence
+from tfembed.preparation.render import find_soundfont, render_quietly, render_sequence
+
+VIOLIN, FLUTE = 40, 73
+KICK, HI_HAT = 36, 42
+
+
+def _band(seconds: float = 8.0) -> music_pb2.NoteSequence:
+    """A piano scale, a violin line, a flute line and a drum beat, each a part of its own."""
+    sequence = sequence_with(scale_notes(seconds))
+    for index, program in ((1, VIOLIN), (2, FLUTE)):
+        for start in np.arange(0.0, seconds, 1.0):
+            sequence.notes.add(
+                pitch=64 + 3 * index,
+                start_time=start,
+                end_time=start + 0.9,
+                velocity=90,
+                instrument=index,
+                program=program,
+            )
+    for start in np.arange(0.0, seconds, 0.5):
+        sequence.notes.add(
+            pitch=KICK if start % 1 == 0 else HI_HAT,
+            start_time=start,
+            end_time=start + 0.1,
+            velocity=100,
+            instrument=9,
+            is_drum=True,
+        )
+    sequence.total_time = seconds
+    return sequence
+
+
+def _pitched(sequence: music_pb2.NoteSequence) -> list[tuple]:
+    return sorted(
+        (note.pitch, note.start_time, note.end_time, note.instrument) for note in sequence.notes
+    )
+
+
+def test_each_choice_keeps_the_same_pitched_notes_and_plays_what_it_says() -> None:
+    band = _band()
+    drums = sum(note.is_drum for note in band.notes)
+    piano, written, with_drums = (
+        clean_sequence(band, 600.0, instruments=choice)
+        for choice in (PIANO, AS_WRITTEN, AS_WRITTEN_WITH_DRUMS)
+    )
+
+    assert _pitched(piano.sequence) == _pitched(written.sequence) == _pitched(with_drums.sequence)
+    assert not any(note.is_drum for note in with_drums.sequence.notes)
+    assert {note.program for note in piano.sequence.notes} == {0}
+    assert {note.program for note in written.sequence.notes} == {0, VIOLIN, FLUTE}
+    assert piano.dropped_drum_notes == written.dropped_drum_notes == drums
+    assert with_drums.dropped_drum_notes == 0 and len(with_drums.drum_notes) == drums
+    assert piano.performance() is piano.sequence
+    played = with_drums.performance()
+    assert sum(note.is_drum for note in played.notes) == drums
+    assert len(played.notes) == len(band.notes)
+
+
+def test_the_cap_cuts_the_drums_too() -> None:
+    cleaned = clean_sequence(_band(8.0), 4.0, instruments=AS_WRITTEN_WITH_DRUMS)
+    assert cleaned.cut_at_seconds == 4.0
+    assert max(note.end_time for note in cleaned.performance().notes) <= 4.0
+    assert all(note.start_time < 4.0 for note in cleaned.drum_notes)
+
+
+def _spectrum(audio: np.ndarray) -> np.ndarray:
+    magnitude = np.abs(np.fft.rfft(audio[: 4 * DEFAULT_GRID.sample_rate]))
+    return magnitude / np.linalg.norm(magnitude)
+
+
+def test_programs_and_drums_are_heard() -> None:
+    soundfont = find_soundfont()
+    band = _band()
+    piano, written, with_drums = (
+        render_sequence(
+            clean_sequence(band, 600.0, instruments=choice).performance(), DEFAULT_GRID, soundfont
+        )
+        for choice in (PIANO, AS_WRITTEN, AS_WRITTEN_WITH_DRUMS)
+    )
+    assert piano.shape == written.shape
+    # The violin and the flute change the sound, not only its loudness.
+    assert float(_spectrum(piano) @ _spectrum(written)) < 0.95
+
+    # The drums are heard, and what they add is the kit playing the drum notes alone.
+    added = with_drums - written
+    assert np.sqrt(np.mean(added**2)) > 0.1 * np.sqrt(np.mean(written**2))
+    drums = clean_sequence(band, 600.0, instruments=AS_WRITTEN_WITH_DRUMS)
+    kit_alone = music_pb2.NoteSequence(total_time=drums.performance().total_time)
+    kit_alone.notes.extend(drums.drum_notes)
+    alone = render_sequence(kit_alone, DEFAULT_GRID, soundfont)
+    assert np.corrcoef(added, alone)[0, 1] > 0.99
+    # Rendering is deterministic with several programs on several channels.
+    again = render_sequence(
+        clean_sequence(band, 600.0, instruments=AS_WRITTEN).performance(), DEFAULT_GRID, soundfont
+    )
+    np.testing.assert_array_equal(again, written)
+
+
+def test_a_kit_the_soundfont_lacks_is_played_by_its_standard_kit_and_reported() -> None:
+    soundfont = find_soundfont()
+    cleaned = clean_sequence(_band(), 600.0, instruments=AS_WRITTEN_WITH_DRUMS)
+    standard, standard_said = render_quietly(cleaned.performance(), DEFAULT_GRID, soundfont)
+    missing = cleaned.performance()
+    for note in missing.notes:
+        if note.is_drum:
+            note.program = 100  # no General MIDI soundfont here has a kit 100
+    audio, said = render_quietly(missing, DEFAULT_GRID, soundfont)
+
+    np.testing.assert_array_equal(audio, standard)
+    assert said.count > standard_said.count
+    assert "128" in said.first and "100" in said.first
+
+
+@pytest.fixture(scope="module")
+def band_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("band")
+    for name, seconds in (("one", 12.0), ("two", 10.0), ("three", 9.0)):
+        write_sequence(folder / f"{name}.mid", _band(seconds))
+    return folder
+
+
+def _prepared(band_dir: Path, out: Path, choice: str) -> dict[str, np.ndarray]:
+    assert (
+        prepare_main(
+            [
+                "--midi_dir",
+                str(band_dir),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--instruments",
+                choice,
+            ]
+        )
+        == 0
+    )
+    clips = []
+    for split in ("train", "validation", "test"):
+        clips += list(load_clips(out, split).as_numpy_iterator())
+    order = np.lexsort(([c["clip_index"] for c in clips], [c["piece_id"] for c in clips]))
+    return {key: np.stack([clips[i][key] for i in order]) for key in ("mel", "roll")}
+
+
+def test_prepare_with_instruments_as_written_keeps_the_roll_and_records_the_choice(
+    band_dir: Path, tmp_path: Path
+) -> None:
+    piano = _prepared(band_dir, tmp_path / "piano", PIANO)
+    with_drums = _prepared(band_dir, tmp_path / "drums", AS_WRITTEN_WITH_DRUMS)
+
+    np.testing.assert_array_equal(with_drums["roll"], piano["roll"])
+    assert np.abs(with_drums["mel"].astype(np.float32) - piano["mel"]).mean() > 0.1
+    manifest = json.loads((tmp_path / "drums" / "manifest.json").read_text())
+    assert manifest["instruments"] == AS_WRITTEN_WITH_DRUMS
+    assert json.loads((tmp_path / "piano" / "manifest.json").read_text())["instruments"] == PIANO
+
+
+def test_an_unknown_choice_is_refused_by_the_command_line(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        prepare_main(
+            ["--midi_dir", str(tmp_path), "--out", str(tmp_path / "o"), "--instruments", "organ"]
+        )
+    assert stopped.value.code == 2
