@@ -12,6 +12,7 @@ from note_seq.protobuf import music_pb2
 
 from tfembed.cli.prepare import main as prepare_main
 from tfembed.dataset.clips import load_clips
+from tfembed.dataset.manifest import open_dataset
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.preparation.instruments import AS_WRITTEN, AS_WRITTEN_WITH_DRUMS, PIANO
 from tfembed.preparation.midi import clean_sequence
@@ -136,45 +137,61 @@ def band_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _prepared(band_dir: Path, out: Path, choice: str) -> dict[str, np.ndarray]:
-    assert (
-        prepare_main(
-            [
-                "--midi_dir",
-                str(band_dir),
-                "--out",
-                str(out),
-                "--workers",
-                "1",
-                "--instruments",
-                choice,
-            ]
-        )
-        == 0
-    )
+def _prepared(band_dir: Path, out: Path, *options: str) -> Path:
+    arguments = ["--midi_dir", str(band_dir), "--out", str(out), "--workers", "1", *options]
+    assert prepare_main(arguments) == 0
+    return out
+
+
+def _clips(data: Path, rendering: str | int = 0) -> dict[str, np.ndarray]:
     clips = []
     for split in ("train", "validation", "test"):
-        clips += list(load_clips(out, split).as_numpy_iterator())
+        clips += list(load_clips(data, split, rendering).as_numpy_iterator())
     order = np.lexsort(([c["clip_index"] for c in clips], [c["piece_id"] for c in clips]))
     return {key: np.stack([clips[i][key] for i in order]) for key in ("mel", "roll")}
 
 
-def test_prepare_with_instruments_as_written_keeps_the_roll_and_records_the_choice(
+def test_one_dataset_holds_the_piano_and_the_parts_as_written_each_as_prepared_alone(
     band_dir: Path, tmp_path: Path
 ) -> None:
-    piano = _prepared(band_dir, tmp_path / "piano", PIANO)
-    with_drums = _prepared(band_dir, tmp_path / "drums", AS_WRITTEN_WITH_DRUMS)
+    soundfont = str(find_soundfont())
+    both = _prepared(
+        band_dir,
+        tmp_path / "both",
+        *("--soundfonts", f"{soundfont},{soundfont}", "--instruments", "piano,as_written"),
+    )
+    piano = _prepared(band_dir, tmp_path / "piano", "--soundfont", soundfont)
+    written = _prepared(band_dir, tmp_path / "written", "--instruments", AS_WRITTEN)
+
+    stem = Path(soundfont).stem
+    assert open_dataset(both).renderings == (stem, f"{stem}+{AS_WRITTEN}")
+    renderings = json.loads((both / "manifest.json").read_text())["renderings"]
+    assert [entry["instruments"] for entry in renderings] == [PIANO, AS_WRITTEN]
+    for name, alone in ((stem, piano), (f"{stem}+{AS_WRITTEN}", written)):
+        for key in ("mel", "roll"):
+            np.testing.assert_array_equal(_clips(both, name)[key], _clips(alone)[key])
+    assert np.abs(_clips(written)["mel"].astype(np.float32) - _clips(piano)["mel"]).mean() > 0.1
+
+
+def test_the_drums_change_the_audio_and_never_the_roll(band_dir: Path, tmp_path: Path) -> None:
+    piano = _clips(_prepared(band_dir, tmp_path / "piano"))
+    with_drums = _clips(
+        _prepared(band_dir, tmp_path / "drums", "--instruments", AS_WRITTEN_WITH_DRUMS)
+    )
 
     np.testing.assert_array_equal(with_drums["roll"], piano["roll"])
     assert np.abs(with_drums["mel"].astype(np.float32) - piano["mel"]).mean() > 0.1
-    manifest = json.loads((tmp_path / "drums" / "manifest.json").read_text())
-    assert manifest["instruments"] == AS_WRITTEN_WITH_DRUMS
-    assert json.loads((tmp_path / "piano" / "manifest.json").read_text())["instruments"] == PIANO
 
 
-def test_an_unknown_choice_is_refused_by_the_command_line(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit) as stopped:
-        prepare_main(
-            ["--midi_dir", str(tmp_path), "--out", str(tmp_path / "o"), "--instruments", "organ"]
-        )
-    assert stopped.value.code == 2
+@pytest.mark.parametrize(
+    ("instruments", "problem"),
+    [("organ", "none of piano, as_written"), ("piano,as_written", "2 choices for 1 soundfonts")],
+)
+def test_bad_instruments_stop_the_run_in_one_line(
+    band_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, instruments: str, problem: str
+) -> None:
+    arguments = ["--midi_dir", str(band_dir), "--out", str(tmp_path / "o"), "--instruments"]
+    assert prepare_main([*arguments, instruments]) == 1
+    error = capsys.readouterr().err.strip()
+    assert problem in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

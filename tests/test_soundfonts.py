@@ -65,6 +65,7 @@ def test_debian_soundfonts_are_read_with_name_hash_and_piano() -> None:
             "name": soundfont.name,
             "path": str(path),
             "sha256": soundfont.sha256,
+            "instruments": "piano",
         }
     assert len({soundfont.sha256 for soundfont in soundfonts}) == len(soundfonts)
     assert read_soundfont(paths[1]).sha256 == soundfonts[1].sha256  # stable

@@ -96,14 +96,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--instruments",
-        choices=INSTRUMENT_CHOICES,
         default=PIANO,
         help="who plays: piano for every part, drums left out (the paper's, default); "
         "as_written: each part's General MIDI program, drums left out; "
-        "as_written_with_drums: the drums too. The piano roll holds the pitched notes",
+        "as_written_with_drums: the drums too. One choice for every soundfont, or a "
+        "comma list with one per --soundfonts entry (a soundfont may be listed again "
+        f"with another choice). Choices: {', '.join(INSTRUMENT_CHOICES)}",
     )
     add_version(parser)
     return parser
+
+
+def _instruments(text: str) -> str | list[str]:
+    """The ``--instruments`` value: one choice, or one per soundfont (``piano,as_written``)."""
+    return [entry.strip() for entry in text.split(",")] if "," in text else text.strip()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -136,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             soundfonts=split_soundfont_list(args.soundfonts) if args.soundfonts else None,
             max_piece_seconds=args.max_piece_seconds,
             long_pieces=args.long_pieces,
-            instruments=args.instruments,
+            instruments=args.instruments.split(",")
+            if "," in args.instruments
+            else args.instruments,
             runner=args.runner,
             pipeline_options=args.pipeline_options,
             tempo_policy=args.tempo_policy,

@@ -36,7 +36,11 @@ class PieceJob:
     max_piece_seconds: float
     long_pieces: str
     tempo_policy: str = MIDI_DIR_TEMPO_POLICY
-    instruments: str = PIANO
+    instruments: tuple[str, ...] = ()
+
+    def rendering_instruments(self) -> tuple[str, ...]:
+        """Who plays in each rendering, in the order of ``soundfonts`` (all piano if unset)."""
+        return self.instruments or (PIANO,) * len(self.soundfonts)
 
 
 def summary_path(pieces_dir: str | Path, piece_id: str) -> Path:
@@ -115,7 +119,12 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
     sequence, tempo_source = apply_tempo_policy(
         parsed.sequence, parsed.tempo_explicit, piece.piece_id, job.tempo_policy
     )
-    cleaned = clean_sequence(sequence, job.max_piece_seconds, job.long_pieces, job.instruments)
+    choices = job.rendering_instruments()
+    cleanings = {
+        choice: clean_sequence(sequence, job.max_piece_seconds, job.long_pieces, choice)
+        for choice in dict.fromkeys(choices)
+    }
+    cleaned = cleanings[choices[0]]
     info = PieceInfo(
         piece.piece_id,
         job.composer,
@@ -124,7 +133,11 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
         parsed.tempo_explicit,
         tempo_source,
     )
-    prepared = prepare_piece(cleaned, info, job.grid, job.soundfonts)
+    performances = [
+        (soundfont, cleanings[choice].performance())
+        for soundfont, choice in zip(job.soundfonts, choices, strict=True)
+    ]
+    prepared = prepare_piece(cleaned, info, job.grid, performances)
     return prepared.records, {
         "clips": len(prepared.records),
         "seconds": prepared.seconds,
@@ -133,7 +146,7 @@ def _prepare(job: PieceJob) -> tuple[list[bytes], dict[str, Any]]:
         "tempo_source": tempo_source,
         "rendered_qpm": round(sequence.tempos[0].qpm, 1) if sequence.tempos else 120.0,
         "dropped_drum_notes": cleaned.dropped_drum_notes,
-        "played_drum_notes": len(cleaned.drum_notes),
+        "played_drum_notes": max(len(cleaning.drum_notes) for cleaning in cleanings.values()),
         "cut_at_seconds": cleaned.cut_at_seconds,
         "title": piece.title,
         "repairs": parsed.repairs,

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from note_seq.protobuf import music_pb2
 
 from tfembed.dataset.schema import ClipLabels, serialize_clip
 from tfembed.errors import PieceError
@@ -76,9 +77,14 @@ def prepare_piece(
     cleaned: CleanedSequence,
     info: PieceInfo,
     grid: FrameGrid,
-    soundfonts: Sequence[str | os.PathLike],
+    performances: Sequence[tuple[str | os.PathLike, music_pb2.NoteSequence]],
 ) -> PreparedPiece:
     """Renders a piece once per soundfont and cuts it into consecutive clips with labels.
+
+    ``performances`` pairs each soundfont with the performance it plays (the
+    sequence's pitched notes with their programs, and the drums if played:
+    :meth:`tfembed.preparation.midi.CleanedSequence.performance`); the roll and the
+    labels are made of ``cleaned.sequence``.
 
     The log-mel is computed on each whole rendering (one loudness normalisation per
     piece, no release tail inside a clip), the piano roll on the same frames, and
@@ -107,8 +113,7 @@ def prepare_piece(
     num_frames = num_clips * clip_frames
     renderings = []
     messages = SynthMessages(0, "")
-    performance = cleaned.performance()
-    for soundfont in soundfonts:
+    for soundfont, performance in performances:
         audio, said = render_quietly(performance, grid, soundfont)
         renderings.append(rendering_log_mel(audio, grid, num_frames))
         messages = messages.followed_by(said)

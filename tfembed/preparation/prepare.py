@@ -32,7 +32,7 @@ from tfembed.dataset.manifest import ALL_SPLITS, DATASET_MANIFEST_NAME, SPLITS, 
 from tfembed.dataset.vocabulary import KEY_NAMES, UNKNOWN
 from tfembed.features.framegrid import DEFAULT_GRID, FrameGrid
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS, PrepareError
-from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
+from tfembed.preparation.instruments import PIANO
 from tfembed.preparation.job import PieceJob, read_summary, summary_path
 from tfembed.preparation.pool import run_jobs
 from tfembed.preparation.render import check_fluidsynth, check_soundfont, find_soundfont
@@ -124,7 +124,7 @@ def prepare(
     soundfonts: Sequence[str | os.PathLike] | None = None,
     max_piece_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
     long_pieces: str = "cut",
-    instruments: str = PIANO,
+    instruments: str | Sequence[str] = PIANO,
     grid: FrameGrid = DEFAULT_GRID,
     runner: str = "local",
     pipeline_options: str | None = None,
@@ -155,8 +155,9 @@ def prepare(
         instruments: Who plays: ``piano`` (every part, drums left out: the
             paper's), ``as_written`` (each part's General MIDI program, drums left
             out) or ``as_written_with_drums`` (see
-            :data:`tfembed.preparation.midi.INSTRUMENT_CHOICES`). The piano roll
-            holds the pitched notes in every case.
+            :mod:`tfembed.preparation.instruments`); one choice for every
+            soundfont, or one per soundfont (a soundfont may then be listed twice,
+            with two choices). The piano roll holds the pitched notes in every case.
         grid: The frame grid.
         runner: ``"local"`` (a process pool of ``workers``) or ``"beam"`` (an
             Apache Beam pipeline, see :mod:`tfembed.preparation.beam_pipeline`).
@@ -181,16 +182,12 @@ def prepare(
     """
     started = time.perf_counter()
     _check_orchestration(workers, runner, long_pieces)
-    if instruments not in INSTRUMENT_CHOICES:
-        raise PrepareError(
-            f"--instruments must be one of {', '.join(INSTRUMENT_CHOICES)}, not {instruments!r}"
-        )
     tempo_policy = _tempo_policy(tempo_policy, corpus)
     pieces_per_composer, max_score_kb = _corpus_caps(
         corpus, pieces_per_composer, max_score_kb, pretrain_pieces_per_composer
     )
     check_fluidsynth()
-    renderings = _renderings(soundfont, soundfonts)
+    renderings = _renderings(soundfont, soundfonts, instruments)
     pieces, listing_problems, source = _list_pieces(
         midi_dir,
         metadata,
@@ -211,7 +208,6 @@ def prepare(
         "renderings": [rendering.to_dict() for rendering in renderings],
         "max_piece_seconds": max_piece_seconds,
         "long_pieces": long_pieces,
-        "instruments": instruments,
         "frame_grid": grid.to_dict(),
         "tempo_policy": tempo_policy,
     }
@@ -238,7 +234,9 @@ def prepare(
 
 
 def _renderings(
-    soundfont: str | os.PathLike | None, soundfonts: Sequence[str | os.PathLike] | None
+    soundfont: str | os.PathLike | None,
+    soundfonts: Sequence[str | os.PathLike] | None,
+    instruments: str | Sequence[str],
 ) -> tuple[Soundfont, ...]:
     """The checked soundfonts to render with, the reference first.
 
@@ -249,7 +247,8 @@ def _renderings(
     """
     if soundfont is not None and soundfonts is not None:
         raise PrepareError("give --soundfont or --soundfonts, not both")
-    checked = read_soundfonts(soundfonts if soundfonts is not None else [find_soundfont(soundfont)])
+    paths = soundfonts if soundfonts is not None else [find_soundfont(soundfont)]
+    checked = read_soundfonts(paths, instruments)
     for rendering in checked:
         check_soundfont(rendering.path)
     return checked
@@ -394,7 +393,7 @@ def _piece_jobs(run: _Run, pending: list[Piece], vocabulary: list[str]) -> list[
             run.options["max_piece_seconds"],
             run.options["long_pieces"],
             run.options["tempo_policy"],
-            run.options["instruments"],
+            tuple(rendering["instruments"] for rendering in run.options["renderings"]),
         )
         for piece in sorted(pending, key=_expected_cost, reverse=True)
     ]

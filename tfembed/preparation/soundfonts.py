@@ -7,8 +7,10 @@ SoundFont 3 with Ogg-compressed samples, such as Debian's ``FluidR3Mono_GM.sf3``
 its chunks fit in the file, and its preset headers (``pdta/phdr``) hold a piano,
 bank 0 preset 0, the program every note is rendered with
 (:mod:`tfembed.preparation.render`). No soundfont may be listed twice, by path or
-by content. Each soundfont gets a short name (its file stem) for records and
-manifests, and the sha256 of its bytes.
+by content, unless each time with other instruments (``--instruments``, see
+:mod:`tfembed.preparation.instruments`). Each rendering gets a short name for
+records and manifests (the file stem, followed by ``+`` and its instruments when
+they are not the piano: ``FluidR3_GM+as_written``), and the sha256 of its bytes.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import dataclasses
 import hashlib
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from tfembed.errors import TfembedError
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
 
 _CHUNK_HEADER = struct.Struct("<4sI")
 _PRESET_HEADER = struct.Struct("<20sHHHIII")  # name, preset, bank, bag index, 3 x unused
@@ -34,23 +37,32 @@ class SoundfontError(TfembedError):
 
 @dataclasses.dataclass(frozen=True)
 class Soundfont:
-    """A checked soundfont.
+    """A checked soundfont, and the instruments it renders a piece with.
 
     Attributes:
         path: The file, as given (user folder expanded).
-        name: Short name for records and manifests: the file stem (``TimGM6mb``).
+        name: Short name of the rendering for records and manifests: the file stem
+            (``TimGM6mb``), with ``+`` and the instruments unless they are the piano.
         sha256: Hex digest of the file's bytes.
         presets: Presets the file defines, as ``(bank, preset)`` pairs.
+        instruments: Who plays (one of
+            :data:`tfembed.preparation.instruments.INSTRUMENT_CHOICES`).
     """
 
     path: Path
     name: str
     sha256: str
     presets: frozenset[tuple[int, int]]
+    instruments: str = PIANO
 
     def to_dict(self) -> dict[str, str]:
-        """``{"name", "path", "sha256"}``, for a manifest."""
-        return {"name": self.name, "path": str(self.path), "sha256": self.sha256}
+        """``{"name", "path", "sha256", "instruments"}``, for a manifest."""
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "instruments": self.instruments,
+        }
 
 
 def split_soundfont_list(text: str) -> list[Path]:
@@ -67,13 +79,17 @@ def split_soundfont_list(text: str) -> list[Path]:
     return [Path(entry).expanduser() for entry in entries]
 
 
-def read_soundfont(path: str | os.PathLike) -> Soundfont:
+def read_soundfont(path: str | os.PathLike, instruments: str = PIANO) -> Soundfont:
     """Checks one soundfont file and returns it with its name, hash and presets.
 
     Raises:
         SoundfontError: The file is missing, a folder, unreadable, not a RIFF
             ``sfbk`` file, truncated, or has no piano preset (bank 0, preset 0).
     """
+    if instruments not in INSTRUMENT_CHOICES:
+        raise SoundfontError(
+            f"--instruments {instruments!r} for {path} is none of {', '.join(INSTRUMENT_CHOICES)}"
+        )
     path = Path(path).expanduser()
     if not path.exists():
         raise SoundfontError(f"soundfont {path} does not exist")
@@ -91,26 +107,40 @@ def read_soundfont(path: str | os.PathLike) -> Soundfont:
             f"soundfont {path} has no piano preset (bank 0, preset 0), which every note is "
             f"rendered with; it defines {len(presets)} other presets"
         )
-    return Soundfont(path, path.stem, digest, frozenset(presets))
+    name = path.stem if instruments == PIANO else f"{path.stem}+{instruments}"
+    return Soundfont(path, name, digest, frozenset(presets), instruments)
 
 
-def read_soundfonts(paths: Iterable[str | os.PathLike]) -> tuple[Soundfont, ...]:
+def read_soundfonts(
+    paths: Sequence[str | os.PathLike], instruments: str | Sequence[str] = PIANO
+) -> tuple[Soundfont, ...]:
     """Checks a list of soundfonts (each with :func:`read_soundfont`) and the list itself.
 
+    Args:
+        paths: The soundfonts, the reference first.
+        instruments: Who plays in every rendering, or one choice per soundfont.
+
     Raises:
-        SoundfontError: A file cannot be used; the same file is listed twice (by
-            path, or under another path with the same content); or two files share
-            a name (file stem).
+        SoundfontError: A file cannot be used; the same file is listed twice with
+            the same instruments (by path, or under another path with the same
+            content); two renderings share a name; or the instruments are not one
+            choice or one per soundfont.
     """
+    choices = [instruments] * len(paths) if isinstance(instruments, str) else list(instruments)
+    if len(choices) != len(paths):
+        raise SoundfontError(
+            f"--instruments lists {len(choices)} choices for {len(paths)} soundfonts; "
+            "give one choice, or one per soundfont"
+        )
     checked: list[Soundfont] = []
-    for path in paths:
+    for path, choice in zip(paths, choices, strict=True):
         path = Path(path).expanduser()
         for earlier in checked:
-            if earlier.path.resolve() == path.resolve():
+            if earlier.path.resolve() == path.resolve() and earlier.instruments == choice:
                 raise SoundfontError(f"soundfont {path} is listed twice (as {earlier.path})")
-        soundfont = read_soundfont(path)
+        soundfont = read_soundfont(path, choice)
         for earlier in checked:
-            if earlier.sha256 == soundfont.sha256:
+            if earlier.sha256 == soundfont.sha256 and earlier.instruments == choice:
                 raise SoundfontError(
                     f"soundfont {path} is the same file as {earlier.path} "
                     f"(sha256 {soundfont.sha256[:12]}...); list it once"

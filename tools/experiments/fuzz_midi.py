@@ -116,7 +116,9 @@ def run_one(job: tuple[bytes, bool, str]) -> tuple[str, str]:
         cleaned = clean_sequence(parsed.sequence, DEFAULT_MAX_PIECE_SECONDS)
         if render:
             info = PieceInfo("fuzz", 0, "fuzz", "train", parsed.tempo_explicit)
-            prepared = prepare_piece(cleaned, info, DEFAULT_GRID, (soundfont,))
+            prepared = prepare_piece(
+                cleaned, info, DEFAULT_GRID, [(soundfont, cleaned.performance())]
+            )
             return "prepared", f"{len(prepared.records)} clips (rendered)"
         grid = DEFAULT_GRID
         frames = int(cleaned.sequence.total_time * grid.frames_per_second)
