@@ -10,13 +10,19 @@ import pytest
 from midi_files import scale_notes, sequence_with, write_sequence
 from note_seq.protobuf import music_pb2
 
+from tfembed.cli.embed import main as embed_main
 from tfembed.cli.prepare import main as prepare_main
+from tfembed.cli.search import main as search_main
 from tfembed.dataset.clips import load_clips
-from tfembed.dataset.manifest import open_dataset
+from tfembed.dataset.manifest import open_dataset, read_manifest
+from tfembed.errors import InputError
 from tfembed.features.framegrid import DEFAULT_GRID
+from tfembed.inference.batch_embed import run_settings
+from tfembed.inference.embedder import Embedder
 from tfembed.preparation.instruments import AS_WRITTEN, AS_WRITTEN_WITH_DRUMS, PIANO
 from tfembed.preparation.midi import clean_sequence
 from tfembed.preparation.render import find_soundfont, render_quietly, render_sequence
+from tfembed.search.index import SEARCH_NAME
 
 VIOLIN, FLUTE = 40, 73
 KICK, HI_HAT = 36, 42
@@ -195,3 +201,61 @@ def test_bad_instruments_stop_the_run_in_one_line(
     error = capsys.readouterr().err.strip()
     assert problem in error and len(error.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_embedding_reads_midi_as_written_as_preparation_does(
+    band_dir: Path, tmp_path: Path
+) -> None:
+    data = _prepared(band_dir, tmp_path / "written", "--instruments", AS_WRITTEN)
+    written = Embedder("mel_mel", load=False, instruments=AS_WRITTEN).reader
+    piano = Embedder("mel_mel", load=False).reader
+    clips = []
+    for split in ("train", "validation", "test"):
+        clips += list(load_clips(data, split).as_numpy_iterator())
+    pieces = {piece["piece_id"]: piece for piece in read_manifest(data)["pieces"]}
+    frames = DEFAULT_GRID.clip_frames
+    for piece_id in {clip["piece_id"].decode() for clip in clips}:
+        path = band_dir / Path(pieces[piece_id]["file"]).name
+        own = [clip for clip in clips if clip["piece_id"].decode() == piece_id]
+        read = written.read_midi(path).frames(DEFAULT_GRID)
+        cut = np.stack(
+            [read[c["clip_index"] * frames : (c["clip_index"] + 1) * frames] for c in own]
+        )
+        # Prepared mels are stored as float16: the same values once rounded alike.
+        expected = np.stack([clip["mel"] for clip in own])
+        np.testing.assert_array_equal(cut.astype(np.float16).astype(np.float32), expected)
+        as_piano = piano.read_midi(path).frames(DEFAULT_GRID)[: len(read)]
+        assert np.abs(as_piano - read).mean() > 0.1
+
+
+@pytest.mark.slow  # loads mel_mel and embeds
+def test_who_plays_midi_is_a_setting_of_embedding_runs_and_of_an_index(
+    band_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        run_settings(Embedder("mel_mel", load=False, instruments=AS_WRITTEN), None)["instruments"]
+        == AS_WRITTEN
+    )
+    # The piano's settings are those of runs made before the option; a roll reads no players.
+    assert "instruments" not in run_settings(Embedder("mel_mel", load=False), None)
+    roll = Embedder("sym_sym", load=False, instruments=AS_WRITTEN)
+    assert "instruments" not in run_settings(roll, None)
+
+    index = tmp_path / "index"
+    piece = str(band_dir / "three.mid")
+    command = ["index", "--model", "mel_mel", "--out", str(index), piece]
+    assert search_main([*command, "--instruments", AS_WRITTEN]) == 0
+    assert json.loads((index / SEARCH_NAME).read_text())["settings"]["instruments"] == AS_WRITTEN
+    capsys.readouterr()
+    assert search_main(["index", "--out", str(index), "--instruments", PIANO]) == 1
+    error = capsys.readouterr().err
+    assert "--instruments as_written, not --instruments piano" in error
+    assert search_main(["index", "--out", str(index)]) == 0
+    assert "1 already done" in capsys.readouterr().out
+
+
+def test_an_unknown_choice_of_players_is_refused() -> None:
+    with pytest.raises(InputError, match="instruments must be one of piano, as_written"):
+        Embedder("mel_mel", load=False, instruments="organ")
+    with pytest.raises(SystemExit):
+        embed_main(["--instruments", "organ", "x.mid"])

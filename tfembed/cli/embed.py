@@ -25,6 +25,7 @@ from pathlib import Path
 from tfembed.cli import ERROR, add_version, run_reporting_errors
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
 
 DEFAULT_OUT = "embeddings"
 DEFAULT_MODELS = {"audio": "mel_mel", "midi": "sym_sym"}
@@ -63,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--batch_size", type=int, default=EMBED_BATCH_SIZE, help="clips per model call"
     )
     parser.add_argument("--soundfont", help="General MIDI soundfont for rendering MIDI")
+    parser.add_argument(
+        "--instruments",
+        choices=INSTRUMENT_CHOICES,
+        default=PIANO,
+        help="who plays MIDI rendered for a mel model, as tfembed-prepare --instruments "
+        f"(default {PIANO}, as the shipped models were trained)",
+    )
     parser.add_argument(
         "--max_piece_seconds",
         type=float,
@@ -111,7 +119,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tfembed.inference.embedder import Embedder
 
     model = args.saved_model or _default_model(list_inputs(args.inputs))
-    embedder = Embedder(model, args.batch_size, args.soundfont, args.max_piece_seconds, load=False)
+    embedder = Embedder(
+        model,
+        args.batch_size,
+        args.soundfont,
+        args.max_piece_seconds,
+        load=False,
+        instruments=args.instruments,
+    )
     try:
         embedder.hop_frames(args.hop)
     except InputError as error:

@@ -22,6 +22,7 @@ import sys
 
 from tfembed.cli import ERROR, add_version, run_reporting_errors
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES
 
 PROGRAM = "tfembed-search"
 
@@ -50,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="processes rendering MIDI and decoding audio"
     )
     index.add_argument("--soundfont", help="General MIDI soundfont for rendering MIDI")
+    index.add_argument(
+        "--instruments",
+        choices=INSTRUMENT_CHOICES,
+        help="who plays MIDI rendered for a mel model, as tfembed-prepare --instruments "
+        "(a new index: default piano; else the index's)",
+    )
     index.add_argument(
         "--max_piece_seconds", type=float, help="MIDI files longer than this are cut"
     )
@@ -94,6 +101,7 @@ def _index(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         args.soundfont,
         args.max_piece_seconds,
         args.batch_size,
+        args.instruments,
     )
     search = run["search"]
     windows = sum(entry["windows"] for entry in search["files"])

@@ -35,6 +35,7 @@ import numpy as np
 from tfembed.errors import TfembedError
 from tfembed.inference.embedder import Embedder, Embeddings
 from tfembed.inference.inputs import AudioInput, InputReader, is_audio
+from tfembed.preparation.instruments import PIANO
 
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
@@ -109,16 +110,24 @@ def list_inputs(paths: list[str | os.PathLike]) -> list[Listed]:
 
 
 def run_settings(embedder: Embedder, hop_seconds: float | None) -> dict[str, Any]:
-    """What the outputs depend on besides the inputs (no TensorFlow)."""
+    """What the outputs depend on besides the inputs (no TensorFlow).
+
+    ``instruments`` is there only when MIDI is rendered by other instruments than
+    the piano, so the settings of a piano rendering (and a run resumed on them) are
+    those of the versions before the option.
+    """
     from tfembed.inference.resume import model_identity
 
-    return {
+    settings = {
         "saved_model": str(embedder.path.resolve()),
         "model_identity": model_identity(embedder.path),
         "hop_seconds": hop_seconds if hop_seconds is not None else embedder.grid.clip_seconds,
         "max_piece_seconds": embedder.max_midi_seconds,
         "soundfont": embedder.soundfont_name(),
     }
+    if embedder.instruments_played() not in (None, PIANO):
+        settings["instruments"] = embedder.instruments_played()
+    return settings
 
 
 def read_input(reader: InputReader, path: Path) -> MidiPiece | AudioInput | str:

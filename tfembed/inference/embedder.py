@@ -27,6 +27,7 @@ from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
 from tfembed.inference.inputs import AudioInput, DomainError, InputReader
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
 
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
@@ -104,6 +105,7 @@ class Embedder:
         soundfont: str | os.PathLike | None = None,
         max_midi_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
         load: bool = True,
+        instruments: str = PIANO,
     ) -> None:
         """Opens a SavedModel written by ``tfembed-export``.
 
@@ -118,15 +120,23 @@ class Embedder:
                 preparation cuts them (``--max_piece_seconds``); a 66-byte file
                 can hold a 3-hour note.
             load: Load TensorFlow and the SavedModel now (otherwise on first use).
+            instruments: Who plays MIDI rendered for a mel model, as
+                ``tfembed-prepare --instruments``: ``piano`` (the default, as the
+                shipped models were trained), ``as_written`` or
+                ``as_written_with_drums``.
 
         Raises:
             ExportError: ``path`` is not a tfembed export nor a known model name
                 (:class:`tfembed.errors.UnknownModelError`), differs from its
                 manifest, or cannot be loaded.
-            InputError: ``batch_size`` is below 1.
+            InputError: ``batch_size`` is below 1, or ``instruments`` is not a choice.
         """
         if int(batch_size) < 1:
             raise InputError(f"the batch size must be at least 1, not {batch_size}")
+        if instruments not in INSTRUMENT_CHOICES:
+            raise InputError(
+                f"instruments must be one of {', '.join(INSTRUMENT_CHOICES)}, not {instruments!r}"
+            )
         self.path = resolve_model(path)
         self.metadata: dict[str, Any] = read_metadata(self.path)
         self.domain: str = self.metadata["domain"]
@@ -137,7 +147,11 @@ class Embedder:
         self.batch_size = int(batch_size)
         self.max_midi_seconds = max_midi_seconds
         self.reader = InputReader(
-            self.domains, self.grid, None if soundfont is None else str(soundfont), max_midi_seconds
+            self.domains,
+            self.grid,
+            None if soundfont is None else str(soundfont),
+            max_midi_seconds,
+            instruments,
         )
         self._model: Any = None
         if load:
@@ -317,6 +331,10 @@ class Embedder:
             padded=padded,
             piece_embedding=whole.mean(axis=0),
         )
+
+    def instruments_played(self) -> str | None:
+        """Who plays MIDI rendered for the model; ``None`` when MIDI is read as piano roll."""
+        return self.reader.instruments if self.reader.midi_domain == "mel" else None
 
     def soundfont_name(self) -> str | None:
         """The soundfont MIDI files are rendered with.

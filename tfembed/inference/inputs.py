@@ -18,6 +18,7 @@ import numpy as np
 
 from tfembed.errors import PieceError
 from tfembed.features.framegrid import FrameGrid
+from tfembed.preparation.instruments import PIANO
 
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
@@ -63,12 +64,15 @@ class InputReader:
         grid: The model's frame grid.
         soundfont: Soundfont for rendering MIDI (found as in preparation when ``None``).
         max_midi_seconds: MIDI files longer than this are cut here.
+        instruments: Who plays a MIDI rendering, as ``tfembed-prepare --instruments``
+            (mel models only; a piano roll holds the pitched notes whoever plays).
     """
 
     domains: tuple[str, ...]
     grid: FrameGrid
     soundfont: str | None
     max_midi_seconds: float
+    instruments: str = PIANO
 
     @property
     def midi_domain(self) -> str:
@@ -116,7 +120,9 @@ class InputReader:
         if self.midi_domain == "mel":
             check_fluidsynth()
             soundfont = find_soundfont(self.soundfont)
-        return read_midi_piece(path, self.midi_domain, self.grid, soundfont, self.max_midi_seconds)
+        return read_midi_piece(
+            path, self.midi_domain, self.grid, soundfont, self.max_midi_seconds, self.instruments
+        )
 
     def read_audio(self, path: str | os.PathLike) -> AudioInput:
         """Decodes an audio file to mono at the model's rate (models with a mel tower only).

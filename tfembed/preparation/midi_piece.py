@@ -17,6 +17,7 @@ import numpy as np
 from tfembed.errors import PieceError
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pianoroll import piano_roll
+from tfembed.preparation.instruments import PIANO
 from tfembed.preparation.midi import clean_sequence, parse_midi
 from tfembed.preparation.render import render_sequence
 
@@ -80,6 +81,7 @@ def read_midi_piece(
     grid: FrameGrid,
     soundfont: str | os.PathLike | None,
     max_seconds: float = math.inf,
+    instruments: str = PIANO,
 ) -> MidiPiece:
     """Reads a MIDI file for one domain, exactly as preparation does.
 
@@ -93,6 +95,9 @@ def read_midi_piece(
         grid: The frame grid.
         soundfont: General MIDI soundfont (used for ``mel`` only).
         max_seconds: Longer pieces are cut here, as in preparation.
+        instruments: Who plays the rendering, as ``tfembed-prepare --instruments``
+            (one of :data:`tfembed.preparation.instruments.INSTRUMENT_CHOICES`;
+            ``mel`` only: the roll holds the pitched notes whoever plays them).
 
     Raises:
         PieceError: The file is unreadable, not MIDI, corrupt, has no pitched notes
@@ -102,12 +107,12 @@ def read_midi_piece(
     if domain not in ("mel", "roll"):
         raise ValueError(f"domain must be 'mel' or 'roll', not {domain!r}")
     parsed = parse_midi(path)
-    cleaned = clean_sequence(parsed.sequence, max_seconds)
+    cleaned = clean_sequence(parsed.sequence, max_seconds, instruments=instruments)
     notes_out_of_range(cleaned.sequence, grid)
     num_frames = int(cleaned.sequence.total_time * grid.frames_per_second)
     rendering = roll = None
     if domain == "mel":
-        rendering = render_sequence(cleaned.sequence, grid, soundfont)
+        rendering = render_sequence(cleaned.performance(), grid, soundfont)
     else:
         roll = piano_roll(cleaned.sequence, grid, num_frames).astype(np.float32)
     return MidiPiece(num_frames, rendering, roll, cleaned.cut_at_seconds, tuple(parsed.repairs))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
+from tfembed.preparation.instruments import PIANO
 from tfembed.search.index import (
     DERIVED,
     FORMAT,
@@ -43,6 +44,7 @@ def index_files(
     soundfont: str | os.PathLike | None = None,
     max_piece_seconds: float | None = None,
     batch_size: int = EMBED_BATCH_SIZE,
+    instruments: str | None = None,
 ) -> dict[str, Any]:
     """Embeds files and folders into an index and updates its search matrix.
 
@@ -60,6 +62,8 @@ def index_files(
         max_piece_seconds: MIDI files are cut at this length (default as
             ``tfembed-embed``, or the index's).
         batch_size: Clips per call of the model.
+        instruments: Who plays MIDI rendered for a mel model, as ``tfembed-prepare
+            --instruments`` (a new index: default ``piano``; else the index's).
 
     Returns:
         ``tfembed-embed``'s index of the run (``done``, ``failed``, ``resumed``,
@@ -76,7 +80,9 @@ def index_files(
     out = Path(out)
     with hold_lock(out, "indexing run"):
         earlier = read_record(out)
-        embedder = _embedder(earlier, out, model, soundfont, max_piece_seconds, batch_size)
+        embedder = _embedder(
+            earlier, out, model, soundfont, max_piece_seconds, batch_size, instruments
+        )
         hop = embedder.hop_frames(hop_seconds) / embedder.grid.frames_per_second
         if earlier is not None and hop_seconds is None:
             hop = earlier["hop_seconds"]
@@ -131,36 +137,49 @@ def _embedder(
     soundfont: str | os.PathLike | None,
     max_piece_seconds: float | None,
     batch_size: int,
+    instruments: str | None,
 ) -> Embedder:
     """The model to index with: the index's (checked), or the one given for a new index."""
     from tfembed.inference.embedder import Embedder
     from tfembed.search.model import index_embedder
 
     if earlier is not None:
-        return index_embedder(earlier, out, model, batch_size, soundfont, max_piece_seconds)
+        return index_embedder(
+            earlier, out, model, batch_size, soundfont, max_piece_seconds, instruments
+        )
     if model is None:
         raise SearchIndexError(f"{out} is a new index: give the model to embed with (--model)")
-    cap = {} if max_piece_seconds is None else {"max_midi_seconds": max_piece_seconds}
-    return Embedder(model, batch_size, soundfont, load=False, **cap)
+    options = {} if max_piece_seconds is None else {"max_midi_seconds": max_piece_seconds}
+    if instruments is not None:
+        options["instruments"] = instruments
+    return Embedder(model, batch_size, soundfont, load=False, **options)
 
 
 _OPTIONS = {
     "hop_seconds": "--hop",
     "soundfont": "--soundfont",
     "max_piece_seconds": "--max_piece_seconds",
+    "instruments": "--instruments",
 }
 
 
 def _check_settings(earlier: dict[str, Any], settings: dict[str, Any], out: Path) -> None:
-    """Refuses a run whose hop, soundfont or length cap differ from the index's."""
-    differ = [key for key in _OPTIONS if earlier.get(key) != settings[key]]
+    """Refuses a run whose hop, soundfont, length cap or instruments differ from the index's."""
+    differ = [key for key in _OPTIONS if earlier.get(key) != settings.get(key)]
     if differ:
-        were = ", ".join(f"{_OPTIONS[key]} {earlier.get(key)}" for key in differ)
-        now = ", ".join(f"{_OPTIONS[key]} {settings[key]}" for key in differ)
+        were = ", ".join(f"{_OPTIONS[key]} {_shown(earlier, key)}" for key in differ)
+        now = ", ".join(f"{_OPTIONS[key]} {_shown(settings, key)}" for key in differ)
         raise SearchIndexError(
             f"{out} was built with {were}, not {now}: its windows would not be comparable; "
             "leave these options out to use the index's, or build another index elsewhere"
         )
+
+
+def _shown(settings: dict[str, Any], key: str) -> Any:
+    """A setting as the user gave it (settings leave out the piano, the default players)."""
+    if key == "instruments" and key not in settings:
+        return PIANO
+    return settings.get(key)
 
 
 def _record(

@@ -14,6 +14,7 @@ from typing import Any
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
 from tfembed.inference.embedder import Embedder
 from tfembed.inference.resume import model_identity
+from tfembed.preparation.instruments import PIANO
 from tfembed.search.index import SearchIndexError
 
 
@@ -34,6 +35,7 @@ def index_embedder(
     batch_size: int = EMBED_BATCH_SIZE,
     soundfont: str | Path | None = None,
     max_piece_seconds: float | None = None,
+    instruments: str | None = None,
 ) -> Embedder:
     """The index's model (not loaded yet), with the soundfont and length cap of the index.
 
@@ -45,6 +47,7 @@ def index_embedder(
         batch_size: Clips per call of the model.
         soundfont: Another soundfont than the index's (refused later if it differs).
         max_piece_seconds: Another length cap than the index's (likewise).
+        instruments: Other players of MIDI renderings than the index's (likewise).
 
     Raises:
         SearchIndexError: ``model`` is not the index's model, or the recorded one
@@ -64,6 +67,7 @@ def index_embedder(
         settings["soundfont"] if soundfont is None else soundfont,
         settings["max_piece_seconds"] if max_piece_seconds is None else max_piece_seconds,
         load=False,
+        instruments=settings.get("instruments", PIANO) if instruments is None else instruments,
     )
     identity = model_identity(embedder.path)
     if identity == recorded["identity"]:
