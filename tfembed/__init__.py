@@ -23,12 +23,12 @@ def load(path: str | os.PathLike, **options: Any) -> Embedder:
 
     Args:
         path: A SavedModel folder written by ``tfembed-export``, or the name of
-            a shipped model (``mel_mel``, ``sym_sym``, ``mel_sym``, ``sym_mel``),
+            a shipped model (``mel_mel``, ``sym_sym``, ``mel_sym``, ``sym_mel``, ``joint``),
             looked up as the path given, then in ``$TFEMBED_MODELS``, then among
             the models installed with tfembed; shipped files are checked against
             ``MANIFEST.json`` on first load.
-        **options: ``batch_size``, ``soundfont`` and ``max_midi_seconds`` of
-            :class:`tfembed.inference.embedder.Embedder`.
+        **options: ``batch_size``, ``soundfont``, ``max_midi_seconds`` and
+            ``instruments`` of :class:`tfembed.inference.embedder.Embedder`.
 
     Returns:
         A :class:`tfembed.inference.embedder.Embedder` with ``embed_midi(path)``,
