@@ -34,8 +34,7 @@ import numpy as np
 
 from tfembed.errors import TfembedError
 from tfembed.inference.embedder import Embedder, Embeddings
-from tfembed.inference.inputs import AudioInput, InputReader, is_audio
-from tfembed.preparation.instruments import PIANO
+from tfembed.inference.inputs import DEFAULT_INSTRUMENTS, AudioInput, InputReader, is_audio
 
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
@@ -125,7 +124,7 @@ def run_settings(embedder: Embedder, hop_seconds: float | None) -> dict[str, Any
         "max_piece_seconds": embedder.max_midi_seconds,
         "soundfont": embedder.soundfont_name(),
     }
-    if embedder.instruments_played() not in (None, PIANO):
+    if embedder.instruments_played() not in (None, DEFAULT_INSTRUMENTS):
         settings["instruments"] = embedder.instruments_played()
     return settings
 

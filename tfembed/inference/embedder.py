@@ -25,9 +25,9 @@ from tfembed.errors import ExportError, InputError, PieceError
 from tfembed.export.format import JOINT, export_domains, read_metadata, serve_signature
 from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import EMBED_BATCH_SIZE, FrameGrid
-from tfembed.inference.inputs import AudioInput, DomainError, InputReader
+from tfembed.inference.inputs import DEFAULT_INSTRUMENTS, AudioInput, DomainError, InputReader
 from tfembed.preparation import DEFAULT_MAX_PIECE_SECONDS
-from tfembed.preparation.instruments import INSTRUMENT_CHOICES, PIANO
+from tfembed.preparation.instruments import INSTRUMENT_CHOICES
 
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
@@ -105,7 +105,7 @@ class Embedder:
         soundfont: str | os.PathLike | None = None,
         max_midi_seconds: float = DEFAULT_MAX_PIECE_SECONDS,
         load: bool = True,
-        instruments: str = PIANO,
+        instruments: str = DEFAULT_INSTRUMENTS,
     ) -> None:
         """Opens a SavedModel written by ``tfembed-export``.
 

@@ -23,6 +23,9 @@ from tfembed.preparation.instruments import PIANO
 if TYPE_CHECKING:
     from tfembed.preparation.midi_piece import MidiPiece
 
+DEFAULT_INSTRUMENTS = PIANO
+"""Who plays MIDI rendered for a mel model unless told: the piano, as the models were trained."""
+
 LONG_AUDIO_SECONDS = 600.0
 """Audio files longer than this are decoded and embedded a chunk at a time."""
 
@@ -72,7 +75,7 @@ class InputReader:
     grid: FrameGrid
     soundfont: str | None
     max_midi_seconds: float
-    instruments: str = PIANO
+    instruments: str = DEFAULT_INSTRUMENTS
 
     @property
     def midi_domain(self) -> str:

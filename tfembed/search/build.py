@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
-from tfembed.preparation.instruments import PIANO
 from tfembed.search.index import (
     DERIVED,
     FORMAT,
@@ -178,7 +177,9 @@ def _check_settings(earlier: dict[str, Any], settings: dict[str, Any], out: Path
 def _shown(settings: dict[str, Any], key: str) -> Any:
     """A setting as the user gave it (settings leave out the piano, the default players)."""
     if key == "instruments" and key not in settings:
-        return PIANO
+        from tfembed.inference.inputs import DEFAULT_INSTRUMENTS
+
+        return DEFAULT_INSTRUMENTS
     return settings.get(key)
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from tfembed.features.framegrid import EMBED_BATCH_SIZE
 from tfembed.inference.embedder import Embedder
+from tfembed.inference.inputs import DEFAULT_INSTRUMENTS
 from tfembed.inference.resume import model_identity
-from tfembed.preparation.instruments import PIANO
 from tfembed.search.index import SearchIndexError
 
 
@@ -67,7 +67,9 @@ def index_embedder(
         settings["soundfont"] if soundfont is None else soundfont,
         settings["max_piece_seconds"] if max_piece_seconds is None else max_piece_seconds,
         load=False,
-        instruments=settings.get("instruments", PIANO) if instruments is None else instruments,
+        instruments=settings.get("instruments", DEFAULT_INSTRUMENTS)
+        if instruments is None
+        else instruments,
     )
     identity = model_identity(embedder.path)
     if identity == recorded["identity"]:
