@@ -32,6 +32,7 @@ TRANSCRIBED = (
     "pretrain_split.json",
     "feature_workers.json",
     "joint_same_moment.json",
+    "instruments_as_written.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
 
