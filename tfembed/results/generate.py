@@ -33,6 +33,7 @@ TRANSCRIBED = (
     "feature_workers.json",
     "joint_same_moment.json",
     "instruments_as_written.json",
+    "joint_vs_mel_sym.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
 
