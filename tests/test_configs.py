@@ -66,7 +66,7 @@ VARIANT_SETTINGS = {
     "sym_sym.gin": {"variant": "SYM_SYM"},
     "mel_sym.gin": {"variant": "MEL_SYM"},
     "sym_mel.gin": {"variant": "SYM_MEL"},
-    "joint.gin": {"variant": "JOINT", "feature_workers": 1.0},
+    "joint.gin": {"variant": "JOINT", "feature_workers": 1.0, "joint_same_moment": 3.0},
 }
 OVERLAY_SETTINGS = {
     "paper.gin": {

@@ -277,11 +277,19 @@ def _sound_limits(config: dict[str, Any], pieces: int, renderings: list[str]) ->
         if config.get("timbre_augment")
         else ""
     )
+    # A rendering named SOUNDFONT+CHOICE plays the parts as written (tfembed-prepare --instruments).
+    written = [name for name in trained if "+as_written" in name]
+    if not written:
+        heard, missing = "piano renderings", "no other instruments"
+    else:
+        heard = "renderings, the piano's and each part's own General MIDI program (`+as_written`),"
+        drums = any(name.endswith("_with_drums") for name in written)
+        missing = "no singers or acoustic recordings" if drums else "no drums"
     return (
-        f"- Trained on piano renderings of {pieces} scores of Western classical and early "
+        f"- Trained on {heard} of {pieces} scores of Western classical and early "
         f"music with the soundfonts {', '.join(trained)}{conditions}; "
         + (f"{', '.join(held_out)} never heard in training (scored above). " if held_out else "")
-        + "No performance timing, no other instruments; how it does on real recordings "
+        + f"No performance timing, {missing}; how it does on real recordings "
         "was **not measured**."
     )
 
