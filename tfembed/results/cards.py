@@ -69,7 +69,8 @@ def _data_lines(data: dict[str, Any]) -> list[str]:
             f" (the score corpus embedded in music21, {source['pieces_per_composer']} pieces "
             "per composer at most), rendered to audio with "
             + (
-                f"{len(renderings)} General MIDI soundfonts ({', '.join(renderings)})"
+                f"{len(renderings)} renderings by General MIDI soundfonts ({', '.join(renderings)};"
+                " SOUNDFONT+as_written: the parts played as written)"
                 if renderings
                 else "a General MIDI piano soundfont"
             )
