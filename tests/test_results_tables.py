@@ -92,7 +92,7 @@ def test_a_model_with_its_own_results_takes_its_card_and_manifest_figures_from_t
     generate.write(root)
 
     card = (root / "saved_models" / "mel_sym" / "MODEL_CARD.md").read_text()
-    assert "3 General MIDI soundfonts (FluidR3_GM, TimGM6mb, OPL-3_FM_128M)" in card
+    assert "3 renderings by General MIDI soundfonts (FluidR3_GM, TimGM6mb, OPL-3_FM_128M;" in card
     assert "### The model on its own data" in card
     assert (root / "saved_models" / "mel_mel" / "MODEL_CARD.md").read_text() == mel_mel_card
     manifest = json.loads((root / "saved_models" / "MANIFEST.json").read_text())
