@@ -2,7 +2,9 @@
 
 Pieces are labelled by their corpus folder, which is a clean composer label (the
 composer field of the corpus metadata is not). Conversions are cached on disk,
-so only the first run pays for parsing the scores.
+so only the first run pays for parsing the scores, and music21's conversions of
+the default selection ship with the package (:data:`SHIPPED_CONVERSIONS`): a
+fresh install prepares the default corpus without parsing a score.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ DEFAULT_MAX_SCORE_KB = 1500
 """Largest uncompressed score taken by default (keeps 8 of Beethoven's 26 scores)."""
 
 CACHE_ENV = "TFEMBED_CACHE"
+
+SHIPPED_CONVERSIONS = Path(__file__).with_name("music21_conversions.zip")
+"""Conversions of the default selection, as :func:`corpus_midi` caches them.
+
+Members are named as in the cache (``music21-VERSION/PATH.mid``, or
+``PATH.failed.txt`` for a score music21 cannot convert), so they serve only the
+music21 version that made them; any other version converts as before. Parsing
+and converting the default selection takes about a quarter of an hour on two
+cores; ``tools/release/music21_conversions.py`` rebuilds the archive.
+"""
 
 _PALESTRINA_MASS = re.compile(r"^[A-Za-z]+(?:_[IV]+)?_(\d+)(?:_[a-z])?$")
 _BACH_BWV = re.compile(r"^bwv(\d+)")
@@ -183,9 +195,8 @@ def _corpus_piece(relative: str, split: str | None = None) -> Piece:
 def corpus_midi(relative_path: str) -> Path:
     """Returns the cached MIDI of a corpus score, converting it on first use.
 
-    Key-signature and tempo events are written only when the score has them:
-    music21 writes C major and 120 quarter notes per minute into every file,
-    which would make unknown labels look known.
+    A conversion shipped in :data:`SHIPPED_CONVERSIONS` for the installed music21
+    is copied into the cache instead of converting the score again.
 
     Raises:
         PieceError: The score cannot be parsed or converted (the reason is kept
@@ -194,18 +205,48 @@ def corpus_midi(relative_path: str) -> Path:
     version = importlib.metadata.version("music21")
     target = cache_dir() / f"music21-{version}" / f"{relative_path}.mid"
     failure = target.with_suffix(".failed.txt")
+    if not target.is_file() and not failure.is_file():
+        _unpack_shipped(target.relative_to(cache_dir()), failure.relative_to(cache_dir()))
     if target.is_file():
         return target
     if failure.is_file():
         raise PieceError(failure.read_text())
     try:
-        data = _convert(corpus_root() / relative_path)
-    except Exception as error:  # music21 raises many kinds of errors on bad scores
-        problem = f"music21 cannot convert the score: {type(error).__name__}: {error}"
-        write_bytes_atomically(failure, [problem.encode()])
-        raise PieceError(problem) from error
+        data = convert_score(corpus_root() / relative_path)
+    except PieceError as error:
+        write_bytes_atomically(failure, [str(error).encode()])
+        raise
     write_bytes_atomically(target, [data])
     return target
+
+
+def _unpack_shipped(*members: Path) -> None:
+    """Copies whichever of the cache entries ``members`` the shipped archive holds."""
+    if not SHIPPED_CONVERSIONS.is_file():
+        return
+    with zipfile.ZipFile(SHIPPED_CONVERSIONS) as archive:
+        names = set(archive.namelist())
+        for member in members:
+            if member.as_posix() in names:
+                write_bytes_atomically(cache_dir() / member, [archive.read(member.as_posix())])
+
+
+def convert_score(path: Path) -> bytes:
+    """Converts a score to MIDI bytes with music21.
+
+    Key-signature and tempo events are written only when the score has them:
+    music21 writes C major and 120 quarter notes per minute into every file,
+    which would make unknown labels look known.
+
+    Raises:
+        PieceError: music21 cannot parse or convert the score.
+    """
+    try:
+        return _convert(path)
+    except Exception as error:  # music21 raises many kinds of errors on bad scores
+        raise PieceError(
+            f"music21 cannot convert the score: {type(error).__name__}: {error}"
+        ) from error
 
 
 def _convert(path: Path) -> bytes:
