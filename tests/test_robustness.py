@@ -9,10 +9,15 @@ import numpy as np
 
 from tfembed.cli.evaluate import main as evaluate_main
 from tfembed.dataset.manifest import open_dataset
+from tfembed.evaluation.featurizers import handmade_featurizer, random_tower_featurizer
 from tfembed.evaluation.robustness import (
     ROBUSTNESS_JSON,
+    STANDARDISED,
+    TESTED_METRICS,
+    evaluate_robustness,
     gallery_ranks,
     retrieval_summary,
+    standardise,
     write_robustness_report,
 )
 
@@ -45,10 +50,49 @@ def test_other_renderings_are_scored_against_the_reference(
         assert same_clip["mrr"] > 5 * np.mean(1 / np.arange(1, count + 1))
         assert 1 <= same_clip["median_rank"] <= count
         assert 1 <= same_clip["rank_at_100_am"] <= min(100, count - 1)
-        for scores in (row["FluidR3_GM"], row["TimGM6mb"]):
+        standardised = row["TimGM6mb"][STANDARDISED]
+        assert set(standardised) == {"same_clip", "neighbour_rank_at_100_am", "probes"}
+        assert standardised["same_clip"]["mrr"] > 5 * np.mean(1 / np.arange(1, count + 1))
+        for scores in (
+            row["FluidR3_GM"],
+            row["TimGM6mb"],
+            row["FluidR3_GM"][STANDARDISED],
+            standardised,
+        ):
             assert 1 <= scores["neighbour_rank_at_100_am"] <= min(100, count - 1)
             assert set(scores["probes"]) == {"composer", "key"}
             assert all(0 <= value <= 1 for value in scores["probes"].values())
+    assert "each rendering standardised by its own train clips" in table
+    assert set(result["significance"]) == {"TimGM6mb"}
+
+
+def test_rows_are_compared_on_each_tested_metric(tiny_renderings: Path) -> None:
+    dataset = open_dataset(tiny_renderings)
+    rows = [handmade_featurizer("mel", dataset.grid), random_tower_featurizer("mel", dataset.grid)]
+    # The tiny test split has too few works to be tested by default.
+    result = evaluate_robustness(
+        dataset, ["TimGM6mb"], rows, bootstrap_rounds=200, min_test_works=1
+    )
+    tested = result["significance"]["TimGM6mb"]
+    assert set(tested) == {
+        f"{prefix}{metric}" for prefix in ("", f"{STANDARDISED}_") for metric in TESTED_METRICS
+    }
+    for metric, comparison in tested.items():
+        values = {
+            name: retrieval_or_probe(row["TimGM6mb"], metric)
+            for name, row in result["rows"].items()
+        }
+        assert comparison["best"] == max(values, key=values.get)
+        assert comparison["best"] in comparison["winners"]
+
+
+def retrieval_or_probe(scores: dict, metric: str) -> float:
+    """A tested metric's value in a rendering's scores."""
+    if metric.startswith(f"{STANDARDISED}_"):
+        scores, metric = scores[STANDARDISED], metric[len(STANDARDISED) + 1 :]
+    if metric == "same_clip_recall_at_1":
+        return scores["same_clip"]["recall_at_1"]
+    return scores["probes"][metric.removesuffix("_micro_f1")]
 
 
 def test_an_unknown_rendering_stops_tfembed_eval_before_any_work(
@@ -59,3 +103,18 @@ def test_an_unknown_rendering_stops_tfembed_eval_before_any_work(
     error = capsys.readouterr().err.strip()
     assert "no rendering 'OPL-3_FM_128M'" in error and "FluidR3_GM, TimGM6mb" in error
     assert not list(tmp_path.iterdir())
+
+
+def test_standardising_each_rendering_cancels_a_shift_that_comes_with_it() -> None:
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(50, 8))
+    queries = 3.0 * gallery + rng.normal(size=8)  # another renderer: scaled and shifted
+    gallery_train, queries_train = gallery[:30], queries[:30]
+    assert gallery_ranks(queries, gallery).mean() > 1
+    assert np.allclose(
+        standardise(queries, queries_train), standardise(gallery, gallery_train), atol=1e-9
+    )
+    shifted = gallery_ranks(
+        standardise(queries, queries_train), standardise(gallery, gallery_train)
+    )
+    assert shifted.tolist() == [1] * 50

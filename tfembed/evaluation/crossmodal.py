@@ -61,6 +61,7 @@ from tfembed.evaluation.joint import joint_export
 from tfembed.evaluation.metrics import weighted_median
 from tfembed.evaluation.report import claims, table
 from tfembed.evaluation.robustness import gallery_ranks, retrieval_summary
+from tfembed.evaluation.significance import drawn_share
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 from tfembed.features.handmade import handmade_features, handmade_groups
@@ -324,12 +325,6 @@ def align_excerpts(
     )
 
 
-def _drawn_share(hits: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted share of hits on every draw (``nan`` for a draw of none)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return weights @ hits / weights.sum(axis=1)
-
-
 def _value(value: float) -> dict[str, float]:
     """A metric in the main report's form (no spread: nothing here is trained)."""
     return {"mean": float(value), "std": 0.0}
@@ -354,7 +349,7 @@ def _score_row(
     ):
         for metric, value in retrieval_summary(ranks).items():
             metrics[f"{direction}_{metric}"] = _value(value)
-        draws[f"{direction}_recall_at_1"] = _drawn_share(ranks <= 1, clip_weights)
+        draws[f"{direction}_recall_at_1"] = drawn_share(ranks <= 1, clip_weights)
         scores.test_works[f"{direction}_recall_at_1"] = scores.count_works(piece_ids)
     if not len(excerpts):
         return
@@ -362,7 +357,7 @@ def _score_row(
     excerpt_weights = scores.weights(piece_ids[excerpts[:, 0]])
     metrics["piece_top1"] = _value(np.mean(found.piece_ranks == 1))
     metrics["piece_mrr"] = _value(np.mean(1.0 / found.piece_ranks))
-    draws["piece_top1"] = _drawn_share(found.piece_ranks == 1, excerpt_weights)
+    draws["piece_top1"] = drawn_share(found.piece_ranks == 1, excerpt_weights)
     excerpt_works = scores.count_works(piece_ids[excerpts[:, 0]])
     scores.test_works["piece_top1"] = excerpt_works
     for prefix, errors, weights in (

@@ -64,6 +64,17 @@ def clip_weights(pieces: np.ndarray, counts: np.ndarray, piece_ids: np.ndarray) 
     return counts[:, np.searchsorted(pieces, piece_ids)].astype(np.float64)
 
 
+def drawn_share(hits: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted share of hits on every draw (``nan`` for a draw of none).
+
+    Args:
+        hits: ``[clips]`` booleans.
+        weights: ``[draws, clips]`` (:func:`clip_weights`).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return weights @ hits / weights.sum(axis=1)
+
+
 @dataclasses.dataclass
 class Comparison:
     """The outcome of one metric's comparison.
