@@ -103,7 +103,13 @@ def _run(args: argparse.Namespace) -> int:
 
         print(
             write_robustness_report(
-                args.saved_model, args.data, renderings, args.out, not args.no_baselines
+                args.saved_model,
+                args.data,
+                renderings,
+                args.out,
+                not args.no_baselines,
+                args.bootstrap_rounds,
+                args.min_test_works,
             )
         )
     print(f"report written to {args.out}")

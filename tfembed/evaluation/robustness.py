@@ -439,6 +439,8 @@ def write_robustness_report(
     renderings: list[str],
     out: str | os.PathLike,
     baselines: bool = True,
+    bootstrap_rounds: int = 1000,
+    min_test_works: int = MIN_TEST_WORKS,
 ) -> str:
     """Scores the mel models (and the mel baselines) on other renderings; writes the report.
 
@@ -448,6 +450,8 @@ def write_robustness_report(
         renderings: The renderings to score against the reference.
         out: Folder for :data:`ROBUSTNESS_JSON` and its table (``robustness.md``).
         baselines: Score the random mel tower and the hand-made mel features too.
+        bootstrap_rounds: Draws of the significance test.
+        min_test_works: Metrics measured on fewer test works are not tested.
 
     Returns:
         The tables, as written.
@@ -470,7 +474,13 @@ def write_robustness_report(
         ]
     if not featurizers:
         raise EvaluationError("--renderings needs a mel model or the baselines: none to score")
-    result = evaluate_robustness(dataset, renderings, featurizers)
+    result = evaluate_robustness(
+        dataset,
+        renderings,
+        featurizers,
+        bootstrap_rounds=bootstrap_rounds,
+        min_test_works=min_test_works,
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomically(out / ROBUSTNESS_JSON, result)
