@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tfembed.cli.evaluate import main as evaluate_main
 from tfembed.dataset.manifest import open_dataset
-from tfembed.evaluation.featurizers import handmade_featurizer, random_tower_featurizer
+from tfembed.evaluation.featurizers import (
+    EvaluationError,
+    handmade_featurizer,
+    random_tower_featurizer,
+)
 from tfembed.evaluation.robustness import (
     ROBUSTNESS_JSON,
     STANDARDISED,
@@ -20,6 +26,7 @@ from tfembed.evaluation.robustness import (
     standardise,
     write_robustness_report,
 )
+from tfembed.export.registry import resolve_model
 
 
 def test_gallery_ranks_count_ties_against_the_query() -> None:
@@ -118,3 +125,20 @@ def test_standardising_each_rendering_cancels_a_shift_that_comes_with_it() -> No
         standardise(queries, queries_train), standardise(gallery, gallery_train)
     )
     assert shifted.tolist() == [1] * 50
+
+
+def test_rows_are_named_after_their_runs_and_must_differ(
+    tiny_renderings: Path, tmp_path: Path
+) -> None:
+    shipped = Path(resolve_model("mel_mel"))
+    for run in ("first/run_a", "first/run_b", "second/run_a"):
+        shutil.copytree(shipped, tmp_path / run / "saved_model")
+    runs = [str(tmp_path / run / "saved_model") for run in ("first/run_a", "first/run_b")]
+    table = write_robustness_report(runs, tiny_renderings, ["TimGM6mb"], tmp_path / "out", False)
+    result = json.loads((tmp_path / "out" / ROBUSTNESS_JSON).read_text())
+    assert list(result["rows"]) == ["run_a", "run_b"]
+    assert "| run_a |" in table
+    same_name = [runs[0], str(tmp_path / "second/run_a/saved_model")]
+    with pytest.raises(EvaluationError, match="name the models' folders apart: run_a, run_a"):
+        write_robustness_report(same_name, tiny_renderings, ["TimGM6mb"], tmp_path / "two")
+    assert not (tmp_path / "two").exists()

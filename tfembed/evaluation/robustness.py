@@ -44,6 +44,7 @@ from tfembed.evaluation.evaluate import (
     manifest_works,
     neighbour_queries,
     rank_candidates,
+    run_path,
     task_data,
 )
 from tfembed.evaluation.featurizers import (
@@ -464,7 +465,9 @@ def write_robustness_report(
     featurizers = [
         row
         for model in models
-        for row in export_featurizers(resolve_model(model), dataset.grid, Path(str(model)).name)
+        for row in export_featurizers(
+            resolve_model(model), dataset.grid, run_path(Path(str(model))).name
+        )
     ]
     featurizers = [featurizer for featurizer in featurizers if featurizer.domain == "mel"]
     if baselines:
@@ -474,6 +477,11 @@ def write_robustness_report(
         ]
     if not featurizers:
         raise EvaluationError("--renderings needs a mel model or the baselines: none to score")
+    names = [featurizer.name for featurizer in featurizers]
+    if len(set(names)) < len(names):
+        raise EvaluationError(
+            f"--renderings scores rows by name; name the models' folders apart: {', '.join(names)}"
+        )
     result = evaluate_robustness(
         dataset,
         renderings,
