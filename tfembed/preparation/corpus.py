@@ -54,8 +54,8 @@ SHIPPED_CONVERSIONS = Path(__file__).with_name("music21_conversions.zip")
 Members are named as in the cache (``music21-VERSION/PATH.mid``, or
 ``PATH.failed.txt`` for a score music21 cannot convert), so they serve only the
 music21 version that made them; any other version converts as before. Parsing
-and converting the default selection takes about a quarter of an hour on two
-cores; ``tools/release/music21_conversions.py`` rebuilds the archive.
+and converting the default selection takes minutes of CPU time;
+``tools/release/music21_conversions.py`` rebuilds the archive.
 """
 
 _PALESTRINA_MASS = re.compile(r"^[A-Za-z]+(?:_[IV]+)?_(\d+)(?:_[a-z])?$")
