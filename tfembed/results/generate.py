@@ -34,6 +34,8 @@ TRANSCRIBED = (
     "joint_same_moment.json",
     "instruments_as_written.json",
     "joint_vs_mel_sym.json",
+    "joint_seeds.json",
+    "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
 
