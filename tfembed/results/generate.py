@@ -35,6 +35,7 @@ TRANSCRIBED = (
     "instruments_as_written.json",
     "joint_vs_mel_sym.json",
     "joint_seeds.json",
+    "joint_across.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
