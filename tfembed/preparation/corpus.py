@@ -225,10 +225,12 @@ def _unpack_shipped(*members: Path) -> None:
     if not SHIPPED_CONVERSIONS.is_file():
         return
     with zipfile.ZipFile(SHIPPED_CONVERSIONS) as archive:
-        names = set(archive.namelist())
         for member in members:
-            if member.as_posix() in names:
-                write_bytes_atomically(cache_dir() / member, [archive.read(member.as_posix())])
+            try:
+                data = archive.read(member.as_posix())
+            except KeyError:  # not shipped: another score, or another music21 version
+                continue
+            write_bytes_atomically(cache_dir() / member, [data])
 
 
 def convert_score(path: Path) -> bytes:
