@@ -63,6 +63,29 @@ def test_the_joint_loss_is_the_weighted_mix_of_its_three_kinds_of_positives() ->
     assert first and not first & {id(v) for v in model.second_tower.trainable_variables}
 
 
+def test_neighbour_negatives_put_both_clips_of_every_pair_in_one_same_moment_softmax() -> None:
+    rng = np.random.default_rng(1)
+    mel_i, roll_i, mel_j, roll_j = (
+        tf.constant(rng.normal(size=(6, 16)), tf.float32) for _ in range(4)
+    )
+    weights = JointWeights(same_moment=1.0, within=0.0, across=0.0, neighbour_negatives=True)
+    model = build_siamese(
+        "JOINT", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "in_batch", 0, joint_weights=weights
+    )
+    losses = model.joint_losses((mel_i, roll_i, mel_j, roll_j))
+    pooled = pair_loss(
+        tf.concat([mel_i, mel_j], 0), tf.concat([roll_i, roll_j], 0), "in_batch", 4, 10.0
+    )
+    assert float(losses["same_moment_loss"]) == pytest.approx(float(pooled), rel=1e-5)
+    # A mel clip that matches its neighbour's roll as well as its own is now penalised.
+    confusable = (mel_i, mel_i, mel_i, mel_i * 0.99 + 0.01)
+    separate = (
+        pair_loss(mel_i, mel_i, "in_batch", 4, 10.0)
+        + pair_loss(mel_i, mel_i * 0.99 + 0.01, "in_batch", 4, 10.0)
+    ) / 2
+    assert float(model.joint_losses(confusable)["same_moment_loss"]) > float(separate) + 0.5
+
+
 def test_joint_weights_must_mix_something() -> None:
     with pytest.raises(ConfigError, match=r"train\.joint_same_moment"):
         TrainConfig(variant="JOINT", joint_same_moment=0.0, joint_within=0.0, joint_across=0.0)

@@ -163,7 +163,7 @@ class SiameseModel(keras.Model):
 
 @dataclasses.dataclass(frozen=True)
 class JointWeights:
-    """Weights of the three kinds of positives of :class:`JointModel`.
+    """Weights of the three kinds of positives of :class:`JointModel`, and their negatives.
 
     Attributes:
         same_moment: The mel clip and the roll clip of the same 3 seconds.
@@ -171,14 +171,20 @@ class JointWeights:
             MEL_MEL and SYM_SYM train).
         across: Neighbouring clips across domains (mel of clip i with the roll
             of clip i + 1, and the reverse, as MEL_SYM and SYM_MEL train).
+        neighbour_negatives: Score the same-moment positives of both clips of
+            every pair in one softmax, so that each clip's neighbour (the
+            other clip of its pair, the rival a search inside a piece meets
+            first) is among its negatives; otherwise each clip of a pair faces
+            only the same clip of the other pairs.
     """
 
     same_moment: float = 1.0
     within: float = 1.0
     across: float = 1.0
+    neighbour_negatives: bool = False
 
     def __post_init__(self) -> None:
-        values = dataclasses.astuple(self)
+        values = (self.same_moment, self.within, self.across)
         if min(values) < 0 or sum(values) <= 0:
             raise ConfigError(
                 "train.joint_same_moment, train.joint_within and train.joint_across must "
@@ -222,13 +228,18 @@ class JointModel(SiameseModel):
     def joint_losses(self, embeddings) -> dict[str, tf.Tensor]:
         """The loss of each kind of positive, and their weighted sum ``pair_loss``."""
         mel_i, roll_i, mel_j, roll_j = embeddings
+        weights = self.joint_weights
+        if weights.neighbour_negatives:
+            same_moment = self._loss(
+                tf.concat([mel_i, mel_j], axis=0), 0, tf.concat([roll_i, roll_j], axis=0), 1
+            )
+        else:
+            same_moment = (self._loss(mel_i, 0, roll_i, 1) + self._loss(mel_j, 0, roll_j, 1)) / 2
         losses = {
-            "same_moment_loss": (self._loss(mel_i, 0, roll_i, 1) + self._loss(mel_j, 0, roll_j, 1))
-            / 2,
+            "same_moment_loss": same_moment,
             "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2,
             "across_loss": (self._loss(mel_i, 0, roll_j, 1) + self._loss(roll_i, 1, mel_j, 0)) / 2,
         }
-        weights = self.joint_weights
         losses["pair_loss"] = tf.add_n(
             [
                 weight * losses[name]

@@ -131,6 +131,9 @@ class TrainConfig:
         joint_within: ``JOINT`` only: weight of neighbour positives within each
             domain (mel-mel, roll-roll).
         joint_across: ``JOINT`` only: weight of neighbour positives across domains.
+        joint_neighbour_negatives: ``JOINT`` only: each clip's neighbour is a
+            negative of its same-moment positive (both clips of every pair in
+            one softmax; :class:`tfembed.models.siamese.JointWeights`).
     """
 
     variant: str = ""
@@ -164,6 +167,7 @@ class TrainConfig:
     joint_same_moment: float = 1.0
     joint_within: float = 1.0
     joint_across: float = 1.0
+    joint_neighbour_negatives: bool = False
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -240,7 +244,12 @@ class TrainConfig:
         Raises:
             ConfigError: A negative weight, or all of them 0.
         """
-        return JointWeights(self.joint_same_moment, self.joint_within, self.joint_across)
+        return JointWeights(
+            self.joint_same_moment,
+            self.joint_within,
+            self.joint_across,
+            self.joint_neighbour_negatives,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values."""
