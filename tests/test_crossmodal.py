@@ -22,6 +22,7 @@ from tfembed.evaluation.crossmodal import (
     write_crossmodal_report,
 )
 from tfembed.evaluation.featurizers import saved_model_featurizer
+from tfembed.evaluation.identical_rolls import identical_roll_counts
 from tfembed.evaluation.robustness import gallery_ranks
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
@@ -149,6 +150,22 @@ def test_a_one_tower_model_is_refused_before_any_work(tmp_path: Path, capsys) ->
     assert not list(tmp_path.iterdir())
 
 
+def test_identical_rolls_bound_audio_to_roll_recall() -> None:
+    rng = np.random.default_rng(0)
+    rolls = (rng.random((6, 20, 96)) < 0.05).astype(np.float32)
+    rolls[4] = rolls[1]  # a repeat that starts on a clip boundary
+    rolls[5] = rolls[1]
+    counts = identical_roll_counts(rolls)
+    assert counts == {
+        "clips": 6,
+        "clips_with_an_identical_roll": 3,
+        "audio_to_roll_recall_at_1_bound": 0.5,
+    }
+    # Even a perfect audio tower (each mel embedded as its own roll) ties on them.
+    ranks = gallery_ranks(rolls.reshape(6, -1), rolls.reshape(6, -1))
+    assert np.mean(ranks == 1) == counts["audio_to_roll_recall_at_1_bound"]
+
+
 def test_the_baselines_are_scored_across_domains_and_renderings(
     tiny_renderings: Path, tmp_path: Path
 ) -> None:
@@ -164,6 +181,12 @@ def test_the_baselines_are_scored_across_domains_and_renderings(
     assert list(result["results"]) == result["renderings"] == ["FluidR3_GM", "TimGM6mb"]
     names = [row["name"] for row in result["rows"]]
     assert names == ["chroma vs pitch classes", "random towers"]
+    identical = result["identical_rolls"]
+    assert identical["clips"] == dataset.clip_count("test")
+    assert (
+        f"so audio -> roll R@1 is at most {identical['audio_to_roll_recall_at_1_bound']:.3f}"
+        in tables
+    )
     for section in result["results"].values():
         counts = section["counts"]
         clips = counts["test_clips"]

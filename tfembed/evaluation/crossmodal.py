@@ -57,6 +57,7 @@ from tfembed.evaluation.featurizers import (
     random_tower_featurizer,
     saved_model_featurizer,
 )
+from tfembed.evaluation.identical_rolls import test_split_identical_rolls
 from tfembed.evaluation.joint import joint_export
 from tfembed.evaluation.metrics import weighted_median
 from tfembed.evaluation.report import claims, table
@@ -472,6 +473,7 @@ def evaluate_crossmodal(
         "clip_seconds": clip_seconds,
         "excerpt_clips": excerpt_clips,
         "bootstrap_rounds": bootstrap_rounds,
+        "identical_rolls": test_split_identical_rolls(dataset),
         "results": results,
     }
 
@@ -500,6 +502,15 @@ def crossmodal_markdown(result: dict[str, Any]) -> str:
         "(per window). Bold: the best row and every row not significantly worse "
         f"(paired bootstrap over test works, {result['bootstrap_rounds']} draws, Bonferroni).",
     ]
+    identical = result.get("identical_rolls")
+    if identical:
+        lines += [
+            "",
+            f"{identical['clips_with_an_identical_roll']} of the {identical['clips']} test clips "
+            "have a roll identical to another test clip's: no roll tower can tell them apart, "
+            "so audio -> roll R@1 is at most "
+            f"{identical['audio_to_roll_recall_at_1_bound']:.3f}.",
+        ]
     for rendering, section in result["results"].items():
         report = {**section, "rows": result["rows"]}
         counts = section["counts"]
