@@ -36,6 +36,7 @@ TRANSCRIBED = (
     "joint_vs_mel_sym.json",
     "joint_seeds.json",
     "joint_across.json",
+    "joint_neighbour_negatives.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
