@@ -6,8 +6,8 @@ bars in two editions of a piece) get the same embedding. Audio -> roll
 retrieval counts a tie against the query, so such a clip's audio can never find
 its own roll at rank 1, whatever the model: the share of clips whose roll is
 unique in the test split is the R@1 a perfect model would reach. Roll -> audio
-is not bound this way (the audio of a repeat differs a little, in the sound of
-the notes before it), but it is as hard in practice.
+is not bound this way: the audio of a repeat can differ a little, in the sound
+of the notes before it.
 """
 
 from __future__ import annotations
