@@ -67,7 +67,13 @@ VARIANT_SETTINGS = {
     "sym_sym.gin": {"variant": "SYM_SYM"},
     "mel_sym.gin": {"variant": "MEL_SYM"},
     "sym_mel.gin": {"variant": "SYM_MEL"},
-    "joint.gin": {"variant": "JOINT", "feature_workers": 1.0, "joint_same_moment": 3.0},
+    "joint.gin": {
+        "variant": "JOINT",
+        "feature_workers": 1.0,
+        "joint_same_moment": 3.0,
+        "joint_across": 0.0,
+        "joint_neighbour_negatives": True,
+    },
 }
 OVERLAY_SETTINGS = {
     "paper.gin": {
