@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from tfembed.export.registry import model_files
-from tfembed.results import generate
+from tfembed.results import cards, generate
 from tfembed.utils.machine import this_machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,3 +100,34 @@ def test_a_model_with_its_own_results_takes_its_card_and_manifest_figures_from_t
     assert manifest["models"]["mel_mel"]["test"]["rank_am"]["mean"] != 4.25
     assert "## The model on its own data" in (root / "docs" / "results.md").read_text()
     assert generate.stale(root) == []
+
+
+def test_a_joint_models_short_table_marks_the_renderings_it_never_heard() -> None:
+    def metrics(recall: float) -> dict[str, dict[str, float]]:
+        return {
+            metric: {"mean": value, "std": 0.0}
+            for metric, value in (
+                ("audio_to_roll_recall_at_1", recall),
+                ("roll_to_audio_recall_at_1", recall / 2),
+                ("piece_top1", 0.99),
+                ("alignment_median_error_s", 0.0),
+            )
+        }
+
+    crossmodal = {
+        "result": {
+            "renderings": ["A", "B"],
+            "rows": [
+                {"name": "joint", "kind": "model"},
+                {"name": "random towers", "kind": "random tower"},
+            ],
+            "results": {
+                rendering: {"metrics": {"joint": metrics(recall), "random towers": metrics(base)}}
+                for rendering, recall, base in (("A", 0.8, 0.002), ("B", 0.6, 0.004))
+            },
+        }
+    }
+    text = cards.crossmodal_short_table(crossmodal, "joint", ["A"])
+    assert "| `A` (trained on) | 0.800 | 0.400 | 0.990 | 0.000 |" in text
+    assert "| `B` (never heard in training) | 0.600 | 0.300 | 0.990 | 0.000 |" in text
+    assert "reach at most 0.004 audio -> MIDI R@1" in text

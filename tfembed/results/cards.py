@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfembed.evaluation.report import format_value
 from tfembed.export.format import export_domains, read_metadata, serve_signature
 from tfembed.export.registry import MANIFEST_NAME, model_entry_files
 from tfembed.export.tflite import TFLITE_NAME
@@ -317,6 +318,53 @@ def crossmodal_lines(crossmodal: dict[str, Any] | None) -> list[str]:
         *(f"#{line}" if line.startswith("## ") else line for line in body),
         "",
     ]
+
+
+CROSSMODAL_SHORT_COLUMNS = (
+    ("audio -> MIDI R@1", "audio_to_roll_recall_at_1"),
+    ("MIDI -> audio R@1", "roll_to_audio_recall_at_1"),
+    ("piece top-1 from 30 s", "piece_top1"),
+    ("alignment error (s)", "alignment_median_error_s"),
+)
+"""The columns of a joint model's short table (:func:`crossmodal_short_table`)."""
+
+
+def crossmodal_short_table(
+    crossmodal: dict[str, Any], model: str, trained: list[str] | tuple[str, ...]
+) -> str:
+    """One joint model's cross-modal figures, a row per rendering of the audio.
+
+    Args:
+        crossmodal: The committed summary of its cross-modal report
+            (:func:`crossmodal_summary`).
+        model: Its row in the report.
+        trained: The renderings it was trained on; the others are marked as
+            never heard in training.
+
+    Returns:
+        The table, then a sentence on the best baseline's audio -> MIDI R@1.
+    """
+    result = crossmodal["result"]
+    columns = CROSSMODAL_SHORT_COLUMNS
+    lines = [
+        "| audio rendered with | " + " | ".join(header for header, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for rendering in result["renderings"]:
+        metrics = result["results"][rendering]["metrics"][model]
+        heard = "trained on" if rendering in trained else "never heard in training"
+        cells = [format_value(metric, metrics.get(metric)) for _, metric in columns]
+        lines.append(f"| `{rendering}` ({heard}) | " + " | ".join(cells) + " |")
+    baselines = [row["name"] for row in result["rows"] if row["kind"] != "model"]
+    if baselines:
+        best = max(
+            section["metrics"][name]["audio_to_roll_recall_at_1"]["mean"]
+            for section in result["results"].values()
+            for name in baselines
+        )
+        named = ", ".join(baselines)
+        lines += ["", f"Its baselines ({named}) reach at most {best:.3f} audio -> MIDI R@1."]
+    return "\n".join(lines) + "\n"
 
 
 def cards(

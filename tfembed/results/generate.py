@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tfembed.errors import TfembedError
-from tfembed.results.cards import cards, crossmodal_lines, write_manifest
+from tfembed.export.format import read_metadata
+from tfembed.results.cards import (
+    cards,
+    crossmodal_lines,
+    crossmodal_short_table,
+    write_manifest,
+)
 from tfembed.results.tables import (
     benchmark_section,
     evaluation_section,
@@ -74,9 +80,9 @@ def _load(path: Path) -> dict[str, Any]:
         raise TfembedError(f"cannot read {path}: {error}") from None
 
 
-def readme_section(shipped: dict[str, Any]) -> str:
-    """The README's results: the shipped models' short table and where it comes from."""
-    return (
+def readme_section(shipped: dict[str, Any], root: Path) -> str:
+    """The README's results: the shipped models' short table, then each joint model's."""
+    text = (
         short_table(shipped)
         + "\n"
         + f"{shipped['title']}. "
@@ -85,6 +91,27 @@ def readme_section(shipped: dict[str, Any]) -> str:
         "Bonferroni). Every figure, the linear probe and the earlier tables: "
         "[docs/results.md](docs/results.md).\n"
     )
+    for name, own in own_results(root).items():
+        if "crossmodal" not in own:
+            continue
+        crossmodal = own["crossmodal"]
+        rows = crossmodal["result"]["rows"]
+        model = next(row["name"] for row in rows if row["kind"] == "model")
+        config = read_metadata(root / "saved_models" / name).get("train_config", {})
+        result = crossmodal["result"]
+        clips = result["results"][result["reference"]]["counts"]["test_clips"]
+        text += (
+            f"\n`{name}` puts audio and MIDI in one space. On the test split of "
+            f"`{result['data']}` ({clips:,} clips of 3 s), a clip's audio finds the MIDI of "
+            "the same moment first (R@1) and the reverse; 30 s of audio find their piece "
+            "(top-1) and where in it they start (median error). `+as_written`: each part "
+            "played by its own General MIDI instrument, not the piano.\n\n"
+            + crossmodal_short_table(crossmodal, model, config.get("renderings") or ())
+            + "\n"
+            + provenance_text(crossmodal["provenance"], "Built")
+            + f" Every figure: [its card](saved_models/{name}/MODEL_CARD.md).\n"
+        )
+    return text
 
 
 def own_results(root: Path) -> dict[str, dict[str, Any]]:
@@ -144,7 +171,7 @@ def expected(root: str | Path) -> dict[Path, str]:
     texts = {}
     readme = root / "README.md"
     texts[readme] = replace_section(
-        readme.read_text(), "shipped models", readme_section(shipped), readme
+        readme.read_text(), "shipped models", readme_section(shipped, root), readme
     )
     texts[root / "docs" / "results.md"] = results_page(root)
     benchmarks = root / "docs" / "benchmarks.md"
