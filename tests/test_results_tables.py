@@ -85,7 +85,9 @@ def test_a_model_with_its_own_results_takes_its_card_and_manifest_figures_from_t
     evaluation = json.loads((results / "shipped_models.json").read_text())
     evaluation["title"] = "The model on its own data"
     evaluation["report"]["metrics"]["MEL_SYM"]["rank_am"]["mean"] = 4.25
-    own = {"training": training, "evaluation": evaluation}
+    robustness = json.loads((results / "model_joint.json").read_text())["robustness"]
+    robustness["title"] = "The model on other renderings"
+    own = {"training": training, "evaluation": evaluation, "robustness": robustness}
     (results / generate.OWN_RESULTS.format(name="mel_sym")).write_text(json.dumps(own))
     mel_mel_card = (root / "saved_models" / "mel_mel" / "MODEL_CARD.md").read_text()
 
@@ -94,6 +96,8 @@ def test_a_model_with_its_own_results_takes_its_card_and_manifest_figures_from_t
     card = (root / "saved_models" / "mel_sym" / "MODEL_CARD.md").read_text()
     assert "3 renderings by General MIDI soundfonts (FluidR3_GM, TimGM6mb, OPL-3_FM_128M;" in card
     assert "### The model on its own data" in card
+    assert "## The model on other renderings" in card
+    assert "### OPL-3_FM_128M -> FluidR3_GM: embeddings as they are" in card
     assert (root / "saved_models" / "mel_mel" / "MODEL_CARD.md").read_text() == mel_mel_card
     manifest = json.loads((root / "saved_models" / "MANIFEST.json").read_text())
     assert manifest["models"]["mel_sym"]["test"]["rank_am"]["mean"] == 4.25

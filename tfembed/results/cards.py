@@ -177,6 +177,7 @@ def card(
     has_tflite: bool,
     crossmodal: dict[str, Any] | None = None,
     own: bool = False,
+    robustness: dict[str, Any] | None = None,
 ) -> str:
     """The model card of one shipped model, as Markdown.
 
@@ -190,6 +191,8 @@ def card(
             (:func:`crossmodal_summary`), if any.
         own: Whether ``data`` and ``evaluation`` are this model's own results
             (``docs/results/model_NAME.json``) rather than the four's.
+        robustness: Its mel tower's figures on other renderings
+            (:func:`robustness_lines`), if any.
     """
     config = metadata["train_config"]
     row = metadata["variant"]
@@ -244,6 +247,7 @@ def card(
         "",
         evaluation_section(evaluation, "###").rstrip(),
         "",
+        *robustness_lines(robustness),
         *crossmodal_lines(crossmodal),
         "## Intended use and limits",
         "",
@@ -303,21 +307,39 @@ def crossmodal_summary(
     return {"title": title, "provenance": origin, "result": {**result, "data": data}}
 
 
+def _titled_lines(summary: dict[str, Any], body: list[str]) -> list[str]:
+    """A section of a committed summary: its title, its provenance, then ``body``."""
+    return [
+        f"## {summary['title']}",
+        "",
+        provenance_text(summary["provenance"]),
+        "",
+        *(f"#{line}" if line.startswith("## ") else line for line in body),
+        "",
+    ]
+
+
 def crossmodal_lines(crossmodal: dict[str, Any] | None) -> list[str]:
     """A card's section of a joint model's cross-modal figures (none without them)."""
     if crossmodal is None:
         return []
     from tfembed.evaluation.crossmodal import crossmodal_markdown
 
-    body = crossmodal_markdown(crossmodal["result"]).splitlines()[2:]
-    return [
-        f"## {crossmodal['title']}",
-        "",
-        provenance_text(crossmodal["provenance"]),
-        "",
-        *(f"#{line}" if line.startswith("## ") else line for line in body),
-        "",
-    ]
+    return _titled_lines(crossmodal, crossmodal_markdown(crossmodal["result"]).splitlines()[2:])
+
+
+def robustness_lines(robustness: dict[str, Any] | None) -> list[str]:
+    """A card's section of a model's figures on other renderings (none without them).
+
+    Args:
+        robustness: ``{"title", "provenance", "result"}``, ``result`` a
+            ``robustness.json`` of ``tfembed-eval --renderings``.
+    """
+    if robustness is None:
+        return []
+    from tfembed.evaluation.robustness import robustness_markdown
+
+    return _titled_lines(robustness, robustness_markdown(robustness["result"]).splitlines())
 
 
 CROSSMODAL_SHORT_COLUMNS = (
@@ -394,6 +416,7 @@ def cards(
             (folder / TFLITE_NAME).is_file(),
             results.get("crossmodal"),
             own=folder.name in own,
+            robustness=results.get("robustness"),
         )
     return texts
 

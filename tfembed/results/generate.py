@@ -17,6 +17,7 @@ from tfembed.results.cards import (
     cards,
     crossmodal_lines,
     crossmodal_short_table,
+    robustness_lines,
     write_manifest,
 )
 from tfembed.results.tables import (
@@ -129,6 +130,8 @@ def _own_sections(root: Path) -> list[str]:
     sections = []
     for own in own_results(root).values():
         sections.append(evaluation_section(own["evaluation"]))
+        if "robustness" in own:
+            sections.append("\n".join(robustness_lines(own["robustness"])))
         if "crossmodal" in own:
             sections.append("\n".join(crossmodal_lines(own["crossmodal"])))
     return sections

@@ -29,6 +29,7 @@ from pathlib import Path
 from tfembed.dataset.manifest import read_manifest
 from tfembed.evaluation.crossmodal import CROSSMODAL_JSON
 from tfembed.evaluation.evaluate import REPORT_JSON
+from tfembed.evaluation.robustness import ROBUSTNESS_JSON
 from tfembed.results import generate
 from tfembed.results.cards import crossmodal_summary, training_data
 from tfembed.results.summary import head_commit, provenance, summarize
@@ -76,7 +77,11 @@ def _write_shipped(args: argparse.Namespace, report: dict, manifest: dict, commi
 
 
 def _write_own(args: argparse.Namespace, report: dict, manifest: dict, commit: str) -> None:
-    """Writes ``docs/results/model_NAME.json``: training data, evaluation, cross-modal report."""
+    """Writes ``docs/results/model_NAME.json``: training data, evaluation, cross-modal report.
+
+    With ``robustness.json`` beside the evaluation's report (``tfembed-eval --renderings``),
+    its figures on the other renderings too.
+    """
     origin = provenance(args.command, commit)
     prepared = str(manifest.get("created", ""))[:10] or None
     own = {
@@ -93,6 +98,15 @@ def _write_own(args: argparse.Namespace, report: dict, manifest: dict, commit: s
         result = json.loads((args.crossmodal / CROSSMODAL_JSON).read_text())
         title = f"The {args.model} model across domains: audio against piano roll"
         own["crossmodal"] = crossmodal_summary(result, title, args.data_name, origin)
+    robustness = args.eval / ROBUSTNESS_JSON
+    if robustness.is_file():
+        own["robustness"] = {
+            "title": f"The {args.model} model's mel tower on renderings never heard in training "
+            "beside MEL_MEL trained on the same renderings for as many steps (`mel_mel`), "
+            f"test split of `{args.data_name}`",
+            "provenance": origin,
+            "result": json.loads(robustness.read_text()),
+        }
     name = generate.OWN_RESULTS.format(name=args.model)
     write_json_atomically(REPO / generate.RESULTS / name, own)
 
