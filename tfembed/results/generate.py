@@ -44,6 +44,7 @@ TRANSCRIBED = (
     "joint_seeds.json",
     "joint_across.json",
     "joint_neighbour_negatives.json",
+    "joint_smoothing.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
