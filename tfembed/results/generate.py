@@ -45,6 +45,7 @@ TRANSCRIBED = (
     "joint_across.json",
     "joint_neighbour_negatives.json",
     "joint_smoothing.json",
+    "joint_recipe_seeds.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
