@@ -83,8 +83,14 @@ def _load(path: Path) -> dict[str, Any]:
         raise TfembedError(f"cannot read {path}: {error}") from None
 
 
-def readme_section(shipped: dict[str, Any], root: Path) -> str:
-    """The README's results: the shipped models' short table, then each joint model's."""
+def readme_section(shipped: dict[str, Any], own: dict[str, dict[str, Any]], models: Path) -> str:
+    """The README's results: the shipped models' short table, then each joint model's.
+
+    Args:
+        shipped: The shipped models' evaluation summary.
+        own: :func:`own_results`.
+        models: The folder of the shipped models (``saved_models``).
+    """
     text = (
         short_table(shipped)
         + "\n"
@@ -94,14 +100,13 @@ def readme_section(shipped: dict[str, Any], root: Path) -> str:
         "Bonferroni). Every figure, the linear probe and the earlier tables: "
         "[docs/results.md](docs/results.md).\n"
     )
-    for name, own in own_results(root).items():
-        if "crossmodal" not in own:
+    for name, results in own.items():
+        if "crossmodal" not in results:
             continue
-        crossmodal = own["crossmodal"]
-        rows = crossmodal["result"]["rows"]
-        model = next(row["name"] for row in rows if row["kind"] == "model")
-        config = read_metadata(root / "saved_models" / name).get("train_config", {})
+        crossmodal = results["crossmodal"]
         result = crossmodal["result"]
+        model = next(row["name"] for row in result["rows"] if row["kind"] == "model")
+        config = read_metadata(models / name).get("train_config", {})
         clips = result["results"][result["reference"]]["counts"]["test_clips"]
         text += (
             f"\n`{name}` puts audio and MIDI in one space. On the test split of "
@@ -173,19 +178,21 @@ def expected(root: str | Path) -> dict[Path, str]:
     """Every generated file (path -> the text :func:`write` gives it)."""
     root = Path(root)
     shipped = _load(root / RESULTS / SHIPPED)
+    own = own_results(root)
     texts = {}
     readme = root / "README.md"
     texts[readme] = replace_section(
-        readme.read_text(), "shipped models", readme_section(shipped, root), readme
+        readme.read_text(),
+        "shipped models",
+        readme_section(shipped, own, root / "saved_models"),
+        readme,
     )
     texts[root / "docs" / "results.md"] = results_page(root)
     benchmarks = root / "docs" / "benchmarks.md"
     texts[benchmarks] = replace_section(
         benchmarks.read_text(), "benchmarks", benchmarks_section(root), benchmarks
     )
-    texts.update(
-        cards(root / "saved_models", _load(root / RESULTS / TRAINING), shipped, own_results(root))
-    )
+    texts.update(cards(root / "saved_models", _load(root / RESULTS / TRAINING), shipped, own))
     return texts
 
 
