@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,6 +85,39 @@ def test_neighbour_negatives_put_both_clips_of_every_pair_in_one_same_moment_sof
         + pair_loss(mel_i, mel_i * 0.99 + 0.01, "in_batch", 4, 10.0)
     ) / 2
     assert float(model.joint_losses(confusable)["same_moment_loss"]) > float(separate) + 0.5
+
+
+def test_roll_gradient_decides_how_much_the_cross_terms_move_the_roll_tower() -> None:
+    rng = np.random.default_rng(2)
+    clips = (
+        tf.constant(rng.normal(size=(4, *DEFAULT_GRID.clip_shape(domain))), tf.float32)
+        for domain in ("mel", "roll", "mel", "roll")
+    )
+    batch = tuple(clips)
+
+    def gradient_norms(roll_gradient: float, within: float) -> tuple[float, float, float]:
+        weights = JointWeights(within=within, roll_gradient=roll_gradient)
+        keras.utils.set_random_seed(0)
+        model = build_siamese(
+            "JOINT", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "in_batch", 0, joint_weights=weights
+        )
+        with tf.GradientTape() as tape:
+            loss = model.pair_loss(batch, training=True)
+        towers = (model.first_tower, model.second_tower)
+        gradients = tape.gradient(loss, [t.trainable_variables for t in towers])
+        mel, roll = (float(tf.linalg.global_norm(g)) for g in gradients)
+        return float(loss), mel, roll
+
+    loss, mel, roll = gradient_norms(0.0, within=0.0)
+    assert mel > 0 and roll == 0.0
+    damped_loss, _, half = gradient_norms(0.5, within=0.0)
+    full_loss, _, full = gradient_norms(1.0, within=0.0)
+    assert loss == pytest.approx(damped_loss, rel=1e-6) == pytest.approx(full_loss, rel=1e-6)
+    assert half == pytest.approx(full / 2, rel=1e-4)
+    # The roll tower's own neighbours still train it.
+    assert gradient_norms(0.0, within=1.0)[2] > 0
+    with pytest.raises(ConfigError, match=r"train\.joint_roll_gradient"):
+        TrainConfig(variant="JOINT", joint_roll_gradient=1.5)
 
 
 def test_joint_weights_must_mix_something() -> None:

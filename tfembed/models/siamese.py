@@ -176,12 +176,17 @@ class JointWeights:
             other clip of its pair, the rival a search inside a piece meets
             first) is among its negatives; otherwise each clip of a pair faces
             only the same clip of the other pairs.
+        roll_gradient: Share of the cross-domain terms' gradient that reaches
+            the roll tower. 1: both towers move towards each other; 0: the roll
+            tower learns from its own neighbours alone (as SYM_SYM) and the mel
+            tower learns to land on the roll clip of the same moment.
     """
 
     same_moment: float = 1.0
     within: float = 1.0
     across: float = 1.0
     neighbour_negatives: bool = False
+    roll_gradient: float = 1.0
 
     def __post_init__(self) -> None:
         values = (self.same_moment, self.within, self.across)
@@ -189,6 +194,10 @@ class JointWeights:
             raise ConfigError(
                 "train.joint_same_moment, train.joint_within and train.joint_across must "
                 f"be 0 or more and not all 0, not {values}"
+            )
+        if not 0.0 <= self.roll_gradient <= 1.0:
+            raise ConfigError(
+                f"train.joint_roll_gradient must lie in [0, 1], not {self.roll_gradient}"
             )
 
 
@@ -229,17 +238,24 @@ class JointModel(SiameseModel):
         """The loss of each kind of positive, and their weighted sum ``pair_loss``."""
         mel_i, roll_i, mel_j, roll_j = embeddings
         weights = self.joint_weights
+        losses = {
+            "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2
+        }
+        if weights.roll_gradient < 1.0:
+            roll_i, roll_j = (
+                _damp_gradient(roll, weights.roll_gradient) for roll in (roll_i, roll_j)
+            )
         if weights.neighbour_negatives:
-            same_moment = self._loss(
+            losses["same_moment_loss"] = self._loss(
                 tf.concat([mel_i, mel_j], axis=0), 0, tf.concat([roll_i, roll_j], axis=0), 1
             )
         else:
-            same_moment = (self._loss(mel_i, 0, roll_i, 1) + self._loss(mel_j, 0, roll_j, 1)) / 2
-        losses = {
-            "same_moment_loss": same_moment,
-            "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2,
-            "across_loss": (self._loss(mel_i, 0, roll_j, 1) + self._loss(roll_i, 1, mel_j, 0)) / 2,
-        }
+            losses["same_moment_loss"] = (
+                self._loss(mel_i, 0, roll_i, 1) + self._loss(mel_j, 0, roll_j, 1)
+            ) / 2
+        losses["across_loss"] = (
+            self._loss(mel_i, 0, roll_j, 1) + self._loss(roll_i, 1, mel_j, 0)
+        ) / 2
         losses["pair_loss"] = tf.add_n(
             [
                 weight * losses[name]
@@ -276,6 +292,11 @@ class JointModel(SiameseModel):
             ) / len(data)
             loss = loss + self.worker_weight * losses["feature_loss"]
         return {"loss": loss, **losses}
+
+
+def _damp_gradient(values: tf.Tensor, share: float) -> tf.Tensor:
+    """``values`` unchanged, with only ``share`` of their gradient passed back."""
+    return share * values + (1.0 - share) * tf.stop_gradient(values)
 
 
 def _projection_head(name: str, embedding_size: int, width: int) -> keras.Model:

@@ -134,6 +134,10 @@ class TrainConfig:
         joint_neighbour_negatives: ``JOINT`` only: each clip's neighbour is a
             negative of its same-moment positive (both clips of every pair in
             one softmax; :class:`tfembed.models.siamese.JointWeights`).
+        joint_roll_gradient: ``JOINT`` only: share of the cross-domain terms'
+            gradient that reaches the roll tower (1: all; 0: the roll tower
+            learns from its own neighbours alone and the mel tower learns to
+            land on it).
     """
 
     variant: str = ""
@@ -168,6 +172,7 @@ class TrainConfig:
     joint_within: float = 1.0
     joint_across: float = 1.0
     joint_neighbour_negatives: bool = False
+    joint_roll_gradient: float = 1.0
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -249,6 +254,7 @@ class TrainConfig:
             self.joint_within,
             self.joint_across,
             self.joint_neighbour_negatives,
+            self.joint_roll_gradient,
         )
 
     def to_dict(self) -> dict[str, Any]:
