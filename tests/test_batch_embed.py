@@ -72,13 +72,14 @@ def test_two_workers_give_a_roll_model_the_outputs_of_one(folder, tmp_path) -> N
             np.testing.assert_array_equal(second[name][key], array, err_msg=f"{name} {key}")
 
 
-def _read_in_worker(reader: InputReader, path: Path) -> tuple[str, bool]:
-    """What a worker read, and whether TensorFlow is loaded in it afterwards."""
+def _read_in_worker(reader: InputReader, path: Path) -> tuple[str, bool, bool]:
+    """What a worker read; whether TensorFlow, or note-seq's notebook helpers, are loaded."""
     read = read_input(reader, path)
-    return type(read).__name__, "tensorflow" in sys.modules
+    loaded = sys.modules
+    return type(read).__name__, "tensorflow" in loaded, "note_seq.notebook_utils" in loaded
 
 
-def test_workers_read_midi_and_audio_without_tensorflow(folder) -> None:
+def test_workers_read_midi_and_audio_without_tensorflow_or_notebook_helpers(folder) -> None:
     paths = [folder / "a.mid", folder / "c.wav"]
     reads = []
     for model in ("mel_mel", "sym_sym"):
@@ -86,10 +87,10 @@ def test_workers_read_midi_and_audio_without_tensorflow(folder) -> None:
         with _reader_pool(2, 2) as pool:
             reads += [pool.submit(_read_in_worker, reader, path).result() for path in paths]
     assert reads == [
-        ("MidiPiece", False),
-        ("AudioInput", False),
-        ("MidiPiece", False),
-        ("str", False),  # a roll model cannot embed audio: the reason, as a message
+        ("MidiPiece", False, False),
+        ("AudioInput", False, False),
+        ("MidiPiece", False, False),
+        ("str", False, False),  # a roll model cannot embed audio: the reason, as a message
     ]
 
 

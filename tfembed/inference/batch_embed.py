@@ -149,8 +149,11 @@ def _warm_up() -> None:
     """Imports what reading inputs needs, as a worker starts (while the parent loads the model).
 
     Workers never import TensorFlow: they render MIDI, roll it, or decode audio;
-    the parent computes log-mels and embeds.
+    the parent computes log-mels and embeds. Of note-seq they load only the MIDI reader.
     """
+    from tfembed.preparation.note_seq_modules import load_only_used_note_seq_modules
+
+    load_only_used_note_seq_modules()
     import tfembed.preparation.midi_piece  # noqa: F401  (note-seq, pretty_midi)
 
 

@@ -64,10 +64,15 @@ def _init_worker(threads: int) -> None:
     """Lets the parent handle Ctrl-C and keeps each worker's TensorFlow to its share.
 
     On Linux, a worker also asks the kernel to stop it when its parent dies, so a
-    preparation killed with SIGKILL leaves no orphaned workers behind.
+    preparation killed with SIGKILL leaves no orphaned workers behind. Of note-seq
+    a worker loads only the MIDI reader.
     """
     import ctypes
     import signal
+
+    from tfembed.preparation.note_seq_modules import load_only_used_note_seq_modules
+
+    load_only_used_note_seq_modules()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
