@@ -46,6 +46,7 @@ TRANSCRIBED = (
     "joint_neighbour_negatives.json",
     "joint_smoothing.json",
     "joint_recipe_seeds.json",
+    "joint_roll_gradient.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
