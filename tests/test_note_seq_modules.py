@@ -15,7 +15,8 @@ import sys
 from tfembed.preparation.note_seq_modules import load_only_used_note_seq_modules
 assert load_only_used_note_seq_modules()
 from tfembed.preparation.midi import parse_midi
-sys.stdout.buffer.write(parse_midi(sys.argv[1]).sequence.SerializeToString())
+with open(sys.argv[2], "wb") as out:
+    out.write(parse_midi(sys.argv[1]).sequence.SerializeToString())
 heavy = ("bokeh", "pandas", "IPython", "librosa")
 print("\\n", sorted(name for name in heavy if name in sys.modules), file=sys.stderr)
 """
@@ -23,11 +24,14 @@ print("\\n", sorted(name for name in heavy if name in sys.modules), file=sys.std
 
 def test_a_fresh_process_reads_midi_with_the_reader_alone(tmp_path) -> None:
     path = write_raw_midi(tmp_path / "scale.mid", scale_notes(6.0))
+    serialized = tmp_path / "sequence.pb"
     done = subprocess.run(
-        [sys.executable, "-c", READ_ALONE, str(path)], capture_output=True, check=True
+        [sys.executable, "-c", READ_ALONE, str(path), str(serialized)],
+        capture_output=True,
+        check=True,
     )
     assert done.stderr.decode().strip().endswith("[]")
-    assert done.stdout == parse_midi(path).sequence.SerializeToString()
+    assert serialized.read_bytes() == parse_midi(path).sequence.SerializeToString()
 
 
 def test_an_imported_note_seq_stays_as_it_is() -> None:
