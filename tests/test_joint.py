@@ -10,10 +10,13 @@ import pytest
 import tensorflow as tf
 
 from tfembed.cli.train import main as train_main
+from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import open_dataset
 from tfembed.dataset.pairs import keyed_pairs, neighbour_pairs
 from tfembed.errors import ConfigError
+from tfembed.evaluation.featurizers import export_featurizers, saved_model_featurizer
 from tfembed.evaluation.plots import read_scalars
+from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.models.losses import pair_loss
 from tfembed.models.siamese import JointWeights, build_siamese
@@ -143,3 +146,84 @@ def test_joint_trains_and_validates_both_towers_and_their_shared_space(
     assert ((recalls >= 0) & (recalls <= 1)).all()
     metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
     assert (metadata["domain"], metadata["domains"]) == ("joint", ["mel", "roll"])
+
+
+def test_shared_heads_carry_the_cross_domain_terms_and_leave_the_within_terms_to_the_towers() -> (
+    None
+):
+    rng = np.random.default_rng(3)
+    embeddings = tuple(tf.constant(rng.normal(size=(6, 128)), tf.float32) for _ in range(4))
+    mel_i, roll_i, mel_j, roll_j = embeddings
+    weights = JointWeights(same_moment=1.0, within=1.0, across=1.0)
+    model = build_siamese(
+        "JOINT",
+        DEFAULT_GRID,
+        SMALL_WIDTHS,
+        4,
+        10.0,
+        "in_batch",
+        0,
+        joint_weights=weights,
+        shared_head=32,
+    )
+    mel_head, roll_head = model.shared_heads
+    assert [head.name for head in model.shared_heads] == ["mel_shared_head", "roll_shared_head"]
+
+    def loss(left, right):
+        return float(pair_loss(left, right, "in_batch", 4, 10.0))
+
+    with tf.GradientTape(persistent=True) as tape:
+        losses = model.joint_losses(embeddings)
+    assert float(losses["within_loss"]) == pytest.approx(
+        (loss(mel_i, mel_j) + loss(roll_i, roll_j)) / 2, rel=1e-5
+    )
+    assert float(losses["same_moment_loss"]) == pytest.approx(
+        (loss(mel_head(mel_i), roll_head(roll_i)) + loss(mel_head(mel_j), roll_head(roll_j))) / 2,
+        rel=1e-5,
+    )
+    assert float(model.loss_of_features(mel_i, roll_i)) == pytest.approx(
+        loss(mel_head(mel_i), roll_head(roll_i)), rel=1e-5
+    )
+    # The heads learn from the cross-domain terms only.
+    within = tape.gradient(losses["within_loss"], mel_head.trainable_variables)
+    assert all(gradient is None for gradient in within)
+    across = tape.gradient(losses["across_loss"], roll_head.trainable_variables)
+    assert float(tf.linalg.global_norm(across)) > 0
+    with pytest.raises(ConfigError, match=r"train\.joint_shared_head"):
+        build_siamese("MEL_SYM", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "in_batch", 0, shared_head=8)
+    with pytest.raises(ConfigError, match=r"train\.joint_shared_head"):
+        TrainConfig(variant="JOINT", joint_shared_head=-1)
+
+
+def test_a_run_with_shared_heads_exports_the_shared_space_and_each_towers_own_features(
+    tiny_dataset, tmp_path
+) -> None:
+    arguments = ["--config", "joint.gin", "--config", "tiny.gin"]
+    arguments += ["--gin_param", "train.joint_shared_head = 16"]
+    arguments += ["--data", str(tiny_dataset), "--model_dir", str(tmp_path)]
+    assert train_main(arguments) == 0
+    export = tmp_path / "saved_model"
+    metadata = json.loads((export / "metadata.json").read_text())
+    assert metadata["feature_signatures"] == {"mel": "features_mel", "roll": "features_roll"}
+    assert {"serve_mel", "serve_roll", "features_mel", "features_roll"} <= set(
+        metadata["signatures"]
+    )
+    model, *_ = load_trained(tmp_path)
+    clips = next(iter(load_clips(tiny_dataset, "test").batch(5)))
+    loaded = tf.saved_model.load(str(export))
+    featurizers = {row.domain: row for row in export_featurizers(export, DEFAULT_GRID)}
+    for side, domain in enumerate(("mel", "roll")):
+        batch = tf.cast(clips[domain], tf.float32)
+        tower = (model.first_tower, model.second_tower)[side](batch, training=False)
+        shared = model.to_shared_space(tower, side)
+        np.testing.assert_allclose(
+            loaded.signatures[f"features_{domain}"](clips=batch)["output_0"], tower, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            loaded.signatures[f"serve_{domain}"](clips=batch)["output_0"], shared, atol=1e-5
+        )
+        # Rows within one domain read the towers' features; cross-modal rows the shared space.
+        np.testing.assert_allclose(featurizers[domain].embed(batch.numpy()), tower, atol=1e-5)
+        row = saved_model_featurizer(export, DEFAULT_GRID, domain=domain)
+        np.testing.assert_allclose(row.embed(batch.numpy()), shared, atol=1e-5)
+    assert not np.allclose(shared, tower, atol=1e-3)

@@ -53,6 +53,8 @@ def saved_model_featurizer(
 ) -> Featurizer:
     """Loads an exported tower and checks that it fits the dataset's frame grid.
 
+    A tower of a joint export embeds into the space both towers share.
+
     Args:
         path: The export (or a shipped model's name).
         grid: The dataset's frame grid.
@@ -79,6 +81,9 @@ def export_featurizers(
 ) -> list[Featurizer]:
     """A row per tower of an export: one, or a joint export's mel and roll towers.
 
+    The rows are for tasks within one domain: each reads its tower's own
+    features (with shared-space heads, not the space both towers share).
+
     Args:
         path: The export (or a shipped model's name).
         grid: The dataset's frame grid.
@@ -93,7 +98,8 @@ def export_featurizers(
     if model.domain != JOINT:
         return [_tower_featurizer(model, model.domains[0], name)]
     return [
-        _tower_featurizer(model, domain, name and f"{name} ({domain})") for domain in model.domains
+        _tower_featurizer(model, domain, name and f"{name} ({domain})", within_domain=True)
+        for domain in model.domains
     ]
 
 
@@ -105,14 +111,16 @@ def _loaded_export(path: str | os.PathLike, grid: FrameGrid) -> Embedder:
     return model
 
 
-def _tower_featurizer(model: Embedder, domain: str, name: str | None) -> Featurizer:
-    """The row of one tower of a loaded export."""
+def _tower_featurizer(
+    model: Embedder, domain: str, name: str | None, within_domain: bool = False
+) -> Featurizer:
+    """The row of one tower of a loaded export (its own features with ``within_domain``)."""
     variant = model.metadata.get("variant", model.path.name)
     return Featurizer(
         name=name or (f"{variant} ({domain})" if model.domain == JOINT else variant),
         kind="model",
         domain=domain,
-        embed=lambda clips: model.embed_clips(clips, domain),
+        embed=lambda clips: model.embed_clips(clips, domain, within_domain),
         metadata=model.metadata,
     )
 

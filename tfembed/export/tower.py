@@ -35,6 +35,12 @@ Its ``metadata.json`` has ``domain`` ``joint``, ``domains`` ``["mel", "roll"]``,
 ``signature_domains`` (the input domain of each signature: ``mel``, ``roll`` or
 ``audio``).
 
+A ``JOINT`` run trained with shared-space heads (``train.joint_shared_head``)
+exports each tower followed by its head in the signatures above, which embed
+into the shared space, and adds ``features_mel`` and ``features_roll``: clips
+-> the towers' own outputs, the features for tasks within one domain. Its
+metadata names them in ``feature_signatures`` (``{"mel": "features_mel", ...}``).
+
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
 written to a temporary sibling folder and renamed into place, so a reader sees
@@ -66,7 +72,7 @@ from tfembed.export.tflite import TFLITE_NAME, write_tflite
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.features.windows import embed_windows, window_layout
-from tfembed.models.siamese import SiameseModel, variant_spec
+from tfembed.models.siamese import JointModel, SiameseModel, variant_spec
 from tfembed.training.config import TrainConfig
 from tfembed.training.run_folder import RunFolder
 from tfembed.training.trainer import build_model
@@ -220,9 +226,14 @@ def export_tower(
     metadata = _metadata(RunFolder.at(model_dir), config, grid, record, step, checkpoint)
     if tower == "both":
         towers = {spec.first: "first", spec.second: "second"}
-        networks = {domain: _network(model, towers[domain]) for domain in DOMAINS}
+        features = {domain: _network(model, towers[domain]) for domain in DOMAINS}
+        networks = _shared_space_networks(model, features)
         archive = _joint_archive(networks, grid)
         signatures = _joint_signatures()
+        if networks is not features:
+            feature_signatures = _add_feature_endpoints(archive, features, grid)
+            signatures.update({name: domain for domain, name in feature_signatures.items()})
+            metadata.update(feature_signatures=feature_signatures)
         metadata.update(
             domain=JOINT,
             domains=list(DOMAINS),
@@ -252,6 +263,37 @@ def export_tower(
 def _network(model: SiameseModel, tower: str) -> keras.Model:
     """The run's ``first`` or ``second`` tower."""
     return model.first_tower if tower == "first" else model.second_tower
+
+
+def _shared_space_networks(
+    model: SiameseModel, towers: dict[str, keras.Model]
+) -> dict[str, keras.Model]:
+    """Each domain's network into the shared space: its tower, then its shared-space head if any.
+
+    Returns ``towers`` itself for a model without shared-space heads.
+    """
+    if not isinstance(model, JointModel) or model.shared_heads is None:
+        return towers
+    heads = dict(zip(("mel", "roll"), model.shared_heads, strict=True))  # JOINT: mel first
+    networks = {}
+    for domain, tower in towers.items():
+        clips = keras.Input(tower.input.shape[1:], name=f"{domain}_clips")
+        networks[domain] = keras.Model(
+            clips, heads[domain](tower(clips)), name=f"{domain}_shared_space"
+        )
+    return networks
+
+
+def _add_feature_endpoints(
+    archive: keras.export.ExportArchive, towers: dict[str, keras.Model], grid: FrameGrid
+) -> dict[str, str]:
+    """Adds ``features_<domain>``: clips -> the tower's own output. Returns the names by domain."""
+    names = {}
+    for domain, tower in towers.items():
+        names[domain] = f"features_{domain}"
+        clip_spec = tf.TensorSpec([None, *grid.clip_shape(domain)], tf.float32, name="clips")
+        archive.add_endpoint(names[domain], _serving(tower), input_signature=[clip_spec])
+    return names
 
 
 def _metadata(

@@ -186,14 +186,26 @@ class Embedder:
         """
         return self.serve_for()
 
-    def serve_for(self, domain: str | None = None) -> Callable[[Any], Any]:
+    def serve_for(
+        self, domain: str | None = None, within_domain: bool = False
+    ) -> Callable[[Any], Any]:
         """The signature embedding clips of ``domain``: ``serve``, or ``serve_<domain>`` if joint.
+
+        Args:
+            domain: ``mel`` or ``roll``, required for a joint export.
+            within_domain: The tower's own output, the features for tasks within
+                its domain: a joint export with shared-space heads has a
+                signature for it (``features_<domain>``); every other export's
+                towers have one output, which this is.
 
         Raises:
             InputError: ``domain`` is missing for a joint export, or the model has
                 no tower of that domain (see :meth:`clip_domain`).
         """
-        name = serve_signature(self.clip_domain(domain), joint=self.domain == JOINT)
+        domain = self.clip_domain(domain)
+        name = serve_signature(domain, joint=self.domain == JOINT)
+        if within_domain:
+            name = self.metadata.get("feature_signatures", {}).get(domain, name)
         self.load_model()
         return getattr(self._model, name)
 
@@ -236,7 +248,9 @@ class Embedder:
             )
         return hop
 
-    def embed_clips(self, clips: np.ndarray, domain: str | None = None) -> np.ndarray:
+    def embed_clips(
+        self, clips: np.ndarray, domain: str | None = None, within_domain: bool = False
+    ) -> np.ndarray:
         """Embeds clips of the model's domain, in batches.
 
         Args:
@@ -244,6 +258,8 @@ class Embedder:
                 prepared clips).
             domain: ``mel`` or ``roll``: which tower of a joint export embeds them
                 (required there); one-tower models need none.
+            within_domain: The tower's own features instead of the shared space
+                (see :meth:`serve_for`).
 
         Returns:
             float32 ``[n, embedding_size]``.
@@ -263,7 +279,7 @@ class Embedder:
                 f"[n, {expected[0]}, {expected[1]}] (n clips of {expected[0]} frames "
                 f"x {expected[1]} bins)"
             )
-        serve = self.serve_for(domain)
+        serve = self.serve_for(domain, within_domain)
         embedded = [
             serve(tf.constant(clips[start : start + self.batch_size])).numpy()
             for start in range(0, len(clips), self.batch_size)

@@ -212,9 +212,27 @@ class JointModel(SiameseModel):
     same-moment loss between a mel and a roll embedding.
     """
 
-    def __init__(self, *args, joint_weights: JointWeights = JointWeights(), **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        joint_weights: JointWeights = JointWeights(),
+        shared_heads: tuple[keras.Model, keras.Model] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.joint_weights = joint_weights
+        self.shared_heads = shared_heads
+
+    def to_shared_space(self, embeddings: tf.Tensor, domain: int) -> tf.Tensor:
+        """Tower outputs of ``domain`` (0 mel, 1 roll) in the space both domains share.
+
+        Without shared-space heads that space is the towers' own output; with
+        them (``train.joint_shared_head``) it is each domain's head's output, and
+        the towers' outputs stay the features of their own domain.
+        """
+        if self.shared_heads is None:
+            return embeddings
+        return self.shared_heads[domain](embeddings)
 
     def call(self, inputs, training: bool = False):
         """Embeds ``(mel_i, roll_i, mel_j, roll_j)``; returns the four float32 embeddings."""
@@ -231,8 +249,8 @@ class JointModel(SiameseModel):
         return pair_loss(left, right, self.negatives, self.num_candidates, self.smoothing)
 
     def loss_of_features(self, first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
-        """The pair loss of mel embeddings ``first`` against roll embeddings ``second``."""
-        return self._loss(first, 0, second, 1)
+        """The same-moment loss of mel tower outputs ``first`` against roll tower outputs."""
+        return self._loss(self.to_shared_space(first, 0), 0, self.to_shared_space(second, 1), 1)
 
     def joint_losses(self, embeddings) -> dict[str, tf.Tensor]:
         """The loss of each kind of positive, and their weighted sum ``pair_loss``."""
@@ -241,6 +259,8 @@ class JointModel(SiameseModel):
         losses = {
             "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2
         }
+        mel_i, mel_j = self.to_shared_space(mel_i, 0), self.to_shared_space(mel_j, 0)
+        roll_i, roll_j = self.to_shared_space(roll_i, 1), self.to_shared_space(roll_j, 1)
         if weights.roll_gradient < 1.0:
             roll_i, roll_j = (
                 _damp_gradient(roll, weights.roll_gradient) for roll in (roll_i, roll_j)
@@ -319,6 +339,7 @@ def build_siamese(
     feature_workers: float = 0.0,
     multilevel: bool = False,
     joint_weights: JointWeights = JointWeights(),
+    shared_head: int = 0,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM``, ``SYM_MEL`` or ``JOINT``.
 
@@ -343,10 +364,19 @@ def build_siamese(
         multilevel: Each tower's embedding reads every convolution block's
             averaged activations (:func:`tfembed.models.towers.build_tower`).
         joint_weights: The mix of positives of ``JOINT`` (ignored by the others).
+        shared_head: ``JOINT`` only: hidden width of a head after each tower that
+            maps its output into the space both domains share, where the
+            cross-domain terms act; 0 for none (the towers' outputs are that space).
+
+    Raises:
+        ConfigError: An unknown variant or negatives, or ``shared_head`` for a
+            variant other than ``JOINT``.
     """
     spec = variant_spec(variant)
     if negatives not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {negatives!r}")
+    if shared_head and not spec.joint:
+        raise ConfigError(f"train.joint_shared_head is for JOINT only, not {variant}")
 
     def tower(domain: str) -> keras.Model:
         shape = grid.clip_shape(domain)
@@ -389,7 +419,18 @@ def build_siamese(
         workers = (first_worker, second_worker)
     arguments = (first, second, num_candidates, smoothing, negatives, heads, workers)
     if spec.joint:
+        size = int(first.output.shape[-1])
+        shared_heads = None
+        if shared_head:
+            shared_heads = tuple(
+                _projection_head(f"{domain}_shared_head", size, shared_head)
+                for domain in (spec.first, spec.second)
+            )
         return JointModel(
-            *arguments, feature_workers, joint_weights=joint_weights, name=variant.lower()
+            *arguments,
+            feature_workers,
+            joint_weights=joint_weights,
+            shared_heads=shared_heads,
+            name=variant.lower(),
         )
     return SiameseModel(*arguments, feature_workers, name=variant.lower())

@@ -112,6 +112,12 @@ def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
         f"`[batch, {size}]`" + (f" ({domain} clips, into one space)." if joint else ".")
         for name, domain in zip(served, domains, strict=True)
     ]
+    lines += [
+        f"- `{name}`: `clips` of the {domain} tower -> `[batch, {size}]`, the tower's own "
+        "features before its shared-space head: for tasks within one domain (probes, "
+        "neighbours); the other signatures embed into the shared space."
+        for domain, name in metadata.get("feature_signatures", {}).items()
+    ]
     if "mel" in domains:
         lines += [
             f"- `embed_audio`: `audio` float32 `[samples]`, mono at {grid['sample_rate']} Hz, "

@@ -138,6 +138,10 @@ class TrainConfig:
             gradient that reaches the roll tower (1: all; 0: the roll tower
             learns from its own neighbours alone and the mel tower learns to
             land on it).
+        joint_shared_head: ``JOINT`` only: hidden width of a head after each
+            tower into the space both domains share, where the cross-domain
+            terms act; the towers' own outputs then serve their own domain.
+            0 for none: the towers' outputs are the shared space.
     """
 
     variant: str = ""
@@ -173,6 +177,7 @@ class TrainConfig:
     joint_across: float = 1.0
     joint_neighbour_negatives: bool = False
     joint_roll_gradient: float = 1.0
+    joint_shared_head: int = 0
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -234,6 +239,10 @@ class TrainConfig:
                 "train.same_moment_pairs needs MEL_MEL and two train.renderings or more"
             )
         self.joint_weights()
+        if self.joint_shared_head < 0:
+            raise ConfigError(
+                f"train.joint_shared_head must be 0 or a width, not {self.joint_shared_head}"
+            )
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"

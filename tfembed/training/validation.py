@@ -121,11 +121,16 @@ class Validation:
         The loss is the same-moment loss (mel clip against the roll clip of the
         same 3 seconds); ``roll_rank_at_100`` is the roll tower's own neighbour
         rank; ``audio_to_roll_r_at_1`` the share of mel clips whose nearest roll
-        clip in the sample (by cosine; a tie counts against it) is their own.
+        clip in the sample (by cosine in the shared space; a tie counts against
+        it) is their own.
         """
         roll = embed_in_chunks(model.second_tower, self.sample.first["roll"])
         roll_pool = embed_in_chunks(model.second_tower, self.sample.second["roll"])
-        similarity = tf.matmul(unit_vectors(mel), unit_vectors(roll), transpose_b=True)
+        similarity = tf.matmul(
+            unit_vectors(model.to_shared_space(mel, 0)),
+            unit_vectors(model.to_shared_space(roll, 1)),
+            transpose_b=True,
+        )
         own = tf.linalg.diag_part(similarity)
         rivals = tf.linalg.set_diag(similarity, tf.fill(tf.shape(own), -float("inf")))
         found = tf.reduce_all(rivals < own[:, tf.newaxis], axis=1)
