@@ -95,10 +95,16 @@ def build_tower(
             width, 3, padding="same", use_bias=False, name=f"{name}_conv{block}"
         )(x)
         x = FusedBatchNormalization(synchronized=synchronized, name=f"{name}_norm{block}")(x)
-        x = keras.layers.ReLU(name=f"{name}_relu{block}")(x)
+        relu = keras.layers.ReLU(name=f"{name}_relu{block}")
+        pool = keras.layers.MaxPooling2D(2, name=f"{name}_pool{block}")
         if multilevel and block < len(widths) - 1:
+            x = relu(x)
             levels.append(keras.layers.GlobalAveragePooling2D(name=f"{name}_average{block}")(x))
-        x = keras.layers.MaxPooling2D(2, name=f"{name}_pool{block}")(x)
+            x = pool(x)
+        else:
+            # ReLU and max pooling commute exactly; after the pooling, ReLU and
+            # its gradient pass over a quarter of the values.
+            x = relu(pool(x))
     x = keras.layers.GlobalAveragePooling2D(name=f"{name}_average")(x)
     if levels:
         x = keras.layers.Concatenate(name=f"{name}_levels")([*levels, x])
