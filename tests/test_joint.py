@@ -119,6 +119,27 @@ def test_roll_gradient_decides_how_much_the_cross_terms_move_the_roll_tower() ->
     assert half == pytest.approx(full / 2, rel=1e-4)
     # The roll tower's own neighbours still train it.
     assert gradient_norms(0.0, within=1.0)[2] > 0
+    # With shared-space heads the roll head still learns from the cross-domain terms.
+    keras.utils.set_random_seed(0)
+    headed = build_siamese(
+        "JOINT",
+        DEFAULT_GRID,
+        SMALL_WIDTHS,
+        4,
+        10.0,
+        "in_batch",
+        0,
+        joint_weights=JointWeights(within=0.0, roll_gradient=0.0),
+        shared_head=8,
+    )
+    with tf.GradientTape() as tape:
+        loss = headed.pair_loss(batch, training=True)
+    roll_tower, roll_head = headed.second_tower, headed.shared_heads[1]
+    tower_gradient, head_gradient = tape.gradient(
+        loss, [roll_tower.trainable_variables, roll_head.trainable_variables]
+    )
+    assert float(tf.linalg.global_norm(tower_gradient)) == 0.0
+    assert float(tf.linalg.global_norm(head_gradient)) > 0
     with pytest.raises(ConfigError, match=r"train\.joint_roll_gradient"):
         TrainConfig(variant="JOINT", joint_roll_gradient=1.5)
 

@@ -179,7 +179,8 @@ class JointWeights:
         roll_gradient: Share of the cross-domain terms' gradient that reaches
             the roll tower. 1: both towers move towards each other; 0: the roll
             tower learns from its own neighbours alone (as SYM_SYM) and the mel
-            tower learns to land on the roll clip of the same moment.
+            tower learns to land on the roll clip of the same moment. A roll
+            shared-space head, if any, gets the whole gradient.
     """
 
     same_moment: float = 1.0
@@ -259,12 +260,11 @@ class JointModel(SiameseModel):
         losses = {
             "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2
         }
+        if weights.roll_gradient < 1.0:  # at the tower's output: a shared-space head learns fully
+            roll_i = _damp_gradient(roll_i, weights.roll_gradient)
+            roll_j = _damp_gradient(roll_j, weights.roll_gradient)
         mel_i, mel_j = self.to_shared_space(mel_i, 0), self.to_shared_space(mel_j, 0)
         roll_i, roll_j = self.to_shared_space(roll_i, 1), self.to_shared_space(roll_j, 1)
-        if weights.roll_gradient < 1.0:
-            roll_i, roll_j = (
-                _damp_gradient(roll, weights.roll_gradient) for roll in (roll_i, roll_j)
-            )
         if weights.neighbour_negatives:
             losses["same_moment_loss"] = self._loss(
                 tf.concat([mel_i, mel_j], axis=0), 0, tf.concat([roll_i, roll_j], axis=0), 1
