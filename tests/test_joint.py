@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,6 +21,7 @@ from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.models.losses import pair_loss
 from tfembed.models.siamese import JointWeights, build_siamese
+from tfembed.results.cards import card
 from tfembed.training.config import TrainConfig
 
 SMALL_WIDTHS = (4, 8, 8, 8, 16)
@@ -248,3 +250,9 @@ def test_a_run_with_shared_heads_exports_the_shared_space_and_each_towers_own_fe
         row = saved_model_featurizer(export, DEFAULT_GRID, domain=domain)
         np.testing.assert_allclose(row.embed(batch.numpy()), shared, atol=1e-5)
     assert not np.allclose(shared, tower, atol=1e-3)
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    data = json.loads((results / "shipped_training.json").read_text())
+    evaluation = json.loads((results / "shipped_models.json").read_text())
+    text = card("joint_heads", metadata, data, evaluation, has_tflite=False)
+    assert "- `features_mel`: `clips` of the mel tower" in text
+    assert "- `features_roll`: `clips` of the roll tower" in text
