@@ -48,6 +48,7 @@ TRANSCRIBED = (
     "joint_recipe_seeds.json",
     "joint_roll_gradient.json",
     "joint_shared_head.json",
+    "joint_steps.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
