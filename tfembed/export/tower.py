@@ -227,7 +227,7 @@ def export_tower(
     if tower == "both":
         towers = {spec.first: "first", spec.second: "second"}
         features = {domain: _network(model, towers[domain]) for domain in DOMAINS}
-        networks = _shared_space_networks(model, features)
+        networks = _shared_space_networks(model, towers, features)
         archive = _joint_archive(networks, grid)
         signatures = _joint_signatures()
         if networks is not features:
@@ -266,20 +266,26 @@ def _network(model: SiameseModel, tower: str) -> keras.Model:
 
 
 def _shared_space_networks(
-    model: SiameseModel, towers: dict[str, keras.Model]
+    model: SiameseModel, towers: dict[str, str], features: dict[str, keras.Model]
 ) -> dict[str, keras.Model]:
     """Each domain's network into the shared space: its tower, then its shared-space head if any.
 
-    Returns ``towers`` itself for a model without shared-space heads.
+    Args:
+        model: The run's model.
+        towers: Which of the run's towers (``first``, ``second``) reads each domain.
+        features: Each domain's tower.
+
+    Returns:
+        ``features`` itself for a model without shared-space heads.
     """
     if not isinstance(model, JointModel) or model.shared_heads is None:
-        return towers
-    heads = dict(zip(("mel", "roll"), model.shared_heads, strict=True))  # JOINT: mel first
+        return features
     networks = {}
-    for domain, tower in towers.items():
+    for domain, tower in features.items():
         clips = keras.Input(tower.input.shape[1:], name=f"{domain}_clips")
+        side = 0 if towers[domain] == "first" else 1
         networks[domain] = keras.Model(
-            clips, heads[domain](tower(clips)), name=f"{domain}_shared_space"
+            clips, model.to_shared_space(tower(clips), side), name=f"{domain}_shared_space"
         )
     return networks
 
