@@ -169,6 +169,10 @@ def test_joint_trains_and_validates_both_towers_and_their_shared_space(
     assert ((recalls >= 0) & (recalls <= 1)).all()
     metadata = json.loads((tmp_path / "saved_model" / "metadata.json").read_text())
     assert (metadata["domain"], metadata["domains"]) == ("joint", ["mel", "roll"])
+    best = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert best["validation/audio_to_roll_r_at_1"] == pytest.approx(recalls[1:].max())
+    assert best["step"] == [3, 6][int(np.argmax(recalls[1:]))]
+    assert metadata["checkpoint_step"] == best["step"]
 
 
 def test_shared_heads_carry_the_cross_domain_terms_and_leave_the_within_terms_to_the_towers() -> (

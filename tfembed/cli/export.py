@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         "--checkpoint",
         choices=["best", "latest"],
         default="best",
-        help="best = lowest validation rank@100 (default), latest = the last one saved",
+        help="best = the best validation metric, rank@100 (JOINT: audio -> roll R@1) "
+        "(default), latest = the last one saved",
     )
     parser.add_argument(
         "--tflite",

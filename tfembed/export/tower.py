@@ -92,8 +92,9 @@ def load_trained(
 
     Args:
         model_dir: The training run.
-        checkpoint: ``best`` (lowest validation rank@100; the latest one when the
-            run has no validation) or ``latest``.
+        checkpoint: ``best`` (the best validation metric: rank@100, a joint
+            run's audio -> roll R@1; the latest one when the run has no
+            validation) or ``latest``.
 
     Returns:
         The model, its settings, the frame grid, the run record and the step.
@@ -193,7 +194,7 @@ def export_tower(
         tower: ``first`` (the test-time tower: mel for MEL_SYM, roll for SYM_MEL),
             ``second``, or ``both`` (a joint export of a run whose towers read
             different domains; see the module docstring).
-        checkpoint: ``best`` (lowest validation rank@100) or ``latest``.
+        checkpoint: ``best`` (the best validation metric) or ``latest``.
         tflite: Also write ``model.tflite``, the TFLite conversion of ``serve``
             (of ``serve_mel`` and ``serve_roll``, two signatures of one file, for ``both``).
 

@@ -5,8 +5,8 @@
     RUN/run.json               the settings and the dataset (manifest, frame grid)
     RUN/operative_config.gin   the gin config as run (for people and TensorBoard)
     RUN/checkpoints/           the latest checkpoints (step, weights, Adam state)
-    RUN/best/                  the checkpoint with the best validation rank@100
-    RUN/best/best.json         its step and rank
+    RUN/best/                  the checkpoint with the best validation metric
+    RUN/best/best.json         its step and value (rank@100; JOINT: audio -> roll R@1)
     RUN/logs/                  TensorBoard summaries and the embedding projector
     RUN/saved_model/           the export written at the end of training
     RUN/.tfembed.lock          locked (fcntl) while a process trains in the folder

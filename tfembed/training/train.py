@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import signal
 import sys
@@ -31,8 +30,9 @@ from tfembed.dataset.clips import load_clips
 from tfembed.dataset.manifest import VALIDATION_SPLIT, PreparedDataset, open_dataset
 from tfembed.dataset.pairs import count_pairs, neighbour_pairs
 from tfembed.dataset.timbre import TimbreAugment
-from tfembed.errors import ConfigError, RunError
+from tfembed.errors import ConfigError
 from tfembed.models.siamese import variant_spec
+from tfembed.training.checkpointing import BestCheckpoint, save_checkpoint, selection_metric
 from tfembed.training.config import TrainConfig
 from tfembed.training.determinism import run_ops_one_at_a_time
 from tfembed.training.monitoring import clip_images, write_projector
@@ -54,7 +54,6 @@ from tfembed.training.workers import (
 from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
 from tfembed.utils.locking import hold_lock
 
-BEST_METRIC = "validation/rank_at_100_am"
 PROJECTOR_CLIPS = 500
 
 
@@ -100,42 +99,6 @@ class _StopRequest:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
-
-
-class _BestCheckpoint:
-    """Keeps the checkpoint with the lowest validation rank@100 (AM), across resumes."""
-
-    def __init__(self, checkpoint: tf.train.Checkpoint, run: RunFolder, role: WorkerRole) -> None:
-        self.checkpoints = WorkerCheckpoints(checkpoint, run.best, role, max_to_keep=1)
-        self.record = run.best_record
-        self.is_chief = role.is_chief
-        # Every worker reads the chief's record, so all take the same decisions.
-        self.value = (
-            json.loads(self.record.read_text())[BEST_METRIC]
-            if self.record.exists() and tf.train.latest_checkpoint(str(run.best))
-            else float("inf")
-        )
-
-    def offer(self, metrics: dict[str, float], step: int) -> None:
-        """Saves the model when its validation rank@100 is the best so far."""
-        if metrics.get(BEST_METRIC, float("inf")) < self.value:
-            self.value = metrics[BEST_METRIC]
-            _save(self.checkpoints, step)
-            if self.is_chief:
-                write_json_atomically(self.record, {"step": step, BEST_METRIC: self.value})
-
-
-def _save(checkpoints: WorkerCheckpoints, step: int) -> None:
-    """Saves a checkpoint; a full disk or unwritable folder becomes a RunError."""
-    try:
-        checkpoints.save(step)
-    except (OSError, tf.errors.OpError) as error:
-        message = getattr(error, "message", None) or str(error)
-        where = checkpoints.directory or "a temporary folder"
-        raise RunError(
-            f"cannot write a checkpoint in {where} ({message.strip()}); "
-            "free disk space and run the same command to resume from the last complete one"
-        ) from error
 
 
 def _check_batch(dataset: PreparedDataset, config: TrainConfig, role: WorkerRole) -> None:
@@ -244,7 +207,7 @@ def _loop(
     config = trainer.config
     spec = variant_spec(config.variant)
     manager = WorkerCheckpoints(trainer.checkpoint, run.checkpoints, role, max_to_keep=3)
-    best = _BestCheckpoint(trainer.checkpoint, run, role)
+    best = BestCheckpoint(trainer.checkpoint, run, role, selection_metric(spec))
     validation = _validation(dataset, config, role)
     iterator = _training_pairs(trainer, dataset, role)
     writer = (
@@ -271,8 +234,8 @@ def _loop(
             if step % config.validate_every == 0 or step == config.steps:
                 progress.validate(validation, trainer, best, step)
             if step % config.checkpoint_every == 0:
-                _save(manager, step)
-        _save(manager, step)
+                save_checkpoint(manager, step)
+        save_checkpoint(manager, step)
     if role.is_chief:
         _write_projector(trainer, dataset, spec.first, run.logs)
     signal_number = _stop_cause(stop, stopped, step)
@@ -357,7 +320,7 @@ class _Progress:
             tf.summary.scalar("train/learning_rate", trainer.learning_rate(), step=step)
 
     def validate(
-        self, validation: Validation, trainer: Trainer, best: _BestCheckpoint, step: int
+        self, validation: Validation, trainer: Trainer, best: BestCheckpoint, step: int
     ) -> None:
         """Logs the speed, validates where possible, prints both."""
         elapsed = time.perf_counter() - self._started
@@ -385,7 +348,7 @@ def _stop_cause(stop: _StopRequest, stopped: bool, step: int) -> int | None:
 
 
 def _validate(
-    validation: Validation, trainer: Trainer, best: _BestCheckpoint | None, step: int
+    validation: Validation, trainer: Trainer, best: BestCheckpoint | None, step: int
 ) -> dict[str, float]:
     """Measures and logs; offers the model as the best checkpoint unless ``best`` is None."""
     metrics = validation.measure(trainer.model)

@@ -4,7 +4,8 @@ The sample is drawn from every validation piece (see
 :func:`tfembed.dataset.pairs.sample_pairs`). rank@100 is measured as at test
 time: the test-time tower (the first) embeds clip ``i`` and clip ``i + 1`` in its
 own domain, and each query's rivals exclude both its neighbour and the query clip
-itself, so the same measure chooses the best checkpoint for every variant.
+itself, so the same measure chooses the best checkpoint of every variant but
+JOINT, which its same-moment R@1 chooses (:mod:`tfembed.training.checkpointing`).
 """
 
 from __future__ import annotations
