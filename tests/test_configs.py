@@ -45,6 +45,8 @@ OUR_RECIPE = {
     "lr_schedule": "cosine",
     "mixed_precision": "auto",
     "multilevel": False,
+    "pool_before_norm": False,
+    "input_norm_affine": True,
     "negatives": "in_batch",
     "num_candidates": 4,
     "pitch_classes": False,

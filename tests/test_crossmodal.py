@@ -26,6 +26,7 @@ from tfembed.evaluation.identical_rolls import identical_roll_counts
 from tfembed.evaluation.robustness import gallery_ranks
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
+from tfembed.models.towers import TowerDesign
 
 
 def _pieces(*lengths: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +220,7 @@ def test_the_two_towers_of_a_two_domain_model_make_one_row(
     widths = tuple(towers["mel"].metadata["train_config"]["widths"])
     rows = [
         CrossModalRow("MEL_SYM", towers["mel"], towers["roll"]),
-        *crossmodal_baselines(dataset.grid, widths),
+        *crossmodal_baselines(dataset.grid, TowerDesign(widths)),
     ]
     result = evaluate_crossmodal(dataset, rows, bootstrap_rounds=100, min_test_works=2)
     section = result["results"][dataset.renderings[0]]

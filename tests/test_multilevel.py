@@ -16,7 +16,7 @@ from tfembed.evaluation.evaluate import _featurizers
 from tfembed.evaluation.featurizers import random_tower_featurizer
 from tfembed.export.tower import load_trained
 from tfembed.features.framegrid import DEFAULT_GRID
-from tfembed.models.towers import build_tower
+from tfembed.models.towers import TowerDesign, build_tower
 
 WIDTHS = (4, 8, 8, 8, 16)
 
@@ -26,7 +26,7 @@ def _real_rolls(dataset, count: int) -> np.ndarray:
 
 
 def test_the_embedding_reads_every_blocks_average_before_its_pooling(tiny_dataset) -> None:
-    tower = build_tower("t", *DEFAULT_GRID.clip_shape("roll"), WIDTHS, multilevel=True)
+    tower = build_tower("t", *DEFAULT_GRID.clip_shape("roll"), TowerDesign(WIDTHS, multilevel=True))
     assert tower.get_layer("t_embedding").kernel.shape == (sum(WIDTHS), 128)
     probe = keras.Model(
         tower.input,
@@ -49,7 +49,7 @@ def test_the_embedding_reads_every_blocks_average_before_its_pooling(tiny_datase
 
 
 def test_the_paper_tower_is_unchanged_without_it() -> None:
-    tower = build_tower("p", *DEFAULT_GRID.clip_shape("mel"), WIDTHS)
+    tower = build_tower("p", *DEFAULT_GRID.clip_shape("mel"), TowerDesign(WIDTHS))
     assert tower.get_layer("p_embedding").kernel.shape == (WIDTHS[-1], 128)
     assert not any(layer.name.startswith("p_levels") for layer in tower.layers)
 
@@ -74,9 +74,9 @@ def test_a_multilevel_run_exports_it_and_its_random_tower_baseline_shares_the_de
 
     _, baselines, _ = _featurizers([out], DEFAULT_GRID, baselines=True)
     random_tower = next(row for row in baselines if row.kind == "random tower")
-    expected = random_tower_featurizer("roll", DEFAULT_GRID, WIDTHS, multilevel=True)
+    expected = random_tower_featurizer("roll", DEFAULT_GRID, TowerDesign(WIDTHS, multilevel=True))
     np.testing.assert_allclose(random_tower.embed(rolls), expected.embed(rolls), atol=1e-5)
-    paper_design = random_tower_featurizer("roll", DEFAULT_GRID, WIDTHS)
+    paper_design = random_tower_featurizer("roll", DEFAULT_GRID, TowerDesign(WIDTHS))
     assert not np.allclose(random_tower.embed(rolls), paper_design.embed(rolls), atol=1e-3)
 
     capsys.readouterr()

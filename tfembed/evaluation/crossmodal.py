@@ -66,7 +66,7 @@ from tfembed.evaluation.significance import drawn_share
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 from tfembed.features.handmade import handmade_features, handmade_groups
-from tfembed.models.towers import DEFAULT_WIDTHS
+from tfembed.models.towers import PAPER_TOWER, TowerDesign
 from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
 
 EXCERPT_CLIPS = 10
@@ -142,16 +142,14 @@ def pitch_class_featurizer(domain: str, grid: FrameGrid) -> Featurizer:
     return Featurizer(f"pitch classes ({domain})", "hand-made", domain, embed)
 
 
-def crossmodal_baselines(
-    grid: FrameGrid, widths: tuple[int, ...] = DEFAULT_WIDTHS, multilevel: bool = False
-) -> list[CrossModalRow]:
+def crossmodal_baselines(grid: FrameGrid, design: TowerDesign = PAPER_TOWER) -> list[CrossModalRow]:
     """The rows a joint model has to beat.
 
     * ``chroma vs pitch classes``: the audio's chroma against the roll's
       pitch-class profile (:func:`pitch_class_featurizer`), a space made by hand.
-    * ``random towers``: the tower design (``widths``, ``multilevel``) with
-      random weights, one tower per domain (seeds 0 and 1), as a joint model
-      starts before training.
+    * ``random towers``: the joint model's tower design with random weights,
+      one tower per domain (seeds 0 and 1), as a joint model starts before
+      training.
     """
     return [
         CrossModalRow(
@@ -162,8 +160,8 @@ def crossmodal_baselines(
         ),
         CrossModalRow(
             "random towers",
-            random_tower_featurizer("mel", grid, widths, seed=0, multilevel=multilevel),
-            random_tower_featurizer("roll", grid, widths, seed=1, multilevel=multilevel),
+            random_tower_featurizer("mel", grid, design, seed=0),
+            random_tower_featurizer("roll", grid, design, seed=1),
             "random tower",
         ),
     ]
@@ -581,11 +579,7 @@ def write_crossmodal_report(
     rows = joint_rows(models, dataset.grid)
     if baselines:
         design = rows[0].mel.metadata.get("train_config", {}) if rows else {}
-        rows += crossmodal_baselines(
-            dataset.grid,
-            tuple(design.get("widths", DEFAULT_WIDTHS)),
-            design.get("multilevel", False),
-        )
+        rows += crossmodal_baselines(dataset.grid, TowerDesign.recorded(design))
     if not rows:
         raise EvaluationError("--crossmodal needs a joint model or the baselines: none to score")
     result = evaluate_crossmodal(

@@ -48,6 +48,7 @@ from tfembed.evaluation.split_features import (
 )
 from tfembed.export.registry import resolve_model
 from tfembed.models.ranking import RANK_CANDIDATES, draw_rivals, neighbour_ranks, rank_summary
+from tfembed.models.towers import TowerDesign
 from tfembed.training.config import NOT_RECIPE_FIELDS, TrainConfig
 from tfembed.training.run_folder import SAVED_MODEL_DIR
 from tfembed.utils.atomic import write_json_atomically, write_npz_atomically
@@ -127,14 +128,7 @@ def _featurizers(
             design = next(
                 model.metadata["train_config"] for model in models if model.domain == domain
             )
-            others.append(
-                random_tower_featurizer(
-                    domain,
-                    grid,
-                    tuple(design["widths"]),
-                    multilevel=design.get("multilevel", False),
-                )
-            )
+            others.append(random_tower_featurizer(domain, grid, TowerDesign.recorded(design)))
             others.append(handmade_featurizer(domain, grid))
     return models, others, paths
 

@@ -20,7 +20,7 @@ from tfembed.export.format import JOINT
 from tfembed.features.framegrid import FrameGrid
 from tfembed.features.handmade import handmade_features
 from tfembed.inference.embedder import Embedder
-from tfembed.models.towers import DEFAULT_WIDTHS, EMBEDDING_SIZE, build_tower
+from tfembed.models.towers import EMBEDDING_SIZE, PAPER_TOWER, TowerDesign, build_tower
 
 KINDS = ("model", "random tower", "hand-made", "chance")
 
@@ -126,17 +126,11 @@ def _tower_featurizer(
 
 
 def random_tower_featurizer(
-    domain: str,
-    grid: FrameGrid,
-    widths: tuple[int, ...] = DEFAULT_WIDTHS,
-    seed: int = 0,
-    multilevel: bool = False,
+    domain: str, grid: FrameGrid, design: TowerDesign = PAPER_TOWER, seed: int = 0
 ) -> Featurizer:
-    """The tower design of the trained models (widths, multi-level), with random weights."""
+    """The tower design of the trained models, with random weights."""
     keras.utils.set_random_seed(seed)
-    tower = build_tower(
-        f"random_{domain}", *grid.clip_shape(domain), tuple(widths), multilevel=multilevel
-    )
+    tower = build_tower(f"random_{domain}", *grid.clip_shape(domain), design)
 
     def embed(clips: np.ndarray) -> np.ndarray:
         return tower(clips, training=False).numpy()

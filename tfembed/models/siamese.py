@@ -22,7 +22,7 @@ from tfembed.features.framegrid import FrameGrid
 from tfembed.features.pitch_classes import pitch_class_weights
 from tfembed.models.feature_workers import FeatureTargets, FeatureWorker
 from tfembed.models.losses import NEGATIVES, pair_loss
-from tfembed.models.towers import PitchClassBranch, build_tower
+from tfembed.models.towers import PitchClassBranch, TowerDesign, build_tower
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,7 +329,7 @@ def _projection_head(name: str, embedding_size: int, width: int) -> keras.Model:
 def build_siamese(
     variant: str,
     grid: FrameGrid,
-    widths: tuple[int, ...],
+    design: TowerDesign | tuple[int, ...],
     num_candidates: int,
     smoothing: float,
     negatives: str,
@@ -337,7 +337,6 @@ def build_siamese(
     synchronized: bool = False,
     pitch_classes: bool = False,
     feature_workers: float = 0.0,
-    multilevel: bool = False,
     joint_weights: JointWeights = JointWeights(),
     shared_head: int = 0,
 ) -> SiameseModel:
@@ -349,7 +348,8 @@ def build_siamese(
     Args:
         variant: The variant's name.
         grid: The frame grid.
-        widths: Channels of the towers' convolution blocks.
+        design: The towers' layers, or the widths of their convolution blocks
+            (the paper's layers otherwise).
         num_candidates: ``|D|`` of the sampled loss.
         smoothing: Factor on the cosine similarity.
         negatives: ``sampled`` (the paper's) or ``in_batch``.
@@ -361,8 +361,6 @@ def build_siamese(
             (:class:`tfembed.models.towers.PitchClassBranch`).
         feature_workers: Weight of the feature workers' loss
             (:mod:`tfembed.models.feature_workers`); 0 for no workers.
-        multilevel: Each tower's embedding reads every convolution block's
-            averaged activations (:func:`tfembed.models.towers.build_tower`).
         joint_weights: The mix of positives of ``JOINT`` (ignored by the others).
         shared_head: ``JOINT`` only: hidden width of a head after each tower that
             maps its output into the space both domains share, where the
@@ -373,6 +371,8 @@ def build_siamese(
             variant other than ``JOINT``.
     """
     spec = variant_spec(variant)
+    if not isinstance(design, TowerDesign):
+        design = TowerDesign(tuple(design))
     if negatives not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {negatives!r}")
     if shared_head and not spec.joint:
@@ -387,10 +387,9 @@ def build_siamese(
         return build_tower(
             f"{domain}_tower",
             *shape,
-            widths,
+            design,
             synchronized=synchronized,
             pitch_classes=branch,
-            multilevel=multilevel,
         )
 
     first = tower(spec.first)

@@ -19,7 +19,7 @@ from tfembed.dataset.manifest import PRETRAIN_SPLIT, TRAIN_SPLIT
 from tfembed.errors import ConfigError
 from tfembed.models.losses import NEGATIVES
 from tfembed.models.siamese import JointWeights, variant_spec
-from tfembed.models.towers import DEFAULT_WIDTHS
+from tfembed.models.towers import DEFAULT_WIDTHS, TowerDesign
 
 PRECISIONS = ("auto", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine")
@@ -38,6 +38,8 @@ MODEL_FIELDS = (
     "pitch_classes",
     "feature_workers",
     "multilevel",
+    "pool_before_norm",
+    "input_norm_affine",
 )
 """Fields that define the model: a resumed run must keep them."""
 
@@ -92,6 +94,13 @@ class TrainConfig:
         multilevel: The embedding reads the averaged activations of every
             convolution block, not only the last (multi-level features, Choi et
             al. 2017); exported with the tower.
+        pool_before_norm: Each convolution block pools before its batch norm
+            and ReLU, which then pass over a quarter of the values (a cheaper
+            step on a CPU; :class:`tfembed.models.towers.TowerDesign`). Not with
+            ``multilevel``.
+        input_norm_affine: The input's batch norm learns a scale and an offset
+            (the paper's tower); off, the first convolution needs no gradient
+            with respect to the input.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -158,6 +167,8 @@ class TrainConfig:
     pitch_classes: bool = False
     feature_workers: float = 0.0
     multilevel: bool = False
+    pool_before_norm: bool = False
+    input_norm_affine: bool = True
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20
@@ -239,6 +250,11 @@ class TrainConfig:
                 "train.same_moment_pairs needs MEL_MEL and two train.renderings or more"
             )
         self.joint_weights()
+        if self.multilevel and self.pool_before_norm:
+            raise ConfigError(
+                "train.pool_before_norm does not combine with train.multilevel, which "
+                "averages each block's activations before its pooling"
+            )
         if self.joint_shared_head < 0:
             raise ConfigError(
                 f"train.joint_shared_head must be 0 or a width, not {self.joint_shared_head}"
@@ -251,6 +267,12 @@ class TrainConfig:
             raise ConfigError(
                 f"train.distribution must be one of {DISTRIBUTIONS}, not {self.distribution!r}"
             )
+
+    def tower_design(self) -> TowerDesign:
+        """The layers of the towers."""
+        return TowerDesign(
+            self.widths, self.multilevel, self.pool_before_norm, self.input_norm_affine
+        )
 
     def joint_weights(self) -> JointWeights:
         """The mix of positives of the ``JOINT`` variant.

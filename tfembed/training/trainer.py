@@ -64,7 +64,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
     return build_siamese(
         config.variant,
         grid,
-        config.widths,
+        config.tower_design(),
         config.num_candidates,
         config.smoothing,
         config.negatives,
@@ -72,7 +72,6 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         synchronized=config.distribution == "multi_worker",
         pitch_classes=config.pitch_classes,
         feature_workers=config.feature_workers,
-        multilevel=config.multilevel,
         joint_weights=config.joint_weights(),
         shared_head=config.joint_shared_head,
     )

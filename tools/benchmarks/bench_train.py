@@ -60,6 +60,13 @@ VARIANTS = (
     Variant("MEL_MEL, Keras unfused batch norm", "mel_mel.gin", keras_batch_norm=True),
     Variant("MEL_MEL, no feature workers", "mel_mel.gin", {"feature_workers": 0.0}),
     Variant("MEL_MEL, batch 64", "mel_mel.gin", {"batch_size": 64}),
+    Variant("MEL_MEL, pool before norm", "mel_mel.gin", {"pool_before_norm": True}),
+    Variant("MEL_MEL, input norm without affine", "mel_mel.gin", {"input_norm_affine": False}),
+    Variant(
+        "MEL_MEL, both layout changes",
+        "mel_mel.gin",
+        {"pool_before_norm": True, "input_norm_affine": False},
+    ),
     Variant("SYM_SYM (sym_sym.gin)", "sym_sym.gin"),
     Variant("MEL_SYM (mel_sym.gin)", "mel_sym.gin"),
     Variant("SYM_MEL (sym_mel.gin)", "sym_mel.gin"),
