@@ -38,6 +38,7 @@ TRANSCRIBED = (
     "recipe_ablation.json",
     "pretrain_split.json",
     "feature_workers.json",
+    "tower_layout.json",
     "joint_same_moment.json",
     "instruments_as_written.json",
     "joint_vs_mel_sym.json",
