@@ -57,8 +57,9 @@ class TowerDesign:
             the statistics are the pooled values'. Not with ``multilevel``,
             which averages a block's activations before its pooling.
         input_norm_affine: The input's batch norm learns a scale and an offset.
-            The first block's batch norm cancels both, except where the
-            convolution's zero padding meets them at the clip's edges.
+            The first block's batch norm cancels any offset and a positive
+            scale, except where the convolution's zero padding meets them at
+            the clip's edges.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
