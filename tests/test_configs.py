@@ -45,8 +45,8 @@ OUR_RECIPE = {
     "lr_schedule": "cosine",
     "mixed_precision": "auto",
     "multilevel": False,
-    "pool_before_norm": False,
-    "input_norm_affine": True,
+    "pool_before_norm": True,
+    "input_norm_affine": False,
     "negatives": "in_batch",
     "num_candidates": 4,
     "pitch_classes": False,
@@ -64,7 +64,8 @@ OUR_RECIPE = {
     "warmup_steps": 100,
     "widths": [16, 32, 64, 64, 128],
 }
-"""Our recipe as the shipped configs resolved it when it lived in base.gin."""
+"""Our recipe: what a bare TrainConfig, and every shipped config beneath its variant's
+settings, resolves to."""
 
 VARIANT_SETTINGS = {
     "mel_mel.gin": {"variant": "MEL_MEL", "feature_workers": 1.0},
@@ -86,6 +87,8 @@ OVERLAY_SETTINGS = {
         "pretrain": False,
         "warmup_steps": 0,
         "feature_workers": 0.0,
+        "pool_before_norm": False,
+        "input_norm_affine": True,
     },
     "tiny.gin": {
         "batch_size": 8,
@@ -112,7 +115,7 @@ def _operative_config(settings: dict) -> str:
 
 
 @pytest.mark.parametrize("configs", COMBINATIONS, ids=" + ".join)
-def test_every_shipped_config_resolves_to_the_settings_it_always_had(configs) -> None:
+def test_every_shipped_config_resolves_to_its_settings(configs) -> None:
     expected = {**OUR_RECIPE, **VARIANT_SETTINGS[configs[0]]}
     for overlay in configs[1:]:
         expected.update(OVERLAY_SETTINGS[overlay])
@@ -137,6 +140,7 @@ def test_a_record_older_than_the_recipe_levers_reads_as_the_paper_recipe() -> No
         "constant",
         0,
     )
+    assert (completed["pool_before_norm"], completed["input_norm_affine"]) == (False, True)
     assert completed["steps"] == 800 and completed["pretrain"] is True
     assert TrainConfig.recorded_with_defaults(TrainConfig(variant="MEL_MEL").to_dict()) == {
         **OUR_RECIPE,
@@ -164,6 +168,7 @@ def test_paper_gin_pins_the_papers_recipe_on_every_variant(config) -> None:
     assert (settings.lr_schedule, settings.learning_rate) == ("constant", 1e-3)
     assert (settings.projection, settings.gain_db, settings.feature_workers) == (0, 0.0, 0.0)
     assert not settings.multilevel and not settings.pitch_classes  # the paper's tower
+    assert not settings.pool_before_norm and settings.input_norm_affine
     assert settings.training_splits == ("train",)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,24 +50,25 @@ def test_pooling_before_the_norm_normalises_the_pooled_values(tiny_dataset) -> N
 
 def test_a_recorded_config_gives_the_design_it_ran_with() -> None:
     assert TowerDesign.recorded({}) == PAPER_TOWER
-    recorded = TrainConfig(variant="MEL_MEL", widths=WIDTHS, pool_before_norm=True).to_dict()
+    with gin.unlock_config():
+        gin.clear_config()
+    assert TrainConfig(variant="MEL_MEL", widths=WIDTHS).tower_design() == FAST
+    recorded = TrainConfig(variant="MEL_MEL", widths=WIDTHS, input_norm_affine=True).to_dict()
     assert TowerDesign.recorded(recorded) == TowerDesign(WIDTHS, pool_before_norm=True)
     assert TowerDesign.recorded({"widths": [4, 8], "multilevel": True, "steps": 10}) == (
         TowerDesign((4, 8), multilevel=True)
     )
-    with pytest.raises(ConfigError, match=r"train\.pool_before_norm does not combine"):
-        TrainConfig(variant="MEL_MEL", multilevel=True, pool_before_norm=True)
+    with pytest.raises(ConfigError, match=r"add train\.pool_before_norm = False"):
+        TrainConfig(variant="MEL_MEL", multilevel=True)
 
 
 @pytest.mark.slow  # a real tiny training run, export and the evaluation's baselines
-def test_a_run_of_the_fast_layout_exports_it_and_its_random_tower_shares_it(
+def test_a_run_of_the_default_layout_exports_it_and_its_random_tower_shares_it(
     tiny_dataset, tmp_path, capsys
 ) -> None:
     arguments = ["--config", "mel_mel.gin", "--config", "tiny.gin", "--data", str(tiny_dataset)]
     arguments += ["--model_dir", str(tmp_path / "run")]
-    fast = ["--gin_param", "train.pool_before_norm = True"]
-    fast += ["--gin_param", "train.input_norm_affine = False"]
-    assert train_main([*arguments, *fast]) == 0
+    assert train_main(arguments) == 0
     model, *_ = load_trained(tmp_path / "run")
     assert model.first_tower.get_layer("mel_tower_norm0").input is (
         model.first_tower.get_layer("mel_tower_pool0").output
@@ -89,5 +91,8 @@ def test_a_run_of_the_fast_layout_exports_it_and_its_random_tower_shares_it(
     np.testing.assert_allclose(random_tower.embed(mels), expected.embed(mels), atol=1e-5)
 
     capsys.readouterr()
-    assert train_main([*arguments, "--gin_param", "train.steps = 8"]) == 1
-    assert "pool_before_norm: True -> False" in capsys.readouterr().err
+    paper = ["--config", "paper.gin", "--gin_param", "train.steps = 8"]
+    assert train_main([*arguments, *paper]) == 1
+    refused = capsys.readouterr().err
+    assert "pool_before_norm: True -> False" in refused
+    assert "input_norm_affine: False -> True" in refused

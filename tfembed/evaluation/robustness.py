@@ -59,6 +59,7 @@ from tfembed.evaluation.significance import drawn_share
 from tfembed.evaluation.split_features import SplitFeatures, featurize_split
 from tfembed.export.registry import resolve_model
 from tfembed.models.ranking import draw_rivals, neighbour_ranks
+from tfembed.models.towers import TowerDesign
 from tfembed.utils.atomic import write_bytes_atomically, write_json_atomically
 
 TRANSFER_TASKS = ("composer", "key")
@@ -471,8 +472,9 @@ def write_robustness_report(
     ]
     featurizers = [featurizer for featurizer in featurizers if featurizer.domain == "mel"]
     if baselines:
+        design = next((row.metadata.get("train_config", {}) for row in featurizers), {})
         featurizers += [
-            random_tower_featurizer("mel", dataset.grid),
+            random_tower_featurizer("mel", dataset.grid, TowerDesign.recorded(design)),
             handmade_featurizer("mel", dataset.grid),
         ]
     if not featurizers:

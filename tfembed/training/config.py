@@ -43,10 +43,16 @@ MODEL_FIELDS = (
 )
 """Fields that define the model: a resumed run must keep them."""
 
-UNRECORDED_SETTINGS = {"negatives": "sampled", "lr_schedule": "constant", "warmup_steps": 0}
+UNRECORDED_SETTINGS = {
+    "negatives": "sampled",
+    "lr_schedule": "constant",
+    "warmup_steps": 0,
+    "pool_before_norm": False,
+    "input_norm_affine": True,
+}
 """What a recorded config (``run.json``, an export's metadata) that lacks these fields
-ran with: they came after it, when the paper's recipe was the only one. They differ
-from today's defaults."""
+ran with: they came after it, when the paper's recipe and tower were the only ones.
+They differ from today's defaults."""
 
 
 @gin.configurable("train")
@@ -96,11 +102,11 @@ class TrainConfig:
             al. 2017); exported with the tower.
         pool_before_norm: Each convolution block pools before its batch norm
             and ReLU, which then pass over a quarter of the values (a cheaper
-            step on a CPU; :class:`tfembed.models.towers.TowerDesign`). Not with
-            ``multilevel``.
+            step on a CPU; :class:`tfembed.models.towers.TowerDesign`). Off,
+            the paper's order (norm, ReLU, pooling). ``multilevel`` needs it off.
         input_norm_affine: The input's batch norm learns a scale and an offset
-            (the paper's tower); off, the first convolution needs no gradient
-            with respect to the input.
+            (the paper's tower); off (the default), the first convolution needs
+            no gradient with respect to the input.
         checkpoint_every: Steps between checkpoints (one is saved at the end).
         validate_every: Steps between validation loss and rank@100.
         log_every: Steps between training-loss summaries (the mean since the last).
@@ -167,8 +173,8 @@ class TrainConfig:
     pitch_classes: bool = False
     feature_workers: float = 0.0
     multilevel: bool = False
-    pool_before_norm: bool = False
-    input_norm_affine: bool = True
+    pool_before_norm: bool = True
+    input_norm_affine: bool = False
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 20
@@ -253,7 +259,8 @@ class TrainConfig:
         if self.multilevel and self.pool_before_norm:
             raise ConfigError(
                 "train.pool_before_norm does not combine with train.multilevel, which "
-                "averages each block's activations before its pooling"
+                "averages each block's activations before its pooling; add "
+                "train.pool_before_norm = False (the paper's order of the layers)"
             )
         if self.joint_shared_head < 0:
             raise ConfigError(
