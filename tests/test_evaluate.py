@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from midi_files import sequence_with
+from tool_scripts import load_tool
 
 from tfembed.cli.evaluate import main as eval_main
 from tfembed.dataset.clips import load_clips
@@ -18,6 +19,7 @@ from tfembed.evaluation.probes import REGRESSION_GRID, probe_tasks, train_mlp_pr
 from tfembed.evaluation.report import METRIC_DIRECTIONS
 from tfembed.evaluation.significance import clip_weights, compare, piece_draws
 from tfembed.evaluation.split_features import featurize_split
+from tfembed.evaluation.table1 import PAPER
 from tfembed.export.registry import resolve_model
 from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import log_mel
@@ -120,6 +122,27 @@ def test_each_model_is_checked_against_its_baselines_with_both_probes(
             assert 0 < check["p_values"][metric] <= 1
     heading = "with random weights" if kind == "random tower" else "hand-made features of"
     assert f"{heading}" in (report_dir / "report.md").read_text()
+
+
+def test_the_demo_benchmark_reads_the_first_models_figures_and_its_random_tower(
+    report_dir,
+) -> None:
+    bench_demo = load_tool("benchmarks/bench_demo.py")
+    report = json.loads((report_dir / "report.json").read_text())
+    rows, p_values, beaten = bench_demo.demo_rows(report)
+    model = next(row["name"] for row in report["rows"] if row["kind"] == "model")
+    check = report["against_random_tower"][model]
+    assert [row["row"] for row in rows] == [f"demo: {model}", check["baseline"], "paper MEL_MEL"]
+    assert rows[0]["rank_at_100_am"] == round(report["metrics"][model]["rank_am"]["mean"], 2)
+    baseline_key = report["metrics"][check["baseline"]]["key_micro_f1"]["mean"]
+    assert rows[1]["key_micro_f1"] == round(baseline_key, 3)
+    assert rows[2]["rank_at_100_am"] == PAPER["MEL_MEL"][0]
+    assert p_values["mlp"]["key"] == round(check["p_values"]["key_micro_f1"], 3)
+    scored = [probe for probe in bench_demo.PROBES if probe in check["p_values"]]
+    assert set(p_values["linear"]) == {probe.split("_")[0] for probe in scored} >= {"composer"}
+    assert beaten == sum(
+        check["better"][probe] and check["p_values"][probe] < 0.05 for probe in scored
+    )
 
 
 def test_saved_test_embeddings_are_the_savedmodels_output(report_dir, saved_models, tiny_dataset):
