@@ -39,6 +39,7 @@ TRANSCRIBED = (
     "pretrain_split.json",
     "feature_workers.json",
     "tower_layout.json",
+    "tower_layout_3000.json",
     "joint_same_moment.json",
     "instruments_as_written.json",
     "joint_vs_mel_sym.json",
