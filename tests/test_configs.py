@@ -78,6 +78,8 @@ VARIANT_SETTINGS = {
         "joint_same_moment": 3.0,
         "joint_across": 0.0,
         "joint_neighbour_negatives": True,
+        "pool_before_norm": False,
+        "input_norm_affine": True,
     },
 }
 OVERLAY_SETTINGS = {
