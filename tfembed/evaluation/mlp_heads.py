@@ -183,8 +183,17 @@ class _Trainer:
         self.active = [tf.Variable(tf.ones([heads], tf.bool)) for _, heads in layout]
         self.step = tf.Variable(0.0)
         self.classification = classification
-        self.train_step = tf.function(self._train_step)
-        self.validation_losses = tf.function(self._validation_losses)
+        # Shapes left open where groups differ (clips of a task, the last batch),
+        # so each step is traced once per layout, not once per group and task.
+        features = tf.TensorSpec([None, layout[0][0][0]], tf.float32)
+        targets = tf.TensorSpec([None], tf.int32 if classification else tf.float32)
+        batches = [tf.TensorSpec([heads, None], tf.int64) for _, heads in layout]
+        self.train_step = tf.function(
+            self._train_step, input_signature=[features, targets, batches]
+        )
+        self.validation_losses = tf.function(
+            self._validation_losses, input_signature=[features, targets]
+        )
 
     def reset(self, groups: list[list[HeadSpec]]) -> None:
         """Sets every stack afresh for its heads; every head active, the step count at 0."""
@@ -206,8 +215,8 @@ class _Trainer:
         losses = []
         for stack in self.stacks:
             heads = len(stack.specs)
-            stacked_x = tf.broadcast_to(x, [heads, *x.shape])
-            stacked_y = tf.broadcast_to(y, [heads, *y.shape])
+            stacked_x = tf.broadcast_to(x, tf.concat([[heads], tf.shape(x)], 0))
+            stacked_y = tf.broadcast_to(y, tf.concat([[heads], tf.shape(y)], 0))
             losses.append(
                 _losses(stack.outputs(stacked_x, training=False), stacked_y, self.classification)
             )
