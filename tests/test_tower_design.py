@@ -12,7 +12,7 @@ import tensorflow as tf
 from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
-from tfembed.errors import ConfigError
+from tfembed.errors import ConfigError, RunError
 from tfembed.evaluation.evaluate import _featurizers
 from tfembed.evaluation.featurizers import random_tower_featurizer
 from tfembed.export.tower import load_trained
@@ -96,3 +96,30 @@ def test_a_run_of_the_default_layout_exports_it_and_its_random_tower_shares_it(
     refused = capsys.readouterr().err
     assert "pool_before_norm: True -> False" in refused
     assert "input_norm_affine: False -> True" in refused
+
+
+@pytest.mark.slow  # a real tiny training run in the paper's layout
+def test_a_run_older_than_the_layout_settings_exports_the_tower_it_trained(
+    tiny_dataset, tmp_path
+) -> None:
+    run = tmp_path / "run"
+    arguments = ["--config", "mel_mel.gin", "--config", "paper.gin", "--config", "tiny.gin"]
+    assert train_main([*arguments, "--data", str(tiny_dataset), "--model_dir", str(run)]) == 0
+    mels = _real_clips(tiny_dataset, "mel", 4)
+    trained, *_ = load_trained(run)
+    expected = trained.first_tower(mels, training=False).numpy()
+
+    # Runs written before the layout settings existed record neither.
+    record = json.loads((run / "run.json").read_text())
+    del record["config"]["pool_before_norm"], record["config"]["input_norm_affine"]
+    (run / "run.json").write_text(json.dumps(record))
+    older, config, *_ = load_trained(run)
+    assert config.tower_design() == TowerDesign(WIDTHS)
+    np.testing.assert_allclose(older.first_tower(mels, training=False).numpy(), expected, atol=1e-6)
+
+    # A record that describes another tower than the checkpoint holds is refused,
+    # not exported with the variables the checkpoint lacks left at random.
+    record["config"]["pool_before_norm"] = True
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match=r"does not hold the model that .*run\.json describes"):
+        load_trained(run)

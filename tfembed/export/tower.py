@@ -50,6 +50,7 @@ a whole export or none.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -60,7 +61,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfembed.errors import ExportError
+from tfembed.errors import ExportError, RunError
 from tfembed.export.format import (
     JOINT,
     METADATA_NAME,
@@ -100,7 +101,8 @@ def load_trained(
         The model, its settings, the frame grid, the run record and the step.
 
     Raises:
-        RunError: Not a run, or no checkpoint.
+        RunError: Not a run, no checkpoint, or a checkpoint that lacks variables
+            of the model ``run.json`` describes.
     """
     run = RunFolder.at(model_dir)
     record = run.read_record()
@@ -109,7 +111,18 @@ def load_trained(
     path = run.checkpoint_path(checkpoint)
     model = build_model(config, grid)
     step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(model=model, step=step).restore(path).expect_partial()
+    status = tf.train.Checkpoint(model=model, step=step).restore(path)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        status.expect_partial()  # the error says it; no warning per value at exit
+        unmatched = re.search(r"Found (\d+) Python objects", str(error))
+        missing = f"{unmatched.group(1)} of its variables" if unmatched else "some of its variables"
+        raise RunError(
+            f"{path} does not hold the model that {run.record} describes: {missing} have no "
+            "value there (was run.json edited, or the run trained by another tfembed version?)"
+        ) from error
+    status.expect_partial()  # the optimizer's slots are not needed
     return model, config, grid, record, int(step.numpy())
 
 

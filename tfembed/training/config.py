@@ -316,6 +316,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Rebuilds settings written by :meth:`to_dict` (unknown keys ignored)."""
+        """Rebuilds recorded settings (:meth:`to_dict`, unknown keys ignored).
+
+        A setting the record lacks is what that run used
+        (:meth:`recorded_with_defaults`), not today's default: an older run
+        rebuilds the tower it trained.
+        """
         names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in names})
+        completed = cls.recorded_with_defaults(values)
+        return cls(**{key: value for key, value in completed.items() if key in names})
