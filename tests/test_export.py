@@ -60,6 +60,35 @@ def test_export_reloads_without_tfembed_and_gives_the_same_embeddings(
     np.testing.assert_allclose(np.load(tmp_path / "embeddings.npy"), expected, atol=1e-5)
 
 
+def test_average_exports_the_mean_of_the_kept_checkpoints(
+    mel_sym_run, tiny_dataset, tmp_path
+) -> None:
+    out = tmp_path / "averaged"
+    arguments = ["--model_dir", str(mel_sym_run), "--out", str(out), "--checkpoint", "average"]
+    assert export_main(arguments) == 0
+    metadata = json.loads((out / "metadata.json").read_text())
+    kept = tf.train.get_checkpoint_state(str(mel_sym_run / "checkpoints"))
+    names = [path.rsplit("/", 1)[-1] for path in kept.all_model_checkpoint_paths]
+    assert len(names) >= 2 and metadata["averaged_checkpoints"] == names
+    assert metadata["checkpoint"] == "average"
+
+    # The mean of the towers' weights and batch-norm statistics, checkpoint by checkpoint.
+    model, *_ = load_trained(mel_sym_run, "latest")
+    weights = []
+    for path in kept.all_model_checkpoint_paths:
+        tf.train.Checkpoint(model=model).restore(path).expect_partial()
+        weights.append(model.first_tower.get_weights())
+    means = [np.mean(arrays, axis=0) for arrays in zip(*weights, strict=True)]
+    model.first_tower.set_weights(means)
+    clips = _test_clips(tiny_dataset, "mel")
+    expected = model.first_tower(clips, training=False).numpy()
+    loaded = tf.saved_model.load(str(out))
+    exported = loaded.serve(clips).numpy()
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
+    latest = load_trained(mel_sym_run, "latest")[0].first_tower(clips, training=False).numpy()
+    assert np.abs(exported - latest).max() > 1e-4  # not merely the last checkpoint
+
+
 def test_audio_signature_matches_the_prepared_mel(mel_sym_run, tmp_path) -> None:
     out = tmp_path / "saved"
     assert export_main(["--model_dir", str(mel_sym_run), "--out", str(out)]) == 0

@@ -22,10 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint",
-        choices=["best", "latest"],
+        choices=["best", "latest", "average"],
         default="best",
         help="best = the best validation metric, rank@100 (JOINT: audio -> roll R@1) "
-        "(default), latest = the last one saved",
+        "(default), latest = the last one saved, average = the mean of the last three "
+        "saved (the joint recipe's choice)",
     )
     parser.add_argument(
         "--tflite",

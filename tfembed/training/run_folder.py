@@ -100,6 +100,19 @@ class RunFolder:
         except (OSError, ValueError) as error:
             raise RunError(f"{self.record} is unreadable ({error})") from error
 
+    def kept_checkpoints(self) -> list[str]:
+        """Every checkpoint ``checkpoints/`` keeps (the last three saved), oldest first.
+
+        Raises:
+            RunError: The run has no checkpoint.
+        """
+        import tensorflow as tf  # here, so that checking a run folder needs no TensorFlow
+
+        state = tf.train.get_checkpoint_state(str(self.checkpoints))
+        if state is None or not state.all_model_checkpoint_paths:
+            raise RunError(f"{self.path} has no checkpoint (train it with tfembed-train)")
+        return list(state.all_model_checkpoint_paths)
+
     def checkpoint_path(self, which: str) -> str:
         """The checkpoint to load: ``best`` (falls back to the latest) or ``latest``.
 
