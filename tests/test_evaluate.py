@@ -13,7 +13,12 @@ from tool_scripts import load_tool
 
 from tfembed.cli.evaluate import main as eval_main
 from tfembed.dataset.clips import load_clips
-from tfembed.evaluation.evaluate import _row_names, neighbour_queries, variant_rows
+from tfembed.evaluation.evaluate import (
+    _row_names,
+    distinct_tails,
+    neighbour_queries,
+    variant_rows,
+)
 from tfembed.evaluation.featurizers import EvaluationError, Featurizer, handmade_featurizer
 from tfembed.evaluation.probes import REGRESSION_GRID, probe_tasks, train_mlp_probes
 from tfembed.evaluation.report import METRIC_DIRECTIONS
@@ -330,6 +335,12 @@ def test_models_in_training_folders_get_unique_row_names() -> None:
         _row_names([Path("runs/a/saved_model"), Path("runs/a/../a/saved_model")], variants[:2])
     joint = [Path("runs/j/saved_model")] * 2  # a joint export's two towers: one path, two rows
     assert _row_names(joint, ["JOINT (mel)", "JOINT (roll)"]) == ["JOINT (mel)", "JOINT (roll)"]
+
+
+def test_distinct_tails_name_each_path_by_the_fewest_folders_that_tell_it_apart() -> None:
+    paths = [Path("runs/a/export"), Path("runs/b/export"), Path("x/a/seed1"), Path("y/a/seed1")]
+    assert distinct_tails(paths) == ["a/export", "b/export", "x/a/seed1", "y/a/seed1"]
+    assert distinct_tails([Path("one")]) == ["one"]
 
 
 def test_seeds_exported_in_their_training_folders_make_one_row_named_after_the_run() -> None:

@@ -23,6 +23,7 @@ from tfembed.cli.export import main as export_main
 from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.errors import InputError
+from tfembed.evaluation.crossmodal import joint_rows
 from tfembed.evaluation.featurizers import EvaluationError, saved_model_featurizer
 from tfembed.export.registry import MANIFEST_NAME, MODELS_ENV
 from tfembed.export.tflite import TFLITE_NAME, run_tflite
@@ -210,6 +211,16 @@ def test_tfembed_eval_scores_each_tower_of_a_joint_export_against_its_domains_ba
     expected = towers[1](rolls.astype(np.float32), training=False)
     np.testing.assert_allclose(saved["MEL_SYM (roll)"][: len(rolls)], expected, atol=1e-5)
     assert not np.allclose(saved["MEL_SYM (mel)"], saved["MEL_SYM (roll)"])
+
+
+def test_joint_exports_in_folders_of_one_name_get_rows_their_parents_tell_apart(
+    joint, tmp_path
+) -> None:
+    copies = [tmp_path / run / "export" for run in ("seed0", "seed1")]
+    for copy in copies:
+        shutil.copytree(joint, copy)
+    rows = joint_rows([*copies, joint], DEFAULT_GRID)
+    assert [row.name for row in rows] == ["seed0/export", "seed1/export", joint.name]
 
 
 def test_both_towers_of_a_one_tower_run_are_refused_in_one_line(

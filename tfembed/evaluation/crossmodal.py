@@ -48,6 +48,7 @@ from tfembed.evaluation.evaluate import (
     MIN_TEST_WORKS,
     BootstrapScores,
     compare_rows,
+    distinct_tails,
     manifest_works,
     run_path,
 )
@@ -534,15 +535,19 @@ def crossmodal_markdown(result: dict[str, Any]) -> str:
 def joint_rows(models: list[str | os.PathLike], grid: FrameGrid) -> list[CrossModalRow]:
     """A row per joint export (folder or shipped name), named after its folder (or run).
 
+    Exports in folders of one name (``RUN_A/export``, ``RUN_B/export``) are named by
+    as many trailing folders as tell them apart (``RUN_A/export``).
+
     Raises:
         ConfigError: A model is an export of one tower.
         EvaluationError: Its frame grid differs from ``grid``.
     """
+    names = distinct_tails([run_path(Path(str(model))) for model in models])
     rows = []
-    for model in models:
+    for model, name in zip(models, names, strict=True):
         path = joint_export(model)
         towers = [saved_model_featurizer(path, grid, domain=domain) for domain in DOMAINS]
-        rows.append(CrossModalRow(run_path(Path(str(model))).name, *towers))
+        rows.append(CrossModalRow(name, *towers))
     return rows
 
 

@@ -90,24 +90,37 @@ def _row_names(paths: list[Path], variants: list[str]) -> list[str]:
     names = []
     for path, variant in zip(paths, variants, strict=True):
         sharing = [
-            run_path(other.absolute()).parts
+            run_path(other.absolute())
             for other, other_variant in zip(paths, variants, strict=True)
             if other_variant == variant
         ]
         if len(sharing) == 1:
             names.append(variant)
             continue
-        parts = run_path(path.absolute()).parts
+        tails = distinct_tails(sharing)
+        names.append(f"{variant} ({tails[sharing.index(run_path(path.absolute()))]})")
+    return names
+
+
+def distinct_tails(paths: list[Path]) -> list[str]:
+    """The fewest trailing folder names of each path that tell it from the others.
+
+    ``seed1`` beside ``seed2``; ``a/seed1`` beside ``b/seed1``; the whole path where
+    no tail does.
+    """
+    parts = [path.absolute().parts for path in paths]
+    tails = []
+    for own in parts:
         depth = next(
             (
                 depth
-                for depth in range(1, len(parts) + 1)
-                if sum(other[-depth:] == parts[-depth:] for other in sharing) == 1
+                for depth in range(1, len(own) + 1)
+                if sum(other[-depth:] == own[-depth:] for other in parts) == 1
             ),
             None,
         )
-        names.append(f"{variant} ({'/'.join(parts[-depth:]) if depth else path.absolute()})")
-    return names
+        tails.append("/".join(own[-depth:]) if depth else str(Path(*own)))
+    return tails
 
 
 def _featurizers(
