@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tfembed.export.registry import model_files
 from tfembed.results import cards, generate
+from tfembed.results.cards import _checkpoint_text
 from tfembed.utils.machine import this_machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,3 +136,13 @@ def test_a_joint_models_short_table_marks_the_renderings_it_never_heard() -> Non
     assert "| `A` (trained on) | 0.800 | 0.400 | 0.990 | 0.000 |" in text
     assert "| `B` (never heard in training) | 0.600 | 0.300 | 0.990 | 0.000 |" in text
     assert "reach at most 0.004 audio -> MIDI R@1" in text
+
+
+def test_a_card_names_the_checkpoints_an_averaged_export_holds() -> None:
+    averaged = {"checkpoint": "average", "checkpoint_step": 4000}
+    averaged["averaged_checkpoints"] = ["ckpt-3600", "ckpt-3800", "ckpt-4000"]
+    assert _checkpoint_text(averaged) == (
+        "the mean of the checkpoints `ckpt-3600`, `ckpt-3800`, `ckpt-4000`"
+    )
+    best = {"checkpoint": "best", "checkpoint_step": 2800}
+    assert _checkpoint_text(best) == "checkpoint `best` at step 2800"

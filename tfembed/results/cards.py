@@ -101,6 +101,14 @@ def _data_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _checkpoint_text(metadata: dict[str, Any]) -> str:
+    """Which checkpoint the export holds: one, at its step, or the mean of several."""
+    averaged = metadata.get("averaged_checkpoints")
+    if averaged:
+        return f"the mean of the checkpoints {', '.join(f'`{name}`' for name in averaged)}"
+    return f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}"
+
+
 def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
     grid, size = metadata["frame_grid"], metadata["embedding_size"]
     domains = export_domains(metadata)
@@ -234,7 +242,7 @@ def card(
         "## Recipe",
         "",
         f"- `configs/{name}.gin` with `train.steps = {config['steps']}`, seed {config['seed']}; "
-        f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}.",
+        f"{_checkpoint_text(metadata)}.",
         "- Trained on the splits "
         + " and ".join(split for split in read if data["splits"].get(split, {}).get("clips"))
         + " of the dataset above.",

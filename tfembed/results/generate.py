@@ -51,6 +51,7 @@ TRANSCRIBED = (
     "joint_roll_gradient.json",
     "joint_shared_head.json",
     "joint_steps.json",
+    "joint_average.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""

@@ -7,18 +7,19 @@
 # 2. train JOINT (configs/joint.gin) on five of them (three pianos, two as written) with
 #    drawn recording conditions, and MEL_MEL and SYM_SYM for as many steps, the
 #    within-domain rows it is compared to;
-# 3. export both towers to saved_models/joint (and model.tflite), add its golden outputs;
+# 3. export both towers to saved_models/joint (and model.tflite): the mean of the run's last
+#    three checkpoints (tfembed-export --checkpoint average); add its golden outputs;
 # 4. evaluate its towers beside MEL_MEL and SYM_SYM (tfembed-eval), and across domains
 #    (tfembed-eval --crossmodal) with the audio of the four renderings held out of training;
 # 5. write docs/results/model_joint.json, the card and the manifest.
 # Rerunning resumes or skips what is already done in the work folder.
 # TFEMBED_BUILD_DIR: work folder (default runs/joint-build); TFEMBED_BUILD_STEPS: training
-# steps (default 3000); TFEMBED_WORKERS: preparation workers.
+# steps (default 4000); TFEMBED_WORKERS: preparation workers.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 python="${TFEMBED_VENV:-$repo/.venv}/bin/python"
 work="${TFEMBED_BUILD_DIR:-$repo/runs/joint-build}"
-steps="${TFEMBED_BUILD_STEPS:-3000}"
+steps="${TFEMBED_BUILD_STEPS:-4000}"
 workers="${TFEMBED_WORKERS:-$(nproc)}"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 S=/usr/share/sounds
@@ -50,7 +51,7 @@ manifest["models"].pop("joint", None)
 write_json_atomically(sys.argv[1], manifest)
 EOF
 "$python" -m tfembed.cli.export --model_dir "$work/joint" --out "$repo/saved_models/joint" \
-  --tower both --tflite
+  --tower both --checkpoint average --tflite
 "$python" "$repo/tools/release/golden_outputs.py" --add --models "$repo/saved_models" \
   --out "$repo/tests/golden" joint
 echo "== 4/5 evaluate: the towers beside MEL_MEL and SYM_SYM, then across domains"
