@@ -357,6 +357,21 @@ def test_seeds_exported_in_their_training_folders_make_one_row_named_after_the_r
     }
 
 
+def test_exports_of_averaged_checkpoints_make_a_row_beside_the_runs_own_exports() -> None:
+    models = [export("MEL_MEL", "mel", seed) for seed in range(4)]
+    for model in models[2:]:
+        model.metadata["averaged_checkpoints"] = ["ckpt-2600", "ckpt-2800", "ckpt-3000"]
+    paths = [Path(f"runs/seed{seed}/saved_model") for seed in range(2)]
+    paths += [Path(f"runs/seed{seed}/averaged") for seed in range(2)]
+
+    rows = variant_rows(models, _row_names(paths, ["MEL_MEL"] * 4), paths)
+
+    assert list(rows.values()) == [
+        ["MEL_MEL (seed0)", "MEL_MEL (seed1)"],
+        ["MEL_MEL (seed0/averaged)", "MEL_MEL (seed1/averaged)"],
+    ]
+
+
 def test_a_collection_of_one_composer_skips_the_composer_task(saved_models, tmp_path) -> None:
     from tfembed.preparation.prepare import prepare
 

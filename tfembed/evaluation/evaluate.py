@@ -406,10 +406,13 @@ def _score_probes(
 def _recipe(model: Featurizer) -> str:
     """The training settings and data of an export but its seed (one recipe, several seeds).
 
-    A setting that an older export does not record counts as its default.
+    A setting that an older export does not record counts as its default. An export of
+    the mean of checkpoints (``tfembed-export --checkpoint average``) is a recipe of its
+    own: beside the runs' single-checkpoint exports it makes another row.
     """
     config = TrainConfig.recorded_with_defaults(model.metadata.get("train_config", {}))
     config["training_clips"] = _training_clips(model.metadata, config)
+    config["averaged_checkpoints"] = bool(model.metadata.get("averaged_checkpoints"))
     for field in NOT_RECIPE_FIELDS:
         config.pop(field, None)
     return json.dumps(config, sort_keys=True, default=str)
