@@ -88,7 +88,7 @@ three): every float variable averaged, batch-norm statistics included, as checkp
 averaging in machine translation (Vaswani et al., 2017) and stochastic weight
 averaging (Izmailov et al., 2018) do. Measured on the `joint` recipe at 4,000 steps,
 three seeds: the mean of steps 3,600-4,000 found the same moment more often than the
-best-validation checkpoint (see docs/results.md)."""
+best-validation checkpoint on average over the seeds, not on every seed (docs/results.md)."""
 CHECKPOINTS = ("best", "latest", AVERAGE)
 
 
