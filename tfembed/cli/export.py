@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from tfembed.cli import add_version, run_reporting_errors
+from tfembed.training.run_folder import CHECKPOINT_CHOICES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint",
-        choices=["best", "latest", "average"],
+        choices=CHECKPOINT_CHOICES,
         default="best",
         help="best = the best validation metric, rank@100 (JOINT: audio -> roll R@1) "
         "(default), latest = the last one saved, average = the mean of the last three "

@@ -89,7 +89,6 @@ averaging in machine translation (Vaswani et al., 2017) and stochastic weight
 averaging (Izmailov et al., 2018) do. Measured on the `joint` recipe at 4,000 steps,
 three seeds: the mean of steps 3,600-4,000 found the same moment more often than the
 best-validation checkpoint on average over the seeds, not on every seed (docs/results.md)."""
-CHECKPOINTS = ("best", "latest", AVERAGE)
 
 
 def load_trained(
@@ -113,19 +112,20 @@ def load_trained(
         RunError: Not a run, no checkpoint, or a checkpoint that lacks variables
             of the model ``run.json`` describes.
     """
-    if checkpoint not in CHECKPOINTS:
-        raise RunError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, not {checkpoint!r}")
     run = RunFolder.at(model_dir)
+    return _load(run, run.checkpoint_paths(checkpoint))
+
+
+def _load(
+    run: RunFolder, paths: list[str]
+) -> tuple[SiameseModel, TrainConfig, FrameGrid, dict[str, Any], int]:
+    """:func:`load_trained` from the checkpoints ``paths`` (their mean if several)."""
     record = run.read_record()
     config = TrainConfig.from_dict(record["config"])
     grid = FrameGrid.from_dict(record["dataset"]["frame_grid"])
     model = build_model(config, grid)
     step = tf.Variable(0, dtype=tf.int64)
-    saved = tf.train.Checkpoint(model=model, step=step)
-    if checkpoint == AVERAGE:
-        _restore_average(saved, model, run)
-    else:
-        _restore(saved, run.checkpoint_path(checkpoint), run)
+    _restore_mean(tf.train.Checkpoint(model=model, step=step), model, paths, run)
     return model, config, grid, record, int(step.numpy())
 
 
@@ -145,14 +145,18 @@ def _restore(saved: tf.train.Checkpoint, path: str, run: RunFolder) -> None:
     status.expect_partial()  # the optimizer's slots are not needed
 
 
-def _restore_average(saved: tf.train.Checkpoint, model: keras.Model, run: RunFolder) -> None:
-    """Restores the mean of the run's kept checkpoints (see :data:`AVERAGE`)."""
-    paths = run.kept_checkpoints()
-    totals: list = []
-    for path in paths:
+def _restore_mean(
+    saved: tf.train.Checkpoint, model: keras.Model, paths: list[str], run: RunFolder
+) -> None:
+    """Restores ``paths``, one checkpoint or the mean of several (see :data:`AVERAGE`)."""
+    _restore(saved, paths[0], run)
+    if len(paths) == 1:
+        return
+    totals = [variable.numpy() for variable in model.variables]
+    for path in paths[1:]:
         _restore(saved, path, run)
         values = [variable.numpy() for variable in model.variables]
-        totals = [a + b for a, b in zip(totals, values, strict=True)] if totals else values
+        totals = [total + value for total, value in zip(totals, values, strict=True)]
     for variable, total in zip(model.variables, totals, strict=True):
         if tf.as_dtype(variable.dtype).is_floating:  # the rest keep the last checkpoint's
             variable.assign(total / len(paths))
@@ -256,7 +260,9 @@ def export_tower(
         raise ExportError(f"tower must be 'first', 'second' or 'both', not {tower!r}")
     out = Path(out)
     claim_out(out)
-    model, config, grid, record, step = load_trained(model_dir, checkpoint)
+    run = RunFolder.at(model_dir)
+    paths = run.checkpoint_paths(checkpoint)
+    model, config, grid, record, step = _load(run, paths)
     spec = variant_spec(config.variant)
     if tower == "both" and spec.first == spec.second:
         raise ExportError(
@@ -270,10 +276,9 @@ def export_tower(
             "the export holds random weights",
             file=sys.stderr,
         )
-    metadata = _metadata(RunFolder.at(model_dir), config, grid, record, step, checkpoint)
+    metadata = _metadata(run, config, grid, record, step, checkpoint)
     if checkpoint == AVERAGE:
-        averaged = RunFolder.at(model_dir).kept_checkpoints()
-        metadata["averaged_checkpoints"] = [Path(path).name for path in averaged]
+        metadata["averaged_checkpoints"] = [Path(path).name for path in paths]
     if tower == "both":
         towers = {spec.first: "first", spec.second: "second"}
         features = {domain: _network(model, towers[domain]) for domain in DOMAINS}

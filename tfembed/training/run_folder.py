@@ -29,6 +29,8 @@ BEST_DIR = "best"
 BEST_RECORD_NAME = "best.json"
 LOGS_DIR = "logs"
 SAVED_MODEL_DIR = "saved_model"
+CHECKPOINT_CHOICES = ("best", "latest", "average")
+"""What ``tfembed-export --checkpoint`` takes (:meth:`RunFolder.checkpoint_paths`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,33 +102,31 @@ class RunFolder:
         except (OSError, ValueError) as error:
             raise RunError(f"{self.record} is unreadable ({error})") from error
 
-    def kept_checkpoints(self) -> list[str]:
-        """Every checkpoint ``checkpoints/`` keeps (the last three saved), oldest first.
+    def checkpoint_paths(self, which: str) -> list[str]:
+        """The checkpoints to load, oldest first.
 
-        Raises:
-            RunError: The run has no checkpoint.
-        """
-        import tensorflow as tf  # here, so that checking a run folder needs no TensorFlow
-
-        state = tf.train.get_checkpoint_state(str(self.checkpoints))
-        if state is None or not state.all_model_checkpoint_paths:
-            raise RunError(f"{self.path} has no checkpoint (train it with tfembed-train)")
-        return list(state.all_model_checkpoint_paths)
-
-    def checkpoint_path(self, which: str) -> str:
-        """The checkpoint to load: ``best`` (falls back to the latest) or ``latest``.
+        Args:
+            which: ``best`` (falls back to the latest), ``latest``, or ``average``:
+                every checkpoint ``checkpoints/`` keeps (the last three saved), to
+                be averaged.
 
         Raises:
             RunError: Unknown choice, or the run has no checkpoint.
         """
-        if which not in ("best", "latest"):
-            raise RunError(f"checkpoint must be 'best' or 'latest', not {which!r}")
+        if which not in CHECKPOINT_CHOICES:
+            raise RunError(
+                f"checkpoint must be one of {', '.join(CHECKPOINT_CHOICES)}, not {which!r}"
+            )
         import tensorflow as tf  # here, so that checking a run folder needs no TensorFlow
 
-        latest = tf.train.latest_checkpoint(str(self.checkpoints))
-        chosen = (
-            (tf.train.latest_checkpoint(str(self.best)) or latest) if which == "best" else latest
-        )
-        if chosen is None:
+        if which == "average":
+            state = tf.train.get_checkpoint_state(str(self.checkpoints))
+            chosen = list(state.all_model_checkpoint_paths) if state else []
+        else:
+            latest = tf.train.latest_checkpoint(str(self.checkpoints))
+            if which == "best":
+                latest = tf.train.latest_checkpoint(str(self.best)) or latest
+            chosen = [latest] if latest else []
+        if not chosen:
             raise RunError(f"{self.path} has no checkpoint (train it with tfembed-train)")
         return chosen
