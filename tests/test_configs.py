@@ -38,6 +38,7 @@ OUR_RECIPE = {
     "joint_neighbour_negatives": False,
     "joint_roll_gradient": 1.0,
     "joint_shared_head": 0,
+    "joint_own_head": 0,
     "joint_same_moment": 1.0,
     "joint_within": 1.0,
     "learning_rate": 0.001,

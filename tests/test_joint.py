@@ -222,11 +222,58 @@ def test_shared_heads_carry_the_cross_domain_terms_and_leave_the_within_terms_to
         TrainConfig(variant="JOINT", joint_shared_head=-1)
 
 
-def test_a_run_with_shared_heads_exports_the_shared_space_and_each_towers_own_features(
-    tiny_dataset, tmp_path
+def test_own_heads_carry_the_within_terms_and_leave_the_cross_domain_terms_to_the_towers() -> None:
+    rng = np.random.default_rng(4)
+    embeddings = tuple(tf.constant(rng.normal(size=(6, 128)), tf.float32) for _ in range(4))
+    mel_i, roll_i, mel_j, roll_j = embeddings
+    weights = JointWeights(same_moment=1.0, within=1.0, across=1.0)
+    model = build_siamese(
+        "JOINT",
+        DEFAULT_GRID,
+        SMALL_WIDTHS,
+        4,
+        10.0,
+        "in_batch",
+        0,
+        joint_weights=weights,
+        own_head=32,
+    )
+    mel_head, roll_head = model.own_heads
+    assert [head.name for head in model.own_heads] == ["mel_own_head", "roll_own_head"]
+
+    def loss(left, right):
+        return float(pair_loss(left, right, "in_batch", 4, 10.0))
+
+    with tf.GradientTape(persistent=True) as tape:
+        losses = model.joint_losses(embeddings)
+    assert float(losses["within_loss"]) == pytest.approx(
+        (loss(mel_head(mel_i), mel_head(mel_j)) + loss(roll_head(roll_i), roll_head(roll_j))) / 2,
+        rel=1e-5,
+    )
+    assert float(losses["same_moment_loss"]) == pytest.approx(
+        (loss(mel_i, roll_i) + loss(mel_j, roll_j)) / 2, rel=1e-5
+    )
+    assert float(model.loss_of_features(mel_i, roll_i)) == pytest.approx(
+        loss(mel_i, roll_i), rel=1e-5
+    )
+    # The heads learn from the within-domain terms only.
+    for name in ("same_moment_loss", "across_loss"):
+        gradients = tape.gradient(losses[name], mel_head.trainable_variables)
+        assert all(gradient is None for gradient in gradients)
+    within = tape.gradient(losses["within_loss"], roll_head.trainable_variables)
+    assert float(tf.linalg.global_norm(within)) > 0
+    with pytest.raises(ConfigError, match=r"train\.joint_own_head"):
+        build_siamese("MEL_MEL", DEFAULT_GRID, SMALL_WIDTHS, 4, 10.0, "in_batch", 0, own_head=8)
+    with pytest.raises(ConfigError, match=r"train\.joint_own_head"):
+        TrainConfig(variant="JOINT", joint_own_head=-1)
+
+
+@pytest.mark.parametrize("head", ["joint_shared_head", "joint_own_head"])
+def test_a_run_with_heads_exports_the_shared_space_and_each_domains_features(
+    tiny_dataset, tmp_path, head
 ) -> None:
     arguments = ["--config", "joint.gin", "--config", "tiny.gin"]
-    arguments += ["--gin_param", "train.joint_shared_head = 16"]
+    arguments += ["--gin_param", f"train.{head} = 16"]
     arguments += ["--data", str(tiny_dataset), "--model_dir", str(tmp_path)]
     assert train_main(arguments) == 0
     export = tmp_path / "saved_model"
@@ -242,21 +289,23 @@ def test_a_run_with_shared_heads_exports_the_shared_space_and_each_towers_own_fe
     for side, domain in enumerate(("mel", "roll")):
         batch = tf.cast(clips[domain], tf.float32)
         tower = (model.first_tower, model.second_tower)[side](batch, training=False)
-        shared = model.to_shared_space(tower, side)
+        shared, own = model.to_shared_space(tower, side), model.to_own_space(tower, side)
         np.testing.assert_allclose(
-            loaded.signatures[f"features_{domain}"](clips=batch)["output_0"], tower, atol=1e-5
+            loaded.signatures[f"features_{domain}"](clips=batch)["output_0"], own, atol=1e-5
         )
         np.testing.assert_allclose(
             loaded.signatures[f"serve_{domain}"](clips=batch)["output_0"], shared, atol=1e-5
         )
-        # Rows within one domain read the towers' features; cross-modal rows the shared space.
-        np.testing.assert_allclose(featurizers[domain].embed(batch.numpy()), tower, atol=1e-5)
+        # Rows within one domain read the domain's features; cross-modal rows the shared space.
+        np.testing.assert_allclose(featurizers[domain].embed(batch.numpy()), own, atol=1e-5)
         row = saved_model_featurizer(export, DEFAULT_GRID, domain=domain)
         np.testing.assert_allclose(row.embed(batch.numpy()), shared, atol=1e-5)
-    assert not np.allclose(shared, tower, atol=1e-3)
+    assert not np.allclose(shared, own, atol=1e-3)
     results = Path(__file__).resolve().parents[1] / "docs" / "results"
     data = json.loads((results / "shipped_training.json").read_text())
     evaluation = json.loads((results / "shipped_models.json").read_text())
     text = card("joint_heads", metadata, data, evaluation, has_tflite=False)
     assert "- `features_mel`: `clips` of the mel tower" in text
     assert "- `features_roll`: `clips` of the roll tower" in text
+    own_head_text = "the output of its own-domain head (`train.joint_own_head`)"
+    assert (own_head_text in text) == (head == "joint_own_head")

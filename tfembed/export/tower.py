@@ -35,11 +35,13 @@ Its ``metadata.json`` has ``domain`` ``joint``, ``domains`` ``["mel", "roll"]``,
 ``signature_domains`` (the input domain of each signature: ``mel``, ``roll`` or
 ``audio``).
 
-A ``JOINT`` run trained with shared-space heads (``train.joint_shared_head``)
-exports each tower followed by its head in the signatures above, which embed
-into the shared space, and adds ``features_mel`` and ``features_roll``: clips
--> the towers' own outputs, the features for tasks within one domain. Its
-metadata names them in ``feature_signatures`` (``{"mel": "features_mel", ...}``).
+A ``JOINT`` run trained with heads has two spaces. With shared-space heads
+(``train.joint_shared_head``) the signatures above are each tower followed by
+its head; with own-domain heads (``train.joint_own_head``) the features for
+tasks within one domain are each tower followed by that head. The export then
+adds ``features_mel`` and ``features_roll``: clips -> the features of their
+domain (the towers' own outputs without own-domain heads). Its metadata names
+them in ``feature_signatures`` (``{"mel": "features_mel", ...}``).
 
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
@@ -281,11 +283,11 @@ def export_tower(
         metadata["averaged_checkpoints"] = [Path(path).name for path in paths]
     if tower == "both":
         towers = {spec.first: "first", spec.second: "second"}
-        features = {domain: _network(model, towers[domain]) for domain in DOMAINS}
-        networks = _shared_space_networks(model, towers, features)
+        networks = _networks_into(model, towers, "shared")
+        features = _networks_into(model, towers, "own")
         archive = _joint_archive(networks, grid)
         signatures = _joint_signatures()
-        if networks is not features:
+        if any(networks[domain] is not features[domain] for domain in DOMAINS):
             feature_signatures = _add_feature_endpoints(archive, features, grid)
             signatures.update({name: domain for domain, name in feature_signatures.items()})
             metadata.update(feature_signatures=feature_signatures)
@@ -320,35 +322,38 @@ def _network(model: SiameseModel, tower: str) -> keras.Model:
     return model.first_tower if tower == "first" else model.second_tower
 
 
-def _shared_space_networks(
-    model: SiameseModel, towers: dict[str, str], features: dict[str, keras.Model]
+def _networks_into(
+    model: SiameseModel, towers: dict[str, str], space: str
 ) -> dict[str, keras.Model]:
-    """Each domain's network into the shared space: its tower, then its shared-space head if any.
+    """Each domain's network into ``space``: its tower, then that space's head if any.
 
     Args:
         model: The run's model.
         towers: Which of the run's towers (``first``, ``second``) reads each domain.
-        features: Each domain's tower.
+        space: ``shared`` (the space both domains share, where the cross-domain
+            terms act) or ``own`` (the features of the tower's own domain).
 
     Returns:
-        ``features`` itself for a model without shared-space heads.
+        The towers themselves where the model has no head for ``space``.
     """
-    if not isinstance(model, JointModel) or model.shared_heads is None:
-        return features
-    networks = {}
-    for domain, tower in features.items():
+    networks = {domain: _network(model, tower) for domain, tower in towers.items()}
+    if not isinstance(model, JointModel):
+        return networks
+    heads = model.shared_heads if space == "shared" else model.own_heads
+    if heads is None:
+        return networks
+    into = model.to_shared_space if space == "shared" else model.to_own_space
+    for domain, tower in list(networks.items()):
         clips = keras.Input(tower.input.shape[1:], name=f"{domain}_clips")
         side = 0 if towers[domain] == "first" else 1
-        networks[domain] = keras.Model(
-            clips, model.to_shared_space(tower(clips), side), name=f"{domain}_shared_space"
-        )
+        networks[domain] = keras.Model(clips, into(tower(clips), side), name=f"{domain}_{space}")
     return networks
 
 
 def _add_feature_endpoints(
     archive: keras.export.ExportArchive, towers: dict[str, keras.Model], grid: FrameGrid
 ) -> dict[str, str]:
-    """Adds ``features_<domain>``: clips -> the tower's own output. Returns the names by domain."""
+    """Adds ``features_<domain>``: clips -> that domain's features. Returns the names by domain."""
     names = {}
     for domain, tower in towers.items():
         names[domain] = f"features_{domain}"

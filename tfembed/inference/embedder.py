@@ -193,10 +193,10 @@ class Embedder:
 
         Args:
             domain: ``mel`` or ``roll``, required for a joint export.
-            within_domain: The tower's own output, the features for tasks within
-                its domain: a joint export with shared-space heads has a
-                signature for it (``features_<domain>``); every other export's
-                towers have one output, which this is.
+            within_domain: The features for tasks within the domain: a joint
+                export with shared-space or own-domain heads has a signature for
+                them (``features_<domain>``); every other export's towers have
+                one output, which this is.
 
         Raises:
             InputError: ``domain`` is missing for a joint export, or the model has

@@ -218,11 +218,13 @@ class JointModel(SiameseModel):
         *args,
         joint_weights: JointWeights = JointWeights(),
         shared_heads: tuple[keras.Model, keras.Model] | None = None,
+        own_heads: tuple[keras.Model, keras.Model] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.joint_weights = joint_weights
         self.shared_heads = shared_heads
+        self.own_heads = own_heads
 
     def to_shared_space(self, embeddings: tf.Tensor, domain: int) -> tf.Tensor:
         """Tower outputs of ``domain`` (0 mel, 1 roll) in the space both domains share.
@@ -234,6 +236,17 @@ class JointModel(SiameseModel):
         if self.shared_heads is None:
             return embeddings
         return self.shared_heads[domain](embeddings)
+
+    def to_own_space(self, embeddings: tf.Tensor, domain: int) -> tf.Tensor:
+        """Tower outputs of ``domain`` (0 mel, 1 roll) as features within that domain.
+
+        Without own-space heads these are the towers' outputs; with them
+        (``train.joint_own_head``) each domain's head's output, where the
+        within-domain terms act.
+        """
+        if self.own_heads is None:
+            return embeddings
+        return self.own_heads[domain](embeddings)
 
     def call(self, inputs, training: bool = False):
         """Embeds ``(mel_i, roll_i, mel_j, roll_j)``; returns the four float32 embeddings."""
@@ -257,8 +270,13 @@ class JointModel(SiameseModel):
         """The loss of each kind of positive, and their weighted sum ``pair_loss``."""
         mel_i, roll_i, mel_j, roll_j = embeddings
         weights = self.joint_weights
+        own = self.to_own_space
         losses = {
-            "within_loss": (self._loss(mel_i, 0, mel_j, 0) + self._loss(roll_i, 1, roll_j, 1)) / 2
+            "within_loss": (
+                self._loss(own(mel_i, 0), 0, own(mel_j, 0), 0)
+                + self._loss(own(roll_i, 1), 1, own(roll_j, 1), 1)
+            )
+            / 2
         }
         if weights.roll_gradient < 1.0:  # at the tower's output: a shared-space head learns fully
             roll_i = _damp_gradient(roll_i, weights.roll_gradient)
@@ -339,6 +357,7 @@ def build_siamese(
     feature_workers: float = 0.0,
     joint_weights: JointWeights = JointWeights(),
     shared_head: int = 0,
+    own_head: int = 0,
 ) -> SiameseModel:
     """Builds the siamese model of ``MEL_MEL``, ``SYM_SYM``, ``MEL_SYM``, ``SYM_MEL`` or ``JOINT``.
 
@@ -365,18 +384,22 @@ def build_siamese(
         shared_head: ``JOINT`` only: hidden width of a head after each tower that
             maps its output into the space both domains share, where the
             cross-domain terms act; 0 for none (the towers' outputs are that space).
+        own_head: ``JOINT`` only: hidden width of a head after each tower where
+            the within-domain terms act, whose output is the features of the
+            tower's own domain; 0 for none (the towers' outputs are those features).
 
     Raises:
-        ConfigError: An unknown variant or negatives, or ``shared_head`` for a
-            variant other than ``JOINT``.
+        ConfigError: An unknown variant or negatives, or ``shared_head`` or
+            ``own_head`` for a variant other than ``JOINT``.
     """
     spec = variant_spec(variant)
     if not isinstance(design, TowerDesign):
         design = TowerDesign(tuple(design))
     if negatives not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, not {negatives!r}")
-    if shared_head and not spec.joint:
-        raise ConfigError(f"train.joint_shared_head is for JOINT only, not {variant}")
+    for name, width in (("joint_shared_head", shared_head), ("joint_own_head", own_head)):
+        if width and not spec.joint:
+            raise ConfigError(f"train.{name} is for JOINT only, not {variant}")
 
     def tower(domain: str) -> keras.Model:
         shape = grid.clip_shape(domain)
@@ -419,17 +442,21 @@ def build_siamese(
     arguments = (first, second, num_candidates, smoothing, negatives, heads, workers)
     if spec.joint:
         size = int(first.output.shape[-1])
-        shared_heads = None
-        if shared_head:
-            shared_heads = tuple(
-                _projection_head(f"{domain}_shared_head", size, shared_head)
+
+        def domain_heads(kind: str, width: int) -> tuple[keras.Model, keras.Model] | None:
+            if not width:
+                return None
+            return tuple(
+                _projection_head(f"{domain}_{kind}_head", size, width)
                 for domain in (spec.first, spec.second)
             )
+
         return JointModel(
             *arguments,
             feature_workers,
             joint_weights=joint_weights,
-            shared_heads=shared_heads,
+            shared_heads=domain_heads("shared", shared_head),
+            own_heads=domain_heads("own", own_head),
             name=variant.lower(),
         )
     return SiameseModel(*arguments, feature_workers, name=variant.lower())

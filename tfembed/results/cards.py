@@ -120,10 +120,16 @@ def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
         f"`[batch, {size}]`" + (f" ({domain} clips, into one space)." if joint else ".")
         for name, domain in zip(served, domains, strict=True)
     ]
+    settings = metadata.get("train_config", {})
+    features = (
+        "the output of its own-domain head (`train.joint_own_head`)"
+        if settings.get("joint_own_head")
+        else "the tower's own output, before its shared-space head"
+    )
     lines += [
-        f"- `{name}`: `clips` of the {domain} tower -> `[batch, {size}]`, the tower's own "
-        "features before its shared-space head: for tasks within one domain (probes, "
-        "neighbours); the other signatures embed into the shared space."
+        f"- `{name}`: `clips` of the {domain} tower -> `[batch, {size}]`, {features}: the "
+        "features for tasks within one domain (probes, neighbours); the other signatures "
+        "embed into the shared space."
         for domain, name in metadata.get("feature_signatures", {}).items()
     ]
     if "mel" in domains:

@@ -157,6 +157,10 @@ class TrainConfig:
             tower into the space both domains share, where the cross-domain
             terms act; the towers' own outputs then serve their own domain.
             0 for none: the towers' outputs are the shared space.
+        joint_own_head: ``JOINT`` only: hidden width of a head after each tower
+            where the within-domain terms act; its output serves the tower's own
+            domain (probes, neighbours) and the towers' outputs the shared space.
+            0 for none: the towers' outputs serve both.
     """
 
     variant: str = ""
@@ -195,6 +199,7 @@ class TrainConfig:
     joint_neighbour_negatives: bool = False
     joint_roll_gradient: float = 1.0
     joint_shared_head: int = 0
+    joint_own_head: int = 0
 
     @property
     def training_splits(self) -> tuple[str, ...]:
@@ -262,10 +267,9 @@ class TrainConfig:
                 "averages each block's activations before its pooling; add "
                 "train.pool_before_norm = False (the paper's order of the layers)"
             )
-        if self.joint_shared_head < 0:
-            raise ConfigError(
-                f"train.joint_shared_head must be 0 or a width, not {self.joint_shared_head}"
-            )
+        for name in ("joint_shared_head", "joint_own_head"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be 0 or a width, not {getattr(self, name)}")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 f"train.mixed_precision must be one of {PRECISIONS}, not {self.mixed_precision!r}"

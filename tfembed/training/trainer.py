@@ -74,6 +74,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         feature_workers=config.feature_workers,
         joint_weights=config.joint_weights(),
         shared_head=config.joint_shared_head,
+        own_head=config.joint_own_head,
     )
 
 

@@ -99,7 +99,11 @@ class Validation:
         # With one tower for both sides (MEL_MEL, SYM_SYM) the pool is the second
         # side's embedding: computed once, a third of the validation's cost.
         if self.variant.joint:
-            return {**self._rank_metrics(queries, pool, ""), **self._joint_metrics(model, queries)}
+            own_queries, own_pool = model.to_own_space(queries, 0), model.to_own_space(pool, 0)
+            return {
+                **self._rank_metrics(own_queries, own_pool, ""),
+                **self._joint_metrics(model, queries),
+            }
         seconds = (
             pool
             if model.second_tower is model.first_tower
@@ -137,6 +141,8 @@ class Validation:
         found = tf.reduce_all(rivals < own[:, tf.newaxis], axis=1)
         return {
             "validation/loss": float(model.loss_of_features(mel, roll)),
-            **self._rank_metrics(roll, roll_pool, "roll_"),
+            **self._rank_metrics(
+                model.to_own_space(roll, 1), model.to_own_space(roll_pool, 1), "roll_"
+            ),
             "validation/audio_to_roll_r_at_1": float(tf.reduce_mean(tf.cast(found, tf.float32))),
         }
