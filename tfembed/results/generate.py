@@ -52,6 +52,7 @@ TRANSCRIBED = (
     "joint_shared_head.json",
     "joint_steps.json",
     "joint_average.json",
+    "joint_own_head.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
