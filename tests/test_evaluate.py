@@ -281,6 +281,30 @@ def test_a_folder_that_is_not_an_export_is_reported(tiny_dataset, tmp_path, caps
     assert str(tmp_path) in capsys.readouterr().err
 
 
+def test_domain_keeps_the_towers_and_baselines_of_one_domain(
+    saved_models, tiny_dataset, tmp_path, capsys
+) -> None:
+    argv = ["--data", str(tiny_dataset), "--seeds", "1", "--bootstrap_rounds", "50"]
+    for saved in saved_models:
+        argv += ["--saved_model", str(saved)]
+    assert eval_main([*argv, "--domain", "roll", "--out", str(tmp_path / "roll")]) == 0
+    report = json.loads((tmp_path / "roll" / "report.json").read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names == [
+        "MEL_SYM",
+        "chance (random vectors)",
+        "random tower (roll)",
+        "hand-made (roll)",
+    ]
+    assert {row["domain"] for row in report["rows"] if row["kind"] != "chance"} == {"roll"}
+    only_mel = ["--saved_model", str(saved_models[0]), "--data", str(tiny_dataset)]
+    assert eval_main([*only_mel, "--domain", "roll", "--out", str(tmp_path / "none")]) == 1
+    assert f"none of the models has a roll tower: {saved_models[0]}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        eval_main([*only_mel, "--crossmodal", "--domain", "mel", "--out", str(tmp_path / "x")])
+    assert stopped.value.code == 2
+
+
 def export(variant: str, domain: str, seed: int, negatives: str = "sampled") -> Featurizer:
     """An export's featurizer as evaluation sees it: its variant, domain and training settings."""
     config = {"variant": variant, "seed": seed, "negatives": negatives, "steps": 800}

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         help="probes train on every Nth clip of each train piece (default 3; 1 takes all)",
     )
     parser.add_argument(
+        "--domain",
+        choices=("mel", "roll"),
+        help="score only the towers that read this domain, e.g. one tower of a joint "
+        "export against one-domain models (default: every tower)",
+    )
+    parser.add_argument(
         "--renderings",
         help="also score the mel rows on these renderings of the dataset (B,C: names from "
         "tfembed-prepare --soundfonts) against its reference rendering -> robustness.json; "
@@ -96,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         bootstrap_rounds=args.bootstrap_rounds,
         min_test_works=args.min_test_works,
         train_stride=args.train_stride,
+        domain=args.domain,
     )
     print((Path(args.out) / REPORT_MD).read_text())
     if renderings:
@@ -157,7 +164,13 @@ def _renderings(listed: str | None, dataset: PreparedDataset) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs ``tfembed-eval``; returns the process exit status (0; 1: an error; 2: usage)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.crossmodal and args.domain:
+        parser.error(
+            "--domain chooses the towers of the report within one domain; "
+            "--crossmodal scores both towers of a joint model together"
+        )
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"tfembed-eval: error: --out {args.out} is a file; give a folder", file=sys.stderr)
         return ERROR

@@ -124,10 +124,26 @@ def distinct_tails(paths: list[Path]) -> list[str]:
 
 
 def _featurizers(
-    saved_models: list[Path], grid, baselines: bool
+    saved_models: list[Path], grid, baselines: bool, domain: str | None = None
 ) -> tuple[list[Featurizer], list[Featurizer], list[Path]]:
-    """The models' rows (a joint export gives one per tower), the baselines, each row's export."""
-    towers = [(path, row) for path in saved_models for row in export_featurizers(path, grid)]
+    """The models' rows (a joint export gives one per tower), the baselines, each row's export.
+
+    With ``domain``, only the towers that read it (and its baselines).
+
+    Raises:
+        EvaluationError: No model has a tower of ``domain``.
+    """
+    towers = [
+        (path, row)
+        for path in saved_models
+        for row in export_featurizers(path, grid)
+        if domain is None or row.domain == domain
+    ]
+    if not towers:
+        raise EvaluationError(
+            f"none of the models has a {domain} tower: "
+            + ", ".join(str(path) for path in saved_models)
+        )
     paths = [path for path, _ in towers]
     models = [row for _, row in towers]
     for model, name in zip(
@@ -540,6 +556,7 @@ def evaluate(
     batch_size: int = EVALUATION_BATCH_SIZE,
     min_test_works: int = MIN_TEST_WORKS,
     train_stride: int = TRAIN_STRIDE,
+    domain: str | None = None,
 ) -> dict[str, Any]:
     """Evaluates exported towers on a prepared dataset and writes the report.
 
@@ -557,6 +574,9 @@ def evaluate(
             significance.
         train_stride: Probes train on the train clips whose index is a
             multiple of this (validation and test use every clip).
+        domain: Score only the towers that read this domain (``mel`` or
+            ``roll``), e.g. one tower of a joint export against one-domain
+            models; ``None`` for every tower.
 
     Returns:
         The report (also written as ``report.json``).
@@ -570,7 +590,7 @@ def evaluate(
     dataset = open_dataset(data_dir)
     manifest = dataset.manifest
     models, others, paths = _featurizers(
-        [resolve_model(path) for path in saved_models], dataset.grid, baselines
+        [resolve_model(path) for path in saved_models], dataset.grid, baselines, domain
     )
     names = [row.name for row in models + others]
     try:
