@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 from midi_files import scale_notes, sequence_with, write_sequence
 from plain_tf_check import check as plain_tf_check
 from tool_scripts import load_tool
@@ -24,7 +25,11 @@ from tfembed.cli.train import main as train_main
 from tfembed.dataset.clips import load_clips
 from tfembed.errors import InputError
 from tfembed.evaluation.crossmodal import joint_rows
-from tfembed.evaluation.featurizers import EvaluationError, saved_model_featurizer
+from tfembed.evaluation.featurizers import (
+    EvaluationError,
+    export_featurizers,
+    saved_model_featurizer,
+)
 from tfembed.export.registry import MANIFEST_NAME, MODELS_ENV
 from tfembed.export.tflite import TFLITE_NAME, run_tflite
 from tfembed.export.tower import load_trained
@@ -76,6 +81,15 @@ def _windows(frames: np.ndarray, silence: float, hop: int = 192) -> np.ndarray:
     padded = np.full([(count - 1) * hop + 192, frames.shape[1]], silence, np.float32)
     padded[: len(frames)] = frames
     return np.stack([padded[start : start + 192] for start in range(0, count * hop, hop)])
+
+
+def _shipped_results() -> tuple[dict, dict]:
+    """The committed training and evaluation records that model cards read."""
+    results = REPO / "docs" / "results"
+    return tuple(
+        json.loads((results / name).read_text())
+        for name in ("shipped_training.json", "shipped_models.json")
+    )
 
 
 def _test_clips(tiny_dataset) -> dict[str, np.ndarray]:
@@ -152,8 +166,6 @@ def test_midi_is_embedded_as_piano_roll_by_the_roll_tower_without_rendering(
     np.testing.assert_allclose(result.embedding, expected, atol=1e-5)
     assert result.padded.tolist() == [False, False, True]
     assert result.timestamps.tolist() == [0.0, 3.0, 6.0]
-    import tensorflow as tf
-
     plain = tf.saved_model.load(str(joint))  # kept while its functions run
     np.testing.assert_allclose(plain.embed_roll(roll).numpy(), result.embedding, atol=1e-5)
 
@@ -238,6 +250,72 @@ def test_both_towers_of_a_one_tower_run_are_refused_in_one_line(
     assert not out.exists()
 
 
+def _tiny_run(config: str, tiny_dataset: Path, run: Path) -> Path:
+    arguments = ["--config", config, "--config", "tiny.gin", "--gin_param", "train.steps = 3"]
+    assert train_main([*arguments, "--data", str(tiny_dataset), "--model_dir", str(run)]) == 0
+    return run
+
+
+def test_features_from_one_domain_runs_join_the_shared_space_in_one_export(
+    mel_sym_run, towers, tiny_dataset, tmp_path, capsys
+) -> None:
+    runs = {
+        domain: _tiny_run(config, tiny_dataset, tmp_path / config.removesuffix(".gin"))
+        for domain, config in (("mel", "mel_mel.gin"), ("roll", "sym_sym.gin"))
+    }
+    out = tmp_path / "joint_features"
+    arguments = ["--model_dir", str(mel_sym_run), "--out", str(out), "--tower", "both"]
+    for run in runs.values():
+        arguments += ["--features_from", str(run)]
+    assert export_main(arguments) == 0
+
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["feature_signatures"] == {"mel": "features_mel", "roll": "features_roll"}
+    feature_runs = metadata["feature_runs"]
+    assert {domain: run["variant"] for domain, run in feature_runs.items()} == {
+        "mel": "MEL_MEL",
+        "roll": "SYM_SYM",
+    }
+    assert feature_runs["mel"]["run_name"] == "mel_mel" and "model_dir" not in feature_runs["mel"]
+    clips = _test_clips(tiny_dataset)
+    loaded = tf.saved_model.load(str(out))
+    featurizers = {row.domain: row for row in export_featurizers(out, DEFAULT_GRID)}
+    for side, (domain, run) in enumerate(runs.items()):
+        batch = clips[domain].astype(np.float32)
+        own_tower = load_trained(run)[0].first_tower
+        features = own_tower(batch, training=False)
+        np.testing.assert_allclose(
+            loaded.signatures[f"features_{domain}"](clips=batch)["output_0"], features, atol=1e-5
+        )
+        np.testing.assert_allclose(featurizers[domain].embed(batch), features, atol=1e-5)
+        shared = towers[side](batch, training=False)  # the joint run's towers: the shared space
+        np.testing.assert_allclose(
+            loaded.signatures[f"serve_{domain}"](clips=batch)["output_0"], shared, atol=1e-5
+        )
+    text = card("joint_features", metadata, *_shipped_results(), has_tflite=False)
+    assert "the tower of a MEL_MEL run trained beside the joint one (`mel_mel`" in text
+    assert "the tower of a SYM_SYM run trained beside the joint one (`sym_sym`" in text
+
+    # Refused in one line, nothing written: two runs of one domain; a joint run; no --tower both.
+    refused = {
+        "a second run for the mel features": [str(runs["mel"]), str(runs["mel"])],
+        "not from a JOINT run": [str(_tiny_run("joint.gin", tiny_dataset, tmp_path / "joint"))],
+    }
+    for message, features_from in refused.items():
+        bad = tmp_path / "refused"
+        arguments = ["--model_dir", str(mel_sym_run), "--out", str(bad), "--tower", "both"]
+        for run in features_from:
+            arguments += ["--features_from", run]
+        capsys.readouterr()
+        assert export_main(arguments) == 1
+        error = capsys.readouterr().err.strip()
+        assert message in error and "\n" not in error
+        assert not bad.exists()
+    arguments = ["--model_dir", str(mel_sym_run), "--out", str(tmp_path / "first")]
+    assert export_main([*arguments, "--features_from", str(runs["mel"])]) == 1
+    assert "for a joint export (--tower both)" in capsys.readouterr().err
+
+
 def test_tfembed_embed_puts_midi_and_audio_of_one_folder_into_one_space(
     joint, scale, tmp_path, capsys
 ) -> None:
@@ -278,9 +356,7 @@ def test_release_tooling_handles_a_joint_model(joint, tiny_dataset, tmp_path, mo
     assert golden_outputs.main([*arguments, "joint"]) == 0
     assert sorted(np.load(golden / "embeddings.npz").files) == ["joint.mel", "joint.roll"]
     assert plain_tf_check(models, golden) == []
-    results = REPO / "docs" / "results"
-    data = json.loads((results / "shipped_training.json").read_text())
-    evaluation = json.loads((results / "shipped_models.json").read_text())
+    data, evaluation = _shipped_results()
     metadata = json.loads((models / "joint" / "metadata.json").read_text())
     text = card("joint", metadata, data, evaluation, has_tflite=True)
     assert text.startswith("# joint: tfembed MEL_SYM, both towers (mel and roll)")

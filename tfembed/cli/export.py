@@ -35,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
         help="also write model.tflite, a TFLite conversion of the serve signature "
         "(of serve_mel and serve_roll with --tower both)",
     )
+    parser.add_argument(
+        "--features_from",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="with --tower both: a run of one domain (MEL_MEL, SYM_SYM) whose tower, at its "
+        "best checkpoint, gives the features of that domain (features_mel, features_roll) "
+        "in place of the joint run's; once per domain",
+    )
     add_version(parser)
     return parser
 
@@ -43,11 +52,14 @@ def _run(args: argparse.Namespace) -> int:
     from tfembed.export.format import claim_out
     from tfembed.training.run_folder import RunFolder
 
-    RunFolder.at(args.model_dir).read_record()  # a wrong folder is reported before TensorFlow loads
+    for run in (args.model_dir, *args.features_from):  # a wrong folder, before TensorFlow loads
+        RunFolder.at(run).read_record()
     claim_out(args.out)
     from tfembed.export.tower import export_tower
 
-    out = export_tower(args.model_dir, args.out, args.tower, args.checkpoint, args.tflite)
+    out = export_tower(
+        args.model_dir, args.out, args.tower, args.checkpoint, args.tflite, args.features_from
+    )
     print(f"SavedModel written to {out}" + (" (and model.tflite)" if args.tflite else ""))
     return 0
 

@@ -43,6 +43,13 @@ adds ``features_mel`` and ``features_roll``: clips -> the features of their
 domain (the towers' own outputs without own-domain heads). Its metadata names
 them in ``feature_signatures`` (``{"mel": "features_mel", ...}``).
 
+A joint export can also take each domain's features from a run trained within
+that domain alone (``features_from``: a MEL_MEL run for ``features_mel``, a
+SYM_SYM run for ``features_roll``), in place of the joint run's own. One
+SavedModel then embeds audio and MIDI into one space and gives, for tasks
+within one domain, features exactly as good as that domain's own model; the
+metadata records those runs in ``feature_runs``.
+
 ``metadata.json`` beside it records the domain, frame grid, settings, the data
 it was trained on, the checkpoint step and tool versions. The export is
 written to a temporary sibling folder and renamed into place, so a reader sees
@@ -56,7 +63,7 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +243,7 @@ def export_tower(
     tower: str = "first",
     checkpoint: str = "best",
     tflite: bool = False,
+    features_from: Sequence[str | os.PathLike] = (),
 ) -> Path:
     """Exports the test-time tower (``first``), the other one (``second``) or ``both``.
 
@@ -249,14 +257,20 @@ def export_tower(
             ``average`` (:data:`AVERAGE`; ``metadata.json`` names the checkpoints).
         tflite: Also write ``model.tflite``, the TFLite conversion of ``serve``
             (of ``serve_mel`` and ``serve_roll``, two signatures of one file, for ``both``).
+        features_from: With ``both``: runs of one domain (MEL_MEL, SYM_SYM) whose
+            test-time tower, at its best checkpoint, gives the features of that
+            domain (``features_mel``, ``features_roll``) in place of the joint
+            run's; at most one per domain.
 
     Returns:
         The SavedModel folder.
 
     Raises:
         RunError: Not a run, or no checkpoint.
-        ExportError: ``out`` cannot take the export, or ``both`` was asked of a
-            run whose towers read one domain.
+        ExportError: ``out`` cannot take the export, ``both`` was asked of a
+            run whose towers read one domain, or ``features_from`` holds a
+            joint run, a run on another frame grid, two runs of one domain, or
+            is given without ``both``.
     """
     if tower not in TOWERS:
         raise ExportError(f"tower must be 'first', 'second' or 'both', not {tower!r}")
@@ -272,6 +286,9 @@ def export_tower(
             f"domains, such as MEL_SYM; this {config.variant} run has one tower, reading "
             f"{spec.first}: export it with --tower first"
         )
+    if features_from and tower != "both":
+        raise ExportError("features from other runs are for a joint export (--tower both)")
+    feature_towers, feature_runs = _feature_towers(features_from, grid, model_dir)
     if step == 0:
         print(
             f"tfembed-export: warning: {model_dir} was never trained (step 0); "
@@ -284,13 +301,15 @@ def export_tower(
     if tower == "both":
         towers = {spec.first: "first", spec.second: "second"}
         networks = _networks_into(model, towers, "shared")
-        features = _networks_into(model, towers, "own")
+        features = {**_networks_into(model, towers, "own"), **feature_towers}
         archive = _joint_archive(networks, grid)
         signatures = _joint_signatures()
         if any(networks[domain] is not features[domain] for domain in DOMAINS):
             feature_signatures = _add_feature_endpoints(archive, features, grid)
             signatures.update({name: domain for domain, name in feature_signatures.items()})
             metadata.update(feature_signatures=feature_signatures)
+        if feature_runs:
+            metadata.update(feature_runs=feature_runs)
         metadata.update(
             domain=JOINT,
             domains=list(DOMAINS),
@@ -315,6 +334,49 @@ def export_tower(
     tflite_signatures = served if tflite else ()
     _write_export(out, lambda staging: _write_files(archive, staging, metadata, tflite_signatures))
     return out
+
+
+def _feature_towers(
+    runs: Sequence[str | os.PathLike], grid: FrameGrid, model_dir: str | os.PathLike
+) -> tuple[dict[str, keras.Model], dict[str, dict[str, Any]]]:
+    """The test-time towers of one-domain runs, by domain, and what metadata records of each.
+
+    Args:
+        runs: Training runs; each one's first tower reads one domain.
+        grid: The joint run's frame grid, which every run must share.
+        model_dir: The joint run (named in errors).
+
+    Raises:
+        ExportError: A joint run, another frame grid, or two runs of one domain.
+    """
+    towers, records = {}, {}
+    for run in runs:
+        model, config, run_grid, record, step = load_trained(run)
+        spec = variant_spec(config.variant)
+        if spec.joint:
+            raise ExportError(
+                f"{run}: features come from a run within one domain (MEL_MEL, SYM_SYM), "
+                "not from a JOINT run"
+            )
+        if run_grid != grid:
+            raise ExportError(
+                f"{run}: its frame grid differs from that of {model_dir}; the features of a "
+                "joint export must read the same clips as its towers"
+            )
+        if spec.first in towers:
+            raise ExportError(f"{run}: a second run for the {spec.first} features; give one")
+        towers[spec.first] = model.first_tower
+        records[spec.first] = without_machine_paths(
+            {
+                "model_dir": str(Path(run).resolve()),
+                "variant": config.variant,
+                "checkpoint": "best",
+                "checkpoint_step": step,
+                "train_config": config.to_dict(),
+                "dataset": record["dataset"],
+            }
+        )
+    return towers, records
 
 
 def _network(model: SiameseModel, tower: str) -> keras.Model:

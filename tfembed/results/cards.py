@@ -109,6 +109,23 @@ def _checkpoint_text(metadata: dict[str, Any]) -> str:
     return f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}"
 
 
+def _features_text(metadata: dict[str, Any], domain: str) -> str:
+    """Where a joint export's features of ``domain`` come from."""
+    run = metadata.get("feature_runs", {}).get(domain)
+    if run:
+        return (
+            f"the tower of a {run['variant']} run trained beside the joint one "
+            f"(`{run['run_name']}`, checkpoint `{run['checkpoint']}` at step "
+            f"{run['checkpoint_step']})"
+        )
+    settings = metadata.get("train_config", {})
+    if settings.get("joint_own_head"):
+        return "the output of its own-domain head (`train.joint_own_head`)"
+    if settings.get("joint_shared_head"):
+        return "the tower's own output, before its shared-space head"
+    return f"the tower's output, as `{serve_signature(domain, joint=True)}`"
+
+
 def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
     grid, size = metadata["frame_grid"], metadata["embedding_size"]
     domains = export_domains(metadata)
@@ -120,15 +137,10 @@ def _io_lines(metadata: dict[str, Any], has_tflite: bool) -> list[str]:
         f"`[batch, {size}]`" + (f" ({domain} clips, into one space)." if joint else ".")
         for name, domain in zip(served, domains, strict=True)
     ]
-    settings = metadata.get("train_config", {})
-    features = (
-        "the output of its own-domain head (`train.joint_own_head`)"
-        if settings.get("joint_own_head")
-        else "the tower's own output, before its shared-space head"
-    )
     lines += [
-        f"- `{name}`: `clips` of the {domain} tower -> `[batch, {size}]`, {features}: the "
-        "features for tasks within one domain (probes, neighbours); the other signatures "
+        f"- `{name}`: `clips` of the {domain} tower -> `[batch, {size}]`, "
+        f"{_features_text(metadata, domain)}: "
+        "the features for tasks within one domain (probes, neighbours); the other signatures "
         "embed into the shared space."
         for domain, name in metadata.get("feature_signatures", {}).items()
     ]

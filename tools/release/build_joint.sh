@@ -8,8 +8,10 @@
 #    drawn recording conditions, and MEL_MEL and SYM_SYM for as many steps, the
 #    within-domain rows it is compared to;
 # 3. export both towers to saved_models/joint (and model.tflite): the mean of the run's last
-#    three checkpoints (tfembed-export --checkpoint average); add its golden outputs;
-# 4. evaluate its towers beside MEL_MEL and SYM_SYM (tfembed-eval), and across domains
+#    three checkpoints (tfembed-export --checkpoint average), with the features within each
+#    domain (features_mel, features_roll) from the MEL_MEL and SYM_SYM towers
+#    (--features_from); add its golden outputs;
+# 4. evaluate its features beside MEL_MEL and SYM_SYM (tfembed-eval), and across domains
 #    (tfembed-eval --crossmodal) with the audio of the four renderings held out of training;
 # 5. write docs/results/model_joint.json, the card and the manifest.
 # Rerunning resumes or skips what is already done in the work folder.
@@ -51,7 +53,8 @@ manifest["models"].pop("joint", None)
 write_json_atomically(sys.argv[1], manifest)
 EOF
 "$python" -m tfembed.cli.export --model_dir "$work/joint" --out "$repo/saved_models/joint" \
-  --tower both --checkpoint average --tflite
+  --tower both --checkpoint average --tflite \
+  --features_from "$work/mel_mel" --features_from "$work/sym_sym"
 "$python" "$repo/tools/release/golden_outputs.py" --add --models "$repo/saved_models" \
   --out "$repo/tests/golden" joint
 echo "== 4/5 evaluate: the towers beside MEL_MEL and SYM_SYM, then across domains"
