@@ -113,7 +113,8 @@ def readme_section(shipped: dict[str, Any], own: dict[str, dict[str, Any]], mode
         crossmodal = results["crossmodal"]
         result = crossmodal["result"]
         model = next(row["name"] for row in result["rows"] if row["kind"] == "model")
-        config = read_metadata(models / name).get("train_config", {})
+        metadata = read_metadata(models / name)
+        config = metadata.get("train_config", {})
         clips = result["results"][result["reference"]]["counts"]["test_clips"]
         text += (
             f"\n`{name}` puts audio and MIDI in one space. On the test split of "
@@ -123,10 +124,24 @@ def readme_section(shipped: dict[str, Any], own: dict[str, dict[str, Any]], mode
             "played by its own General MIDI instrument, not the piano.\n\n"
             + crossmodal_short_table(crossmodal, model, config.get("renderings") or ())
             + "\n"
+            + _feature_runs_text(metadata)
             + provenance_text(crossmodal["provenance"], "Built")
             + f" Every figure: [its card](saved_models/{name}/MODEL_CARD.md).\n"
         )
     return text
+
+
+def _feature_runs_text(metadata: dict[str, Any]) -> str:
+    """A sentence naming the runs a joint export takes its within-domain features from, if any."""
+    runs = metadata.get("feature_runs", {})
+    if not runs:
+        return ""
+    served = " and ".join(
+        f"the tower of a {run['variant']} run ({run['train_config']['steps']:,} steps) as "
+        f"`{metadata['feature_signatures'][domain]}`"
+        for domain, run in runs.items()
+    )
+    return f"For tasks within one domain (probes, neighbours) it serves {served}.\n\n"
 
 
 def own_results(root: Path) -> dict[str, dict[str, Any]]:
