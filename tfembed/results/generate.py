@@ -53,6 +53,7 @@ TRANSCRIBED = (
     "joint_steps.json",
     "joint_average.json",
     "joint_own_head.json",
+    "joint_spaces_robustness.json",
     "timbre_standardised.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
