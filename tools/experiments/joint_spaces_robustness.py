@@ -18,29 +18,20 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
+import tfembed
 from tfembed.dataset.clips import load_clips
 from tfembed.evaluation.robustness import gallery_ranks, retrieval_summary
 from tfembed.utils.atomic import write_json_atomically
 
-SIGNATURES = ("serve_mel", "features_mel")
+SIGNATURES = {"serve_mel": False, "features_mel": True}
+"""Each mel signature, and whether it is the within-domain one (``embed_clips``'s flag)."""
 BATCH = 256
 
 
 def _test_mel_clips(data: str, rendering: str | int) -> np.ndarray:
     clips = load_clips(data, "test", rendering).map(lambda clip: clip["mel"]).batch(BATCH)
     return np.concatenate([batch.numpy() for batch in clips]).astype(np.float32)
-
-
-def _embed(model, signature: str, clips: np.ndarray) -> np.ndarray:
-    serve = model.signatures[signature]
-    return np.concatenate(
-        [
-            serve(clips=tf.constant(clips[start : start + BATCH]))["output_0"].numpy()
-            for start in range(0, len(clips), BATCH)
-        ]
-    )
 
 
 def main() -> None:
@@ -51,16 +42,20 @@ def main() -> None:
     parser.add_argument("--renderings", required=True, help="comma-separated rendering names")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    model = tf.saved_model.load(args.saved_model)
+    model = tfembed.load(args.saved_model)
+
+    def embed(clips: np.ndarray, signature: str) -> np.ndarray:
+        return model.embed_clips(clips, "mel", within_domain=SIGNATURES[signature])
+
     reference = _test_mel_clips(args.data, 0)
-    galleries = {name: _embed(model, name, reference) for name in SIGNATURES}
+    galleries = {name: embed(reference, name) for name in SIGNATURES}
     results = {}
     print("| rendering | signature | R@1 | R@5 | MRR | median rank |")
     print("|---|---|---:|---:|---:|---:|")
     for rendering in args.renderings.split(","):
         clips = _test_mel_clips(args.data, rendering)
         for name in SIGNATURES:
-            ranks = gallery_ranks(_embed(model, name, clips), galleries[name])
+            ranks = gallery_ranks(embed(clips, name), galleries[name])
             summary = retrieval_summary(ranks)
             results.setdefault(rendering, {})[name] = summary
             print(
