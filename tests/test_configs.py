@@ -60,6 +60,7 @@ OUR_RECIPE = {
     "spec_augment": False,
     "steps": 3000,
     "timbre_augment": False,
+    "synth_instruments": 0.0,
     "validate_every": 200,
     "validation_pairs": 512,
     "warmup_steps": 100,

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfembed.dataset.manifest import PreparedDataset
 from tfembed.dataset.schema import parse_clip, parse_key
+from tfembed.dataset.synth import SynthInstrument, synth_log_mel
 from tfembed.dataset.timbre import TimbreAugment, augment_timbre
 from tfembed.features.framegrid import DOMAINS, FrameGrid
 
@@ -92,6 +93,7 @@ def neighbour_pairs(
     timbre_augment: TimbreAugment | None = None,
     renderings: tuple[int, ...] = (0,),
     same_moment: float = 0.0,
+    synth_instruments: float = 0.0,
     joint: bool = False,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
@@ -120,6 +122,10 @@ def neighbour_pairs(
         same_moment: Share of MEL_MEL pairs whose second clip is the first clip
             itself in another of ``renderings`` (the same moment heard on another
             instrument) instead of its neighbour; needs two renderings or more.
+        synth_instruments: Share of clips whose mel is their piano roll played
+            on a synthetic instrument drawn for the clip
+            (:func:`tfembed.dataset.synth.synth_log_mel`, as loud as the clip's
+            reference rendering) instead of a rendering; not with ``same_moment``.
         joint: Every pair in both domains (``left`` and ``right`` are then
             ignored): ``(mel of clip i, roll of clip i, mel of clip i + 1, roll
             of clip i + 1)`` (:data:`JOINT_LAYOUT`); each mel clip gets its own
@@ -133,6 +139,11 @@ def neighbour_pairs(
     layout = JOINT_LAYOUT if joint else ((0, left), (1, right))
     domains = tuple(domain for _, domain in layout)
     _check_renderings(dataset, renderings, same_moment, domains)
+    if not 0.0 <= synth_instruments <= 1.0 or (synth_instruments and same_moment):
+        raise ValueError(
+            f"synth_instruments must lie in [0, 1] and not go with same-moment pairs, "
+            f"not {synth_instruments}"
+        )
     paths = _paths_of(dataset, split)
     if not paths:
         raise ValueError(f"{dataset.root}: the {split} split has no clips")
@@ -145,6 +156,8 @@ def neighbour_pairs(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=seed is not None,
     )
+    if synth_instruments > 0:
+        pairs = _played_by_synths(pairs, synth_instruments, seed or 0, dataset.grid)
     if every_rendering:
         pairs = _drawn_renderings(pairs, layout, renderings, same_moment, seed or 0)
     else:
@@ -248,6 +261,38 @@ def _drawn_renderings(
         return tuple(clips)
 
     return _seeded(pairs, seed).map(drawn, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _played_by_synths(
+    pairs: tf.data.Dataset, share: float, seed: int, grid: FrameGrid
+) -> tf.data.Dataset:
+    """Keyed pairs whose clips each have, with chance ``share``, a synthetic instrument's mel.
+
+    A chosen clip's mel (every rendering of it) becomes its roll played on an
+    instrument drawn for it, as loud as its reference rendering. Draws come
+    from the pair's seed (:func:`_seeded`), folded apart from the other draws.
+    """
+    instrument = SynthInstrument()
+
+    def played(pair_seed, pair):
+        piece, index, *clips = pair
+        fold_in = tf.random.experimental.stateless_fold_in
+        chances = tf.random.stateless_uniform([2], fold_in(pair_seed, 7))
+        for side, clip in enumerate(clips):
+            mel = clip["mel"]
+            reference = mel if mel.shape.rank == 2 else mel[0]
+
+            def synthetic(clip=clip, reference=reference, mel=mel, side=side):
+                voice = fold_in(pair_seed, 8 + side)
+                return tf.broadcast_to(
+                    synth_log_mel(clip["roll"], reference, voice, instrument, grid), tf.shape(mel)
+                )
+
+            mel = tf.cond(chances[side] < share, synthetic, lambda mel=mel: mel)
+            clips[side] = {**clip, "mel": tf.ensure_shape(mel, clip["mel"].shape)}
+        return (piece, index, *clips)
+
+    return _seeded(pairs, seed).map(played, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _seeded(pairs: tf.data.Dataset, seed: int) -> tf.data.Dataset:

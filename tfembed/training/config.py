@@ -141,6 +141,11 @@ class TrainConfig:
         timbre_augment: Draw recording conditions for every training mel clip
             (room, EQ, low-pass, noise, gain: the default chain of
             :class:`tfembed.dataset.timbre.TimbreAugment`).
+        synth_instruments: Share of training clips whose mel is their piano roll
+            played on a synthetic instrument drawn for the clip
+            (:mod:`tfembed.dataset.synth`) instead of a rendering; the recording
+            conditions of ``timbre_augment`` still follow. Not with
+            ``same_moment_pairs``.
         joint_same_moment: ``JOINT`` only: weight of the same-moment positives
             across domains (the mel and the roll clip of the same 3 seconds).
         joint_within: ``JOINT`` only: weight of neighbour positives within each
@@ -193,6 +198,7 @@ class TrainConfig:
     renderings: tuple[str, ...] = ()
     same_moment_pairs: float = 0.0
     timbre_augment: bool = False
+    synth_instruments: float = 0.0
     joint_same_moment: float = 1.0
     joint_within: float = 1.0
     joint_across: float = 1.0
@@ -259,6 +265,13 @@ class TrainConfig:
         ):
             raise ConfigError(
                 "train.same_moment_pairs needs MEL_MEL and two train.renderings or more"
+            )
+        if not 0.0 <= self.synth_instruments <= 1.0 or (
+            self.synth_instruments and self.same_moment_pairs
+        ):
+            raise ConfigError(
+                f"train.synth_instruments must lie in [0, 1] and not go with "
+                f"train.same_moment_pairs, not {self.synth_instruments}"
             )
         self.joint_weights()
         if self.multilevel and self.pool_before_norm:

@@ -283,6 +283,7 @@ def _training_pairs(trainer: Trainer, dataset: PreparedDataset, role: WorkerRole
         timbre_augment=TimbreAugment() if config.timbre_augment else None,
         renderings=_rendering_positions(dataset, config.renderings),
         same_moment=config.same_moment_pairs,
+        synth_instruments=config.synth_instruments,
         joint=spec.joint,
     )
     shards = len(dataset.shard_paths(*config.training_splits))
