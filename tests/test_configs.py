@@ -266,3 +266,14 @@ def test_in_batch_loss_is_symmetric_and_rewards_matching_pairs() -> None:
     assert float(in_batch_loss(anchors, noise, 10.0)) == pytest.approx(
         float(in_batch_loss(noise, anchors, 10.0)), rel=1e-5
     )
+
+
+def test_synthetic_instruments_take_a_share_and_not_same_moment_pairs() -> None:
+    renderings = ("FluidR3_GM", "TimGM6mb")
+    assert TrainConfig(variant="MEL_MEL", synth_instruments=0.3).synth_instruments == 0.3
+    with pytest.raises(ConfigError, match=r"train\.synth_instruments .* not 1\.5"):
+        TrainConfig(variant="MEL_MEL", synth_instruments=1.5)
+    with pytest.raises(ConfigError, match=r"train\.synth_instruments .*same_moment_pairs"):
+        TrainConfig(
+            variant="MEL_MEL", renderings=renderings, same_moment_pairs=0.5, synth_instruments=0.3
+        )

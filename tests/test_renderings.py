@@ -167,3 +167,24 @@ def test_impossible_rendering_pairs_are_refused(two_renderings: Path) -> None:
         neighbour_pairs(dataset, "train", "mel", "roll", 8, renderings=(0, 1), same_moment=0.5)
     with pytest.raises(ValueError, match="two renderings or more"):
         neighbour_pairs(dataset, "train", "mel", "mel", 8, renderings=(1,), same_moment=0.5)
+
+
+def test_synthetic_instruments_replace_a_drawn_share_of_the_clips(two_renderings: Path) -> None:
+    renderings = {name: _clips(two_renderings, name)["mel"] for name in ("FluidR3_GM", "TimGM6mb")}
+    batches = _train_batches(two_renderings, renderings=(0, 1), synth_instruments=0.5)
+    played, rendered = 0, 0
+    for first, second in batches:
+        for clip in (*first, *second):
+            try:
+                _rendering_of(clip, renderings)
+                rendered += 1
+            except AssertionError:  # a clip of no rendering: a synthetic instrument's
+                played += 1
+                assert np.isfinite(clip).all() and clip.max() > np.log(1e-6) + 1.0
+    assert played >= 8 and rendered >= 8  # about half of 32 clips each
+    again = _train_batches(two_renderings, renderings=(0, 1), synth_instruments=0.5)
+    for (first, second), (first_again, second_again) in zip(batches, again, strict=True):
+        np.testing.assert_array_equal(first, first_again)
+        np.testing.assert_array_equal(second, second_again)
+    with pytest.raises(ValueError, match="not go with same-moment pairs"):
+        _train_batches(two_renderings, renderings=(0, 1), same_moment=0.5, synth_instruments=0.5)
