@@ -61,6 +61,7 @@ OUR_RECIPE = {
     "steps": 3000,
     "timbre_augment": False,
     "synth_instruments": 0.0,
+    "worker_targets": "own",
     "validate_every": 200,
     "validation_pairs": 512,
     "warmup_steps": 100,
@@ -277,3 +278,11 @@ def test_synthetic_instruments_take_a_share_and_not_same_moment_pairs() -> None:
         TrainConfig(
             variant="MEL_MEL", renderings=renderings, same_moment_pairs=0.5, synth_instruments=0.3
         )
+
+
+def test_worker_targets_are_own_or_notes_and_notes_not_for_joint() -> None:
+    assert TrainConfig(variant="MEL_MEL", worker_targets="notes").worker_targets == "notes"
+    with pytest.raises(ConfigError, match=r"train\.worker_targets must be one of"):
+        TrainConfig(variant="MEL_MEL", worker_targets="roll")
+    with pytest.raises(ConfigError, match="not for JOINT"):
+        TrainConfig(variant="JOINT", worker_targets="notes")

@@ -101,3 +101,51 @@ def test_a_run_with_workers_trains_exports_towers_only_and_cannot_resume_without
     capsys.readouterr()
     assert train_main([*arguments, "--gin_param", "train.steps = 8"]) == 1
     assert "feature_workers: 1.0 -> 0.0" in capsys.readouterr().err
+
+
+def test_workers_of_the_notes_teach_a_mel_tower_its_clips_piano_roll_features(
+    tiny_dataset,
+) -> None:
+    keras.utils.set_random_seed(0)
+    model = build_siamese(
+        "MEL_MEL",
+        DEFAULT_GRID,
+        (4, 8, 8, 8, 16),
+        4,
+        10.0,
+        "in_batch",
+        0,
+        feature_workers=1.0,
+        worker_targets="notes",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    mel = tf.constant(_real_clips(tiny_dataset, "mel", 32))
+    roll = tf.constant(_real_clips(tiny_dataset, "roll", 32))
+    worker = model.workers[0]
+    assert worker.targets.domain == "roll" and model.workers[1] is worker
+
+    def feature_loss() -> float:
+        first, _ = model((mel, mel), training=True)
+        return float(worker.feature_loss(roll, first))
+
+    before = feature_loss()
+    step = tf.function(model.train_step)
+    for _ in range(60):
+        step((mel, mel, roll, roll))
+    assert feature_loss() < 0.5 * before
+
+
+@pytest.mark.slow
+def test_a_run_with_workers_of_the_notes_reads_the_rolls_beside_its_mel_pairs(
+    tiny_renderings, tmp_path
+) -> None:
+    arguments = ["--config", "mel_mel.gin", "--config", "tiny.gin", "--data", str(tiny_renderings)]
+    arguments += ["--model_dir", str(tmp_path / "run"), "--gin_param", "train.steps = 4"]
+    arguments += ["--gin_param", "train.worker_targets = 'notes'"]
+    arguments += ["--gin_param", "train.renderings = ('FluidR3_GM', 'TimGM6mb')"]
+    arguments += ["--gin_param", "train.synth_instruments = 0.5"]
+    assert train_main(arguments) == 0
+    _, feature = read_scalars(tmp_path / "run" / "logs", "train/feature_loss")
+    assert len(feature) > 0 and np.isfinite(feature).all()
+    model, *_ = load_trained(tmp_path / "run")
+    assert model.workers[0].targets.domain == "roll"

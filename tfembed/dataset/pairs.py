@@ -95,6 +95,7 @@ def neighbour_pairs(
     same_moment: float = 0.0,
     synth_instruments: float = 0.0,
     joint: bool = False,
+    note_rolls: bool = False,
 ) -> tf.data.Dataset:
     """Endless batches of shuffled neighbour pairs ``(left of clip i, right of clip i + 1)``.
 
@@ -130,15 +131,20 @@ def neighbour_pairs(
             ignored): ``(mel of clip i, roll of clip i, mel of clip i + 1, roll
             of clip i + 1)`` (:data:`JOINT_LAYOUT`); each mel clip gets its own
             rendering and augmentation.
+        note_rolls: After a pair's two clips, the piano rolls of both (the
+            targets of feature workers of the notes); not with ``joint``.
 
     Returns:
         A dataset of ``(first, second)`` float32 ``[batch, frames, bins]``
-        tensors; with ``joint``, four of them.
+        tensors; with ``joint``, four of them; with ``note_rolls``, ``(first,
+        second, roll of first, roll of second)``.
     """
     _check_domains(left, right)
     layout = JOINT_LAYOUT if joint else ((0, left), (1, right))
+    _check_renderings(dataset, renderings, same_moment, tuple(domain for _, domain in layout))
+    if note_rolls and not joint:
+        layout += ((0, "roll"), (1, "roll"))
     domains = tuple(domain for _, domain in layout)
-    _check_renderings(dataset, renderings, same_moment, domains)
     if not 0.0 <= synth_instruments <= 1.0 or (synth_instruments and same_moment):
         raise ValueError(
             f"synth_instruments must lie in [0, 1] and not go with same-moment pairs, "
@@ -309,7 +315,7 @@ def _seeded(pairs: tf.data.Dataset, seed: int) -> tf.data.Dataset:
 
 def _map_mel_clips(
     pairs: tf.data.Dataset,
-    domains: tuple[str, str],
+    domains: tuple[str, ...],
     seed: int,
     transform: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
 ) -> tf.data.Dataset:

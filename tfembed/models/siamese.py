@@ -124,12 +124,19 @@ class SiameseModel(keras.Model):
     def training_losses(self, data) -> dict[str, tf.Tensor]:
         """The losses of a batch in training mode.
 
+        Args:
+            data: ``(first, second)`` clips of the pairs; with feature workers
+                of the notes (``worker_targets = "notes"``), followed by the
+                piano rolls ``(roll of first, roll of second)`` their targets
+                come from.
+
         Returns:
             ``loss``, what the step minimises: the pair loss, plus with feature
             workers their weighted loss; with workers also ``pair_loss`` and
             ``feature_loss`` (the workers' mean, unweighted).
         """
-        first, second = self(data, training=True)
+        pair, targets = tuple(data[:2]), tuple(data[2:]) or tuple(data)
+        first, second = self(pair, training=True)
         loss = self.loss_of_features(first, second)
         if self.workers is None:
             return {"loss": loss}
@@ -137,7 +144,7 @@ class SiameseModel(keras.Model):
             [
                 worker.feature_loss(clips, embedding)
                 for worker, clips, embedding in zip(
-                    self.workers, data, (first, second), strict=True
+                    self.workers, targets, (first, second), strict=True
                 )
             ]
         ) / len(self.workers)
@@ -355,6 +362,7 @@ def build_siamese(
     synchronized: bool = False,
     pitch_classes: bool = False,
     feature_workers: float = 0.0,
+    worker_targets: str = "own",
     joint_weights: JointWeights = JointWeights(),
     shared_head: int = 0,
     own_head: int = 0,
@@ -380,6 +388,9 @@ def build_siamese(
             (:class:`tfembed.models.towers.PitchClassBranch`).
         feature_workers: Weight of the feature workers' loss
             (:mod:`tfembed.models.feature_workers`); 0 for no workers.
+        worker_targets: ``own``: each worker predicts the hand-made features of
+            its tower's clip; ``notes``: of the clip's piano roll, which a batch
+            then carries after the pairs' clips (:meth:`SiameseModel.training_losses`).
         joint_weights: The mix of positives of ``JOINT`` (ignored by the others).
         shared_head: ``JOINT`` only: hidden width of a head after each tower that
             maps its output into the space both domains share, where the
@@ -428,14 +439,17 @@ def build_siamese(
     workers = None
     if feature_workers:
         size = int(first.output.shape[-1])
+        notes = worker_targets == "notes"
         first_worker = FeatureWorker(
-            FeatureTargets(spec.first, grid), size, name=f"{spec.first}_worker"
+            FeatureTargets("roll" if notes else spec.first, grid), size, name=f"{spec.first}_worker"
         )
         second_worker = (
             first_worker
             if spec.shared
             else FeatureWorker(
-                FeatureTargets(spec.second, grid), size, name=f"{spec.second}_worker"
+                FeatureTargets("roll" if notes else spec.second, grid),
+                size,
+                name=f"{spec.second}_worker",
             )
         )
         workers = (first_worker, second_worker)

@@ -24,6 +24,7 @@ from tfembed.models.towers import DEFAULT_WIDTHS, TowerDesign
 PRECISIONS = ("auto", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine")
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
+WORKER_TARGETS = ("own", "notes")
 
 NOT_RECIPE_FIELDS = ("seed", "deterministic")
 """Fields that do not change what a recipe learns: runs differing only here are seeds of one."""
@@ -37,6 +38,7 @@ MODEL_FIELDS = (
     "projection",
     "pitch_classes",
     "feature_workers",
+    "worker_targets",
     "multilevel",
     "pool_before_norm",
     "input_norm_affine",
@@ -97,6 +99,11 @@ class TrainConfig:
             (band statistics and chroma; pitch-class histogram, onsets, polyphony),
             as PASE does (:mod:`tfembed.models.feature_workers`); 0 for none.
             Training-only: exports hold the towers.
+        worker_targets: What the feature workers predict: ``own``, the hand-made
+            features of each tower's own clip; ``notes``, those of the clip's
+            piano roll for every tower (pitch classes, range, onsets, polyphony),
+            which stay the same whatever instrument or room plays the clip,
+            where a mel clip's band statistics move with them.
         multilevel: The embedding reads the averaged activations of every
             convolution block, not only the last (multi-level features, Choi et
             al. 2017); exported with the tower.
@@ -181,6 +188,7 @@ class TrainConfig:
     projection: int = 0
     pitch_classes: bool = False
     feature_workers: float = 0.0
+    worker_targets: str = "own"
     multilevel: bool = False
     pool_before_norm: bool = True
     input_norm_affine: bool = False
@@ -249,6 +257,14 @@ class TrainConfig:
         if self.feature_workers < 0:
             raise ConfigError(
                 f"train.feature_workers must be 0 (none) or a weight, not {self.feature_workers}"
+            )
+        if self.worker_targets not in WORKER_TARGETS:
+            raise ConfigError(
+                f"train.worker_targets must be one of {WORKER_TARGETS}, not {self.worker_targets!r}"
+            )
+        if self.worker_targets == "notes" and variant_spec(self.variant).joint:
+            raise ConfigError(
+                "train.worker_targets = 'notes' is not for JOINT, whose roll tower reads the notes"
             )
         if self.gain_db < 0:
             raise ConfigError(f"train.gain_db must be 0 (no gain) or more, not {self.gain_db}")

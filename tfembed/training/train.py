@@ -285,6 +285,7 @@ def _training_pairs(trainer: Trainer, dataset: PreparedDataset, role: WorkerRole
         same_moment=config.same_moment_pairs,
         synth_instruments=config.synth_instruments,
         joint=spec.joint,
+        note_rolls=bool(config.feature_workers) and config.worker_targets == "notes",
     )
     shards = len(dataset.shard_paths(*config.training_splits))
     pairs = with_shard_policy(pairs, shards, role.workers)

@@ -72,6 +72,7 @@ def build_model(config: TrainConfig, grid: FrameGrid) -> SiameseModel:
         synchronized=config.distribution == "multi_worker",
         pitch_classes=config.pitch_classes,
         feature_workers=config.feature_workers,
+        worker_targets=config.worker_targets,
         joint_weights=config.joint_weights(),
         shared_head=config.joint_shared_head,
         own_head=config.joint_own_head,
