@@ -55,6 +55,7 @@ TRANSCRIBED = (
     "joint_own_head.json",
     "joint_spaces_robustness.json",
     "timbre_standardised.json",
+    "timbre_synth_instruments.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
 
