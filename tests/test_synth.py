@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -61,13 +63,7 @@ def test_frames_since_onset_restart_at_every_note() -> None:
 
 
 def test_decay_and_attack_shape_each_note() -> None:
-    plucked = SynthInstrument(
-        partials=(1, 1),
-        jitter_db=0.0,
-        decay_db_per_second=(10.0, 10.0),
-        attack_seconds=(0.1, 0.1),
-        voicing_db=0.0,
-    )
+    plucked = dataclasses.replace(SINE, decay_db_per_second=(10.0, 10.0), attack_seconds=(0.1, 0.1))
     power = synth_mel(_held(60), _seed(0), plucked, GRID).numpy().sum(axis=1)
     fps = GRID.frames_per_second
     # Rising linearly for 0.1 s (6.4 frames) while falling by 10 dB a second.

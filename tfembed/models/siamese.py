@@ -439,19 +439,13 @@ def build_siamese(
     workers = None
     if feature_workers:
         size = int(first.output.shape[-1])
-        notes = worker_targets == "notes"
-        first_worker = FeatureWorker(
-            FeatureTargets("roll" if notes else spec.first, grid), size, name=f"{spec.first}_worker"
-        )
-        second_worker = (
-            first_worker
-            if spec.shared
-            else FeatureWorker(
-                FeatureTargets("roll" if notes else spec.second, grid),
-                size,
-                name=f"{spec.second}_worker",
-            )
-        )
+
+        def worker(domain: str) -> FeatureWorker:
+            targets = FeatureTargets("roll" if worker_targets == "notes" else domain, grid)
+            return FeatureWorker(targets, size, name=f"{domain}_worker")
+
+        first_worker = worker(spec.first)
+        second_worker = first_worker if spec.shared else worker(spec.second)
         workers = (first_worker, second_worker)
     arguments = (first, second, num_candidates, smoothing, negatives, heads, workers)
     if spec.joint:
