@@ -37,7 +37,7 @@ from tfembed.features.framegrid import DEFAULT_GRID
 from tfembed.features.frontend import normalized_log_mel
 from tfembed.preparation.midi_piece import read_midi_piece
 from tfembed.preparation.render import find_soundfont, render_sequence
-from tfembed.results.cards import card, write_manifest
+from tfembed.results.cards import card, feature_run_recipe, write_manifest
 
 pytestmark = pytest.mark.slow  # the real pipeline end to end
 
@@ -293,7 +293,7 @@ def test_features_from_one_domain_runs_join_the_shared_space_in_one_export(
             loaded.signatures[f"serve_{domain}"](clips=batch)["output_0"], shared, atol=1e-5
         )
     text = card("joint_features", metadata, *_shipped_results(), has_tflite=False)
-    assert "the tower of a MEL_MEL run trained beside the joint one (`mel_mel`" in text
+    assert "the tower of a MEL_MEL run trained beside the joint one (`mel_mel`, 3 steps;" in text
     assert "the tower of a SYM_SYM run trained beside the joint one (`sym_sym`" in text
 
     # Refused in one line, nothing written: two runs of one domain; a joint run; no --tower both.
@@ -375,3 +375,14 @@ def test_release_tooling_handles_a_joint_model(joint, tiny_dataset, tmp_path, mo
     monkeypatch.setenv(MODELS_ENV, str(models))
     loaded = tfembed.load("joint")  # by name, checked against the manifest
     assert loaded.path == models / "joint" and loaded.domains == ("mel", "roll")
+
+
+def test_a_feature_run_names_the_settings_that_decide_what_its_tower_hears_past() -> None:
+    robust = {"variant": "MEL_MEL", "steps": 4000, "synth_instruments": 0.3, "feature_workers": 0}
+    assert feature_run_recipe({"train_config": robust}) == (
+        "4,000 steps, synthetic instruments on 30% of its clips, no feature workers"
+    )
+    default = {"variant": "MEL_MEL", "steps": 3000, "synth_instruments": 0.0, "feature_workers": 1}
+    assert feature_run_recipe({"train_config": default}) == "3,000 steps"
+    rolls = {"variant": "SYM_SYM", "steps": 4000, "feature_workers": 0.0}
+    assert feature_run_recipe({"train_config": rolls}) == "4,000 steps"

@@ -109,14 +109,29 @@ def _checkpoint_text(metadata: dict[str, Any]) -> str:
     return f"checkpoint `{metadata['checkpoint']}` at step {metadata['checkpoint_step']}"
 
 
+def feature_run_recipe(run: dict[str, Any]) -> str:
+    """A feature run's steps, and the settings that decide what its tower hears past.
+
+    Args:
+        run: An entry of a joint export's ``feature_runs`` metadata.
+    """
+    config = run["train_config"]
+    settings = [f"{config['steps']:,} steps"]
+    if config.get("synth_instruments"):
+        settings.append(f"synthetic instruments on {config['synth_instruments']:.0%} of its clips")
+    if config.get("variant") == "MEL_MEL" and not config.get("feature_workers"):
+        settings.append("no feature workers")
+    return ", ".join(settings)
+
+
 def _features_text(metadata: dict[str, Any], domain: str) -> str:
     """Where a joint export's features of ``domain`` come from."""
     run = metadata.get("feature_runs", {}).get(domain)
     if run:
         return (
             f"the tower of a {run['variant']} run trained beside the joint one "
-            f"(`{run['run_name']}`, checkpoint `{run['checkpoint']}` at step "
-            f"{run['checkpoint_step']})"
+            f"(`{run['run_name']}`, {feature_run_recipe(run)}; checkpoint "
+            f"`{run['checkpoint']}` at step {run['checkpoint_step']})"
         )
     settings = metadata.get("train_config", {})
     if settings.get("joint_own_head"):

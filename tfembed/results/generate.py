@@ -17,6 +17,7 @@ from tfembed.results.cards import (
     cards,
     crossmodal_lines,
     crossmodal_short_table,
+    feature_run_recipe,
     robustness_lines,
     write_manifest,
 )
@@ -139,7 +140,7 @@ def _feature_runs_text(metadata: dict[str, Any]) -> str:
     if not runs:
         return ""
     served = " and ".join(
-        f"the tower of a {run['variant']} run ({run['train_config']['steps']:,} steps) as "
+        f"the tower of a {run['variant']} run ({feature_run_recipe(run)}) as "
         f"`{metadata['feature_signatures'][domain]}`"
         for domain, run in runs.items()
     )
