@@ -5,7 +5,8 @@
 # 1. prepare the default corpus in nine renderings: the five soundfonts of tools/setup.sh
 #    playing the piano, and four of them playing the parts as written (--instruments);
 # 2. train JOINT (configs/joint.gin) on five of them (three pianos, two as written) with
-#    drawn recording conditions, and MEL_MEL and SYM_SYM for as many steps, the
+#    drawn recording conditions, and MEL_MEL (on the same renderings and conditions, with
+#    synthetic instruments and no feature workers) and SYM_SYM for as many steps, the
 #    within-domain rows it is compared to;
 # 3. export both towers to saved_models/joint (and model.tflite): the mean of the run's last
 #    three checkpoints (tfembed-export --checkpoint average), with the features within each
@@ -39,7 +40,8 @@ echo "== 2/5 train JOINT, MEL_MEL and SYM_SYM for $steps steps"
 "$python" -m tfembed.cli.train --config joint.gin --data "$work/data" --model_dir "$work/joint" \
   --gin_param "train.steps = $steps" --gin_param "$trained" --gin_param "train.timbre_augment = True"
 "$python" -m tfembed.cli.train --config mel_mel.gin --data "$work/data" --model_dir "$work/mel_mel" \
-  --gin_param "train.steps = $steps" --gin_param "$trained" --gin_param "train.timbre_augment = True"
+  --gin_param "train.steps = $steps" --gin_param "$trained" --gin_param "train.timbre_augment = True" \
+  --gin_param "train.synth_instruments = 0.3" --gin_param "train.feature_workers = 0.0"
 "$python" -m tfembed.cli.train --config sym_sym.gin --data "$work/data" --model_dir "$work/sym_sym" \
   --gin_param "train.steps = $steps"
 echo "== 3/5 export both towers to saved_models/joint, golden outputs"
