@@ -57,6 +57,7 @@ TRANSCRIBED = (
     "joint_spaces_robustness.json",
     "timbre_standardised.json",
     "timbre_synth_instruments.json",
+    "timbre_same_moment.json",
     "joint_synth_instruments.json",
 )
 """Tables of earlier runs, in the order docs/results.md shows them."""
